@@ -1,0 +1,103 @@
+"""The validated input of one run: a district's layers, in one CRS, with the findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import geopandas as gpd
+import pandas as pd
+from pyproj import CRS
+
+#: Columns of every findings layer (validation, coverage proof, audit).
+FINDING_COLUMNS = ["rule", "severity", "source", "feature_id", "message", "lon", "lat"]
+
+
+def empty_findings(crs: CRS | None = None) -> gpd.GeoDataFrame:
+    """Return an empty findings GeoDataFrame with the standard columns."""
+    return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in FINDING_COLUMNS},
+                            geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
+def metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
+    """Choose the metric CRS for geometry work on ``gdf``.
+
+    A projected CRS in metres is kept. A geographic one gets the CGCS2000 3-degree
+    Gauss–Krüger zone whose central meridian is nearest the data (EPSG:4534–4554, CM 75°E to
+    135°E; Qingdao falls in CM 120°E, EPSG:4549), or the UTM zone outside China's span.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame or GeoSeries
+        Data with a CRS.
+
+    Returns
+    -------
+    pyproj.CRS
+    """
+    crs = CRS.from_user_input(gdf.crs)
+    if crs.is_projected and crs.axis_info and crs.axis_info[0].unit_name in ("metre", "meter"):
+        return crs
+    lonlat = gdf.to_crs(4326) if not crs.equals(CRS.from_epsg(4326)) else gdf
+    minx, miny, maxx, maxy = lonlat.total_bounds
+    lon = (minx + maxx) / 2
+    cm = 3 * round(lon / 3)
+    if 75 <= cm <= 135 and -10 <= (miny + maxy) / 2 <= 60:
+        return CRS.from_epsg(4534 + (cm - 75) // 3)
+    return lonlat.estimate_utm_crs()
+
+
+@dataclass
+class District:
+    """A district's validated layers, all in one metric CRS for geometry work.
+
+    Attributes
+    ----------
+    communities : GeoDataFrame
+        ``community_code`` (str, 12 digits), ``name``, ``is_village`` (bool), geometry.
+    buildings : GeoDataFrame
+        ``building_id`` (str), ``households``, ``residents`` (int), ``community_code`` (the
+        community the building lies in), geometry (polygon or point).
+    landuse : GeoDataFrame
+        ``landuse_id`` (str), ``landuse_class``, ``category`` (``absorbable``/``dedicated``),
+        ``name``, geometry.
+    roads, rivers : GeoDataFrame
+        Lines (rivers may be polygons) that grid boundaries should follow.
+    grids : GeoDataFrame or None
+        An existing grid layer, when given.
+    crs : pyproj.CRS
+        The CRS of the input files: outputs are written in it.
+    findings : GeoDataFrame
+        Warnings found while validating (errors raise instead).
+    sources : dict
+        Layer name -> file label.
+    """
+
+    communities: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    landuse: gpd.GeoDataFrame
+    roads: gpd.GeoDataFrame
+    rivers: gpd.GeoDataFrame
+    crs: CRS
+    grids: gpd.GeoDataFrame | None = None
+    findings: gpd.GeoDataFrame = field(default_factory=empty_findings)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def work_crs(self) -> CRS:
+        """The metric CRS the layers are held in."""
+        return CRS.from_user_input(self.communities.crs)
+
+    def subset(self, community_codes: list[str] | set[str]) -> District:
+        """Return a district holding only the given communities and what lies in them."""
+        codes = set(community_codes)
+        com = self.communities[self.communities["community_code"].isin(codes)]
+        bld = self.buildings[self.buildings["community_code"].isin(codes)]
+        area = com.union_all() if len(com) else None
+
+        def near(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+            if area is None or g.empty:
+                return g.iloc[0:0]
+            return g[g.intersects(area)]
+
+        return replace(self, communities=com, buildings=bld, landuse=near(self.landuse),
+                       roads=near(self.roads), rivers=near(self.rivers))

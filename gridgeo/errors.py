@@ -1,0 +1,65 @@
+"""All of gridgeo's exceptions, in one place.
+
+The library raises these; the command line turns them into one readable line and a
+non-zero exit status. Every message names the file, the feature id and the rule where
+they are known, and says what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class GridgeoError(Exception):
+    """Base class of every error gridgeo raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem in an input file.
+
+    Parameters
+    ----------
+    source : str
+        The file (and layer) the feature came from.
+    feature_id : str or None
+        The id of the offending feature, or None for a file-level problem.
+    message : str
+        What is wrong and what to do about it.
+    """
+
+    source: str
+    feature_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.source if self.feature_id is None else f"{self.source} [id {self.feature_id}]"
+        return f"{where}: {self.message}"
+
+
+class InputError(GridgeoError, ValueError):
+    """An input file or layer cannot be used as given.
+
+    Collects every problem found, so that a planner fixes a file in one pass.
+    """
+
+    def __init__(self, problems: Iterable[Problem] | str):
+        if isinstance(problems, str):
+            problems = [Problem("input", None, problems)]
+        self.problems: list[Problem] = list(problems)
+        lines = [str(p) for p in self.problems]
+        head = f"{len(lines)} input problem(s):" if len(lines) > 1 else "input problem:"
+        super().__init__(head + "\n  " + "\n  ".join(lines))
+
+
+class InfeasibleError(GridgeoError):
+    """No partition satisfies the rules asked for (band, contiguity, part count)."""
+
+
+class CodeError(GridgeoError, ValueError):
+    """A grid code is malformed or cannot be issued."""
+
+
+class RegistryError(GridgeoError):
+    """The grid-code registry is missing, corrupt or in conflict."""

@@ -1,0 +1,343 @@
+"""Units that tile each community exactly: the atoms grids are made of.
+
+Per community (R2: a grid never straddles two):
+
+* **dedicated** units: the dedicated land-use polygons (R4: school, hospital, park, market ...)
+  clipped to the community, one unit per connected part, each to become a dedicated grid of
+  its own with the buildings inside it. Parts below a floor (area and households) stay inside
+  the community grids as ordinary land instead (kind ``minor_dedicated``).
+* **absorbable** units: mountain, forest, reservoir, lake, construction site ... (R3) clipped to
+  what is left, one unit per part; they carry the households of any building inside them.
+* **building** units: what is left is cut into blocks by the community boundary, roads and
+  rivers, and each block into Voronoi cells of the buildings' representative points (a
+  tessellation of the footprints); a building's unit is the cell part holding it.
+* **leftover** units: blocks without a building, and cell parts cut off from their building by a
+  block's shape: land with no households.
+
+Coverage holds by construction: the units of a community tile it. The adjacency between units
+is rook (a shared boundary of positive length) with the shared length in metres; a boundary
+that follows a road or river is cheap to cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridgeo.district import District
+
+#: Coordinates of units are snapped to this grid (m) so that neighbours share exact edges.
+GRID_SIZE = 0.01
+#: Shared boundaries shorter than this (m) do not make two units adjacent (touching corners).
+MIN_SHARED_M = 0.5
+
+
+@dataclass(frozen=True)
+class UnitOptions:
+    """How units are built.
+
+    Attributes
+    ----------
+    dedicated_min_area_m2 : float
+        A dedicated land-use part smaller than this stays inside the community grids ...
+    dedicated_min_households : int
+        ... unless it holds at least this many households.
+    road_discount : float
+        The cost of cutting along a road or river, as a share of the shared length (0–1).
+    road_width_m : float
+        How close (m) to a road or river line a unit boundary counts as following it.
+    """
+
+    dedicated_min_area_m2: float = 5000.0
+    dedicated_min_households: int = 300
+    road_discount: float = 0.1
+    road_width_m: float = 15.0
+
+
+@dataclass
+class Units:
+    """The units of a district and their adjacency.
+
+    Attributes
+    ----------
+    units : GeoDataFrame
+        ``unit_id`` (str), ``community_code``, ``kind`` (``building``, ``absorbable``,
+        ``dedicated``, ``minor_dedicated``, ``leftover``), ``landuse_class``, ``landuse_id``,
+        ``households``, ``residents``, ``n_buildings``, ``area_m2``, geometry (metric CRS).
+    edges : DataFrame
+        ``u``, ``v`` (unit_id), ``shared_m`` (shared boundary length, m), ``along_m`` (of it
+        along a road or river), ``cost`` (what cutting the edge costs).
+    building_unit : DataFrame
+        ``building_id`` -> ``unit_id``.
+    """
+
+    units: gpd.GeoDataFrame
+    edges: pd.DataFrame
+    building_unit: pd.DataFrame
+
+
+def build_units(district: District, options: UnitOptions | None = None) -> Units:
+    """Cut every community of the district into units that tile it.
+
+    Parameters
+    ----------
+    district : District
+        A validated district (metric CRS).
+    options : UnitOptions, optional
+        Floors and road discount.
+
+    Returns
+    -------
+    Units
+    """
+    options = options or UnitOptions()
+    crs = district.communities.crs
+    lu = district.landuse
+    lines = [g for g in district.roads.geometry if g is not None] + [
+        g for g in district.rivers.geometry if g is not None and g.geom_type.endswith("LineString")
+    ]
+    river_polys = [g for g in district.rivers.geometry if g is not None and g.geom_type.endswith("Polygon")]
+    line_tree = shapely.STRtree(lines) if lines else None
+    lu_tree = shapely.STRtree(lu.geometry.values) if len(lu) else None
+    rp_tree = shapely.STRtree(river_polys) if river_polys else None
+    bld = district.buildings
+    bpts = shapely.point_on_surface(bld.geometry.values)
+    by_com = bld.groupby("community_code").indices
+
+    all_units: list[dict] = []
+    all_edges: list[pd.DataFrame] = []
+    bu_rows: list[tuple[str, str]] = []
+    for code, poly in sorted(zip(district.communities["community_code"], district.communities.geometry, strict=True)):
+        idx = by_com.get(code, np.array([], dtype=int))
+        lu_idx = lu_tree.query(poly, predicate="intersects") if lu_tree is not None else []
+        com_lu = lu.iloc[np.sort(lu_idx)]
+        extra_water = [river_polys[i] for i in (rp_tree.query(poly, predicate="intersects") if rp_tree else [])]
+        com_lines = [lines[i] for i in (line_tree.query(poly, predicate="intersects") if line_tree else [])]
+        units, bmap = _community_units(
+            code, poly, bld.iloc[idx], bpts[idx], com_lu, extra_water, com_lines, options
+        )
+        bu_rows.extend(bmap)
+        all_units.extend(units)
+        all_edges.append(_edges([u["geometry"] for u in units], [u["unit_id"] for u in units], com_lines, options))
+    units_gdf = gpd.GeoDataFrame(all_units, geometry="geometry", crs=crs) if all_units else gpd.GeoDataFrame(
+        columns=["unit_id", "community_code", "kind", "geometry"], geometry="geometry", crs=crs
+    )
+    edges = pd.concat(all_edges, ignore_index=True) if all_edges else pd.DataFrame(columns=["u", "v", "shared_m", "along_m", "cost"])
+    return Units(units_gdf, edges, pd.DataFrame(bu_rows, columns=["building_id", "unit_id"]))
+
+
+def _polygons(geom) -> list:
+    """The polygon parts of a geometry, largest first, empty ones dropped."""
+    if geom is None or geom.is_empty:
+        return []
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and p.area > 0.01]
+    out = []
+    for p in parts:
+        if p.geom_type == "Polygon":
+            out.append(p)
+    return sorted(out, key=lambda p: (-p.area, p.centroid.x, p.centroid.y))
+
+
+def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options):
+    """The units of one community and the building -> unit pairs.
+
+    Every unit is a union of faces of one planar arrangement (the community boundary, the
+    land-use boundaries, roads, rivers and the Voronoi edges of the buildings, noded on a
+    1 cm grid), so neighbouring units share identical edges: no gap, no overlap, by
+    construction.
+    """
+    hh = bld["households"].to_numpy()
+    rs = bld["residents"].to_numpy()
+    ids = bld["building_id"].to_numpy()
+    bx, by = shapely.get_x(bpts), shapely.get_y(bpts)
+
+    # Land-use parts inside the community, by priority: dedicated (R4) in id order, then
+    # absorbable (R3) and river polygons; dedicated parts below the floor become ordinary land.
+    claimed = shapely.Polygon()
+    parts: list[tuple[str, str, str, object]] = []  # kind, class, landuse id, polygon
+    minor = []
+    ded = com_lu[com_lu["category"] == "dedicated"].sort_values("landuse_id")
+    for lid, cls, g in zip(ded["landuse_id"], ded["landuse_class"], ded.geometry, strict=True):
+        for part in _polygons(shapely.difference(shapely.intersection(g, poly), claimed)):
+            inside = shapely.contains_xy(part, bx, by)
+            if part.area < options.dedicated_min_area_m2 and hh[inside].sum() < options.dedicated_min_households:
+                minor.append(("minor_dedicated", cls, lid, part))
+                continue
+            parts.append(("dedicated", cls, lid, part))
+            claimed = shapely.union(claimed, part)
+    absorb = com_lu[com_lu["category"] == "absorbable"].sort_values("landuse_id")
+    items = [("absorbable", c, i, g) for i, c, g in zip(absorb["landuse_id"], absorb["landuse_class"], absorb.geometry, strict=True)]
+    items += [("absorbable", "water", "", g) for g in extra_water] + minor
+    for kind, cls, lid, g in items:
+        for part in _polygons(shapely.difference(shapely.intersection(g, poly), claimed)):
+            parts.append((kind, cls, lid, part))
+            claimed = shapely.union(claimed, part)
+
+    # Blocks: the rest of the community cut by roads and rivers (to tell a cell's parts apart).
+    rest = shapely.difference(poly, claimed)
+    cut = [shapely.intersection(ln, poly.buffer(1.0)) for ln in lines]
+    block_lines = [poly.boundary, *[p[3].boundary for p in parts], *cut]
+    blocks = _faces(block_lines, rest)
+    block_tree = shapely.STRtree(blocks) if blocks else None
+
+    # Voronoi cells of the building points (shared points share a cell).
+    gen = np.unique(np.round(np.column_stack([bx, by]), 2), axis=0) if len(bx) else np.empty((0, 2))
+    cell_lines = []
+    if len(gen) >= 2:
+        cells = shapely.voronoi_polygons(shapely.multipoints(gen), extend_to=poly, ordered=True)
+        cell_lines = [shapely.intersection(shapely.boundary(c), poly.buffer(1.0)) for c in shapely.get_parts(cells)]
+    faces = _faces(block_lines + cell_lines, poly)
+    reps = shapely.point_on_surface(np.array(faces, dtype=object)) if faces else np.array([])
+
+    # Label every face: a land-use part, or (block, cell) of the rest.
+    groups: dict[tuple, list] = {}
+    part_tree = shapely.STRtree([p[3] for p in parts]) if parts else None
+    gen_tree = shapely.STRtree(shapely.points(gen)) if len(gen) else None
+    for face, rep in zip(faces, reps, strict=True):
+        key = None
+        if part_tree is not None:
+            hit = part_tree.query(rep, predicate="intersects")
+            if len(hit):
+                key = ("part", int(hit.min()))
+        if key is None:
+            blk = block_tree.query(rep, predicate="intersects") if block_tree is not None else []
+            b = int(blk.min()) if len(blk) else -1
+            c = int(gen_tree.nearest(rep)) if gen_tree is not None else -1
+            key = ("cell", b, c)
+        groups.setdefault(key, []).append(face)
+
+    units: list[dict] = []
+
+    def add(kind, geom, landuse_class="", landuse_id=""):
+        units.append({"unit_id": "", "community_code": code, "kind": kind, "landuse_class": landuse_class,
+                      "landuse_id": landuse_id, "households": 0, "residents": 0, "n_buildings": 0,
+                      "area_m2": float(geom.area), "geometry": geom})  # fmt: skip
+
+    pieces: dict[int, list] = {}  # block -> [kind, geometry] of its cell pieces
+    for key in sorted(groups, key=lambda k: (k[0], *k[1:])):
+        merged = _polygons(shapely.union_all(groups[key]))
+        if key[0] == "part":
+            kind, cls, lid, _ = parts[key[1]]
+            for m in merged:
+                add(kind, m, cls, lid)
+            continue
+        for m in merged:
+            has = bool(key[2] >= 0 and shapely.contains_xy(m, gen[key[2]][0], gen[key[2]][1]))
+            pieces.setdefault(key[1], []).append(["building" if has else "leftover", m])
+    # A cell's piece cut off from its building joins the building unit of its own block
+    # it shares the longest boundary with: fewer, rounder units, the same tiling.
+    for blk in sorted(pieces):
+        items = pieces[blk]
+        homes = [it for it in items if it[0] == "building"]
+        for it in items:
+            if it[0] != "leftover" or not homes:
+                continue
+            shared = [shapely.length(shapely.intersection(it[1].boundary, h[1].boundary)) for h in homes]
+            best = int(np.argmax(shared))
+            if shared[best] >= MIN_SHARED_M:
+                homes[best][1] = shapely.union(homes[best][1], it[1])
+                it[0] = "merged"
+        for kind, geom in items:
+            if kind == "merged":
+                continue
+            for m in _polygons(geom):
+                add(kind, m)
+
+    # Buildings to units by their representative point (on an edge: the first unit touching it).
+    geoms = np.array([u["geometry"] for u in units], dtype=object)
+    order = sorted(range(len(units)), key=lambda i: (-round(geoms[i].centroid.y, 1), round(geoms[i].centroid.x, 1)))
+    units = [units[i] for i in order]
+    geoms = geoms[order]
+    for k, u in enumerate(units, start=1):
+        u["unit_id"] = f"{code}-U{k:05d}"
+    bmap: list[tuple[str, str]] = []
+    if len(bx) and len(units):
+        tree = shapely.STRtree(geoms)
+        bi, ui = tree.query(bpts, predicate="intersects")
+        first = pd.Series(ui).groupby(bi).min()
+        home = np.full(len(bx), -1)
+        home[first.index.to_numpy()] = first.to_numpy()
+        for b in np.flatnonzero(home < 0):
+            home[b] = int(tree.nearest(bpts[b]))
+        for b, j in enumerate(home):
+            u = units[j]
+            u["households"] += int(hh[b])
+            u["residents"] += int(rs[b])
+            u["n_buildings"] += 1
+            if u["kind"] == "leftover":
+                u["kind"] = "building"
+            bmap.append((ids[b], u["unit_id"]))
+    return units, bmap
+
+
+def _faces(lines: list, area) -> list:
+    """Faces of the planar arrangement of ``lines`` (noded on the 1 cm grid) inside ``area``."""
+    if area is None or area.is_empty:
+        return []
+    lines = [ln for ln in lines if ln is not None and not ln.is_empty]
+    noded = shapely.union_all(lines, grid_size=GRID_SIZE)
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    if len(faces) == 0:
+        return []
+    reps = shapely.point_on_surface(faces)
+    keep = shapely.intersects(area, reps) & (shapely.area(faces) > 1e-4)
+    return sorted(faces[keep], key=lambda p: (-round(p.centroid.y, 2), round(p.centroid.x, 2)))
+
+
+def _edges(geoms: list, ids: list[str], lines: list, options: UnitOptions) -> pd.DataFrame:
+    """Rook adjacency between units with shared length and cut cost."""
+    cols = ["u", "v", "shared_m", "along_m", "cost"]
+    if len(geoms) < 2:
+        return pd.DataFrame(columns=cols)
+    arr = np.array(geoms, dtype=object)
+    tree = shapely.STRtree(arr)
+    left, right = tree.query(arr, predicate="intersects")
+    mask = left < right
+    left, right = left[mask], right[mask]
+    if len(left) == 0:
+        return pd.DataFrame(columns=cols)
+    shared = shapely.intersection(shapely.boundary(arr[left]), shapely.boundary(arr[right]), grid_size=GRID_SIZE)
+    length = shapely.length(shared)
+    keep = length >= MIN_SHARED_M
+    left, right, shared, length = left[keep], right[keep], shared[keep], length[keep]
+    along = np.zeros(len(left))
+    if lines and len(left):
+        zone = shapely.buffer(shapely.union_all(lines), options.road_width_m)
+        along = shapely.length(shapely.intersection(shared, zone))
+    cost = length - (1.0 - options.road_discount) * along
+    return pd.DataFrame({
+        "u": np.array(ids, dtype=object)[left], "v": np.array(ids, dtype=object)[right],
+        "shared_m": np.round(length, 2), "along_m": np.round(along, 2), "cost": np.round(np.maximum(cost, 0.1), 2),
+    })  # fmt: skip
+
+
+def community_graph(units: Units, community_code: str):
+    """The adjacency graph of one community's units, dedicated units left out.
+
+    Parameters
+    ----------
+    units : Units
+    community_code : str
+
+    Returns
+    -------
+    networkx.Graph
+        Nodes are unit ids with ``households``, ``residents``, ``area_m2``; edges carry
+        ``shared_m`` and ``edge_cost``.
+    """
+    import networkx as nx
+
+    u = units.units
+    sel = u[(u["community_code"] == community_code) & (u["kind"] != "dedicated")]
+    g = nx.Graph()
+    for uid, h, r, a in zip(sel["unit_id"], sel["households"], sel["residents"], sel["area_m2"], strict=True):
+        g.add_node(uid, households=int(h), residents=int(r), area_m2=float(a))
+    e = units.edges
+    e = e[e["u"].isin(g.nodes) & e["v"].isin(g.nodes)]
+    for a, b, s, c in zip(e["u"], e["v"], e["shared_m"], e["cost"], strict=True):
+        g.add_edge(a, b, shared_m=float(s), edge_cost=float(c))
+    return g

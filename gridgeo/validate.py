@@ -1,0 +1,478 @@
+"""Validation of a planner's input layers: every problem found, located, in one pass.
+
+Two outcomes per problem:
+
+* an **error** stops the run (collected first, then raised together as one
+  :class:`~gridgeo.errors.InputError`): what would make a wrong grid, such as a building
+  outside every community, a negative household count, a duplicate id, a missing CRS;
+* a **warning** is repaired and reported as a finding with its location: an invalid polygon
+  that ``make_valid`` repairs without losing area, a layer in another CRS (reprojected), a
+  building on a community border (assigned to the community holding most of it), a sliver
+  overlap between communities below the tolerance (trimmed), a building whose own community
+  code disagrees with where it lies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from gridgeo.district import FINDING_COLUMNS, District, empty_findings, metric_crs
+from gridgeo.divisions import load_divisions
+from gridgeo.errors import InputError, Problem
+from gridgeo.io import LayerSource, read_layer
+from gridgeo.schema import ABSORBABLE, DEDICATED, LAYERS, normalise_landuse_class
+
+_FAMILY = {
+    "Polygon": "Polygon", "MultiPolygon": "Polygon", "Point": "Point", "MultiPoint": "Point",
+    "LineString": "LineString", "MultiLineString": "LineString", "LinearRing": "LineString",
+}  # fmt: skip
+
+_CODE_RE = re.compile(r"^\d{12}$")
+
+
+class _Collector:
+    """Gathers errors and warnings with their locations."""
+
+    def __init__(self) -> None:
+        self.errors: list[Problem] = []
+        self.warnings: list[dict] = []
+
+    def error(self, source: str, fid: object, message: str) -> None:
+        self.errors.append(Problem(source, None if fid is None else str(fid), message))
+
+    def warn(self, rule: str, source: str, fid: object, message: str, geom=None, crs=None) -> None:
+        lon = lat = None
+        if geom is not None and crs is not None and not shapely.is_empty(geom):
+            pt = gpd.GeoSeries([shapely.point_on_surface(geom)], crs=crs).to_crs(4326).iloc[0]
+            lon, lat = round(pt.x, 6), round(pt.y, 6)
+        self.warnings.append(
+            {"rule": rule, "severity": "warning", "source": source,
+             "feature_id": None if fid is None else str(fid), "message": message,
+             "lon": lon, "lat": lat, "geometry": geom, "_crs": crs}
+        )  # fmt: skip
+
+
+def load_district(
+    sources: Mapping[str, LayerSource], *, sliver_tolerance_m2: float = 1.0
+) -> District:
+    """Read every input layer, validate them together and return the district.
+
+    Parameters
+    ----------
+    sources : mapping
+        Layer name -> :class:`~gridgeo.io.LayerSource`; ``communities`` and ``buildings`` are
+        required.
+    sliver_tolerance_m2 : float
+        Overlaps between communities up to this area (m²) are trimmed with a warning; larger
+        ones are errors.
+
+    Returns
+    -------
+    District
+
+    Raises
+    ------
+    InputError
+        With every problem found in every file.
+    """
+    problems = []
+    for need in ("communities", "buildings"):
+        if need not in sources:
+            problems.append(Problem("input", None, f"the {need} layer is required"))
+    if problems:
+        raise InputError(problems)
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    for name, src in sources.items():
+        try:
+            layers[name] = read_layer(src, name)
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return validate_layers(layers, sliver_tolerance_m2=sliver_tolerance_m2)
+
+
+def validate_layers(
+    layers: Mapping[str, gpd.GeoDataFrame], *, sliver_tolerance_m2: float = 1.0
+) -> District:
+    """Validate in-memory layers (canonical column names) and return the district.
+
+    The input frames are not modified. ``attrs["source"]`` of a frame, when set, names its
+    file in messages.
+
+    Parameters
+    ----------
+    layers : mapping
+        Layer name -> GeoDataFrame with gridgeo's column names (see :mod:`gridgeo.schema`).
+    sliver_tolerance_m2 : float
+        See :func:`load_district`.
+
+    Returns
+    -------
+    District
+        Layers reprojected to a metric CRS, with the warnings in ``findings``.
+
+    Raises
+    ------
+    InputError
+        With every error found.
+    """
+    col = _Collector()
+    for need in ("communities", "buildings"):
+        if need not in layers:
+            col.error("input", None, f"the {need} layer is required")
+    if col.errors:
+        raise InputError(col.errors)
+
+    labels = {n: g.attrs.get("source", n) for n, g in layers.items()}
+    clean: dict[str, gpd.GeoDataFrame] = {}
+    for name, gdf in layers.items():
+        if name not in LAYERS:
+            col.error(labels[name], None, f"unknown layer name {name!r}")
+            continue
+        out = _check_layer(gdf.copy(), name, labels[name], col)
+        if out is not None:
+            clean[name] = out
+    if col.errors:
+        raise InputError(col.errors)
+
+    # One CRS for all: the communities' one; others are reprojected with a warning.
+    ref = CRS.from_user_input(clean["communities"].crs)
+    for name, gdf in clean.items():
+        if not CRS.from_user_input(gdf.crs).equals(ref):
+            col.warn("input.crs", labels[name], None,
+                     f"layer is in {CRS.from_user_input(gdf.crs).name}, the communities in {ref.name}: reprojected to the communities' CRS")  # fmt: skip
+            clean[name] = gdf.to_crs(ref)
+
+    work = metric_crs(clean["communities"])
+    for name in clean:
+        clean[name] = clean[name].to_crs(work)
+    # Communities on a 1 cm grid: the units cut from them share exact edges (see gridgeo.units).
+    c = clean["communities"]
+    clean["communities"] = c.set_geometry(shapely.set_precision(c.geometry.values, 0.01))
+
+    com = _check_communities(clean["communities"], labels["communities"], col, sliver_tolerance_m2)
+    bld = _locate_buildings(clean["buildings"], com, labels["buildings"], col)
+    empty_poly = gpd.GeoDataFrame({"geometry": gpd.GeoSeries([], crs=work)}, crs=work)
+    landuse = clean.get("landuse")
+    if landuse is None:
+        landuse = gpd.GeoDataFrame(
+            {"landuse_id": pd.Series(dtype=str), "landuse_class": pd.Series(dtype=str),
+             "category": pd.Series(dtype=str), "name": pd.Series(dtype=str)},
+            geometry=gpd.GeoSeries([], crs=work), crs=work)  # fmt: skip
+    if col.errors:
+        raise InputError(col.errors)
+
+    findings = empty_findings(work)
+    if col.warnings:
+        rows = []
+        for w in col.warnings:
+            geom = w.pop("geometry")
+            crs = w.pop("_crs")
+            if geom is not None and crs is not None and not CRS.from_user_input(crs).equals(work):
+                geom = gpd.GeoSeries([geom], crs=crs).to_crs(work).iloc[0]
+            rows.append({**w, "geometry": geom})
+        findings = gpd.GeoDataFrame(rows, columns=[*FINDING_COLUMNS, "geometry"], geometry="geometry", crs=work)
+    return District(
+        communities=com.reset_index(drop=True),
+        buildings=bld.reset_index(drop=True),
+        landuse=landuse.reset_index(drop=True),
+        roads=clean.get("roads", empty_poly).reset_index(drop=True),
+        rivers=clean.get("rivers", empty_poly).reset_index(drop=True),
+        grids=clean["grids"].reset_index(drop=True) if "grids" in clean else None,
+        crs=ref,
+        findings=findings,
+        sources=labels,
+    )
+
+
+def _check_layer(
+    gdf: gpd.GeoDataFrame, name: str, label: str, col: _Collector
+) -> gpd.GeoDataFrame | None:
+    spec = LAYERS[name]
+    if len(gdf) == 0:
+        if name in ("communities", "buildings"):
+            col.error(label, None, f"the {name} layer is empty: it has no features")
+            return None
+        col.warn("input.empty", label, None, f"the {name} layer is empty and is ignored")
+        return None
+    if gdf.crs is None:
+        col.error(label, None, "has no CRS (coordinate reference system): define it in the file, "
+                  "e.g. EPSG:4490 for CGCS2000 longitude/latitude or EPSG:4549 for CGCS2000 Gauss–Krüger CM 120°E")  # fmt: skip
+    missing = [c for c in spec.required if c not in gdf.columns]
+    if missing:
+        col.error(label, None, f"missing column(s) {', '.join(missing)}; the file has "
+                  f"{', '.join(str(c) for c in gdf.columns if c != gdf.geometry.name)}; map yours with "
+                  f"--map {missing[0]}=YOUR_COLUMN or a config file")  # fmt: skip
+        return None
+
+    # Ids: generated from the row when absent, and unique.
+    idc = spec.id_column
+    if idc not in gdf.columns:
+        gdf[idc] = [f"{name}-{i + 1}" for i in range(len(gdf))]
+    ids = gdf[idc]
+    if idc == "community_code":
+        ids = ids.map(_code_text)
+    else:
+        ids = ids.map(lambda v: "" if _isnull(v) else (str(int(v)) if isinstance(v, float) and float(v).is_integer() else str(v)))
+    gdf[idc] = ids
+    blank = ids[ids == ""]
+    for i in blank.index[:20]:
+        col.error(label, f"row {i + 1}", f"{idc} is empty")
+    dup = ids[ids.duplicated(keep=False) & (ids != "")]
+    for value in sorted(set(dup))[:20]:
+        rows = ", ".join(str(i + 1) for i in dup.index[dup == value][:5])
+        col.error(label, value, f"duplicate {idc} (rows {rows}): ids must be unique")
+
+    # Geometry: present, of the right family, valid (repaired) or refused.
+    geoms = gdf.geometry.values
+    fam_ok = set(spec.geometry)
+    for i, (fid, g) in enumerate(zip(ids, geoms, strict=True)):
+        if g is None or shapely.is_empty(g):
+            col.error(label, fid or f"row {i + 1}", "has no geometry")
+            continue
+        fam = _FAMILY.get(g.geom_type)
+        if fam not in fam_ok:
+            col.error(label, fid, f"geometry is {g.geom_type}; the {name} layer needs {' or '.join(sorted(fam_ok))}")
+    valid = shapely.is_valid(geoms)
+    if not valid.all():
+        new = list(geoms)
+        for i in np.flatnonzero(~valid):
+            g = geoms[i]
+            if g is None or shapely.is_empty(g):
+                continue
+            reason = shapely.is_valid_reason(g)
+            fixed = shapely.make_valid(g)
+            if _FAMILY.get(g.geom_type) == "Polygon":
+                fixed = _polygonal(fixed)
+                if fixed is None or fixed.area <= 0:
+                    col.error(label, ids.iloc[i], f"invalid polygon ({reason}) collapses to no area when repaired: "
+                              "refused, because a polygon with no area can hold no building and tile no land; redraw it")  # fmt: skip
+                    continue
+            new[i] = fixed
+            col.warn("input.geometry", label, ids.iloc[i],
+                     f"invalid geometry ({reason}) repaired with make_valid; check the shape", fixed, gdf.crs)  # fmt: skip
+        gdf = gdf.set_geometry(gpd.GeoSeries(new, index=gdf.index, crs=gdf.crs))
+
+    if name == "buildings":
+        for c in ("households", "residents"):
+            gdf[c] = _check_counts(gdf[c], ids, c, label, col)
+        if "community_code" in gdf.columns:
+            gdf["community_code"] = gdf["community_code"].map(_code_text)
+        bad = gdf[(gdf["residents"] < gdf["households"]) & (gdf["households"] >= 0)]
+        for fid, g in zip(bad["building_id"][:50], bad.geometry[:50], strict=False):
+            col.warn("input.counts", label, fid, "fewer residents than households: check the census counts", g, gdf.crs)
+    if name == "landuse":
+        cls = gdf["landuse_class"].map(normalise_landuse_class)
+        for fid, raw in zip(ids[cls.isna()], gdf["landuse_class"][cls.isna()], strict=True):
+            col.error(label, fid, f"unknown landuse_class {raw!r}; use one of "
+                      f"{', '.join(sorted(ABSORBABLE | DEDICATED))} (or their Chinese names)")  # fmt: skip
+        gdf["landuse_class"] = cls
+        gdf["category"] = np.where(cls.isin(list(DEDICATED)), "dedicated", "absorbable")
+        if "name" not in gdf.columns:
+            gdf["name"] = ""
+        gdf["name"] = gdf["name"].fillna("").astype(str)
+    keep = [spec.id_column, *spec.required, *[c for c in spec.optional if c in gdf.columns]]
+    if name == "landuse":
+        keep.append("category")
+    keep = list(dict.fromkeys(keep))
+    return gdf[[*keep, gdf.geometry.name]].rename_geometry("geometry") if gdf.geometry.name != "geometry" else gdf[[*keep, "geometry"]]
+
+
+def _isnull(v: object) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _code_text(v: object) -> str:
+    """Return a division code as text, undoing the float/int a spreadsheet made of it."""
+    if _isnull(v):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def _polygonal(g):
+    if g is None:
+        return None
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+    if not parts:
+        return None
+    return shapely.union_all(parts)
+
+
+def _check_counts(values: pd.Series, ids: pd.Series, column: str, label: str, col: _Collector) -> pd.Series:
+    num = pd.to_numeric(values, errors="coerce")
+    for fid, raw, v in zip(ids, values, num, strict=True):
+        if _isnull(raw):
+            col.error(label, fid, f"{column} is missing: give a whole number ≥ 0")
+        elif _isnull(v):
+            col.error(label, fid, f"{column} is {raw!r}, not a number")
+        elif v < 0:
+            col.error(label, fid, f"{column} is negative ({v:g})")
+        elif not float(v).is_integer():
+            col.error(label, fid, f"{column} is {v:g}, not a whole number")
+    return num.fillna(0).clip(lower=0).round().astype("int64")
+
+
+def code_problems(code: str) -> list[str]:
+    """Explain what is wrong with a 12-digit community/village division code.
+
+    Parameters
+    ----------
+    code : str
+        The code as text.
+
+    Returns
+    -------
+    list of str
+        Sentences; empty when the code is well formed.
+    """
+    if not _CODE_RE.match(code):
+        return [f"{code!r} is not a 12-digit statistical division code (统计用区划代码)"]
+    out = []
+    if code[:2] == "00":
+        out.append("province digits 00 do not exist")
+    if code[6:9] == "000":
+        out.append("township digits 7–9 are 000: this is a county code, not a community or village")
+    village = int(code[9:12])
+    if village == 0:
+        out.append("digits 10–12 are 000: this is a street/town code, not a community or village")
+    elif village > 399:
+        out.append(f"digits 10–12 are {code[9:12]}: communities use 001–199, villages 200–399")
+    return out
+
+
+def _check_communities(com: gpd.GeoDataFrame, label: str, col: _Collector, tol: float) -> gpd.GeoDataFrame:
+    table = load_divisions()
+    for code in com["community_code"]:
+        if not code:
+            continue
+        for msg in code_problems(code):
+            col.error(label, code, msg)
+    if "name" not in com.columns:
+        com["name"] = ""
+    com["name"] = com["name"].fillna("").astype(str)
+    for code, name, g in zip(com["community_code"], com["name"], com.geometry, strict=True):
+        if code_problems(code) or not code.startswith("3702"):
+            continue
+        if code not in table.index:
+            col.warn("input.code", label, code, "code not in the NBS 2016 table of Qingdao divisions: check it", g, com.crs)
+        elif name and str(table.at[code, "name"]) != name and not str(table.at[code, "name"]).startswith(name):
+            col.warn("input.code", label, code,
+                     f"name {name!r} differs from the NBS table's {table.at[code, 'name']!r}", g, com.crs)  # fmt: skip
+    com["is_village"] = com["community_code"].map(lambda c: c[9:12].isdigit() and 200 <= int(c[9:12]) <= 399)
+
+    # Overlaps between communities: slivers trimmed, real overlaps refused.
+    geoms = com.geometry.values
+    left, right = com.sindex.query(geoms, predicate="intersects")
+    pairs = [(i, j) for i, j in zip(left, right, strict=True) if i < j]
+    new = list(geoms)
+    for i, j in pairs:
+        inter = shapely.intersection(new[i], new[j])
+        area = shapely.area(inter)
+        if area <= 0:
+            continue
+        a, b = com["community_code"].iloc[i], com["community_code"].iloc[j]
+        if area > tol:
+            col.error(label, a, f"overlaps community {b} by {area:,.1f} m² (tolerance {tol:g} m²): "
+                      "communities must not overlap (R2); fix the boundary")  # fmt: skip
+        else:
+            new[j] = _polygonal(shapely.difference(new[j], new[i])) or new[j]
+            col.warn("input.overlap", label, b, f"sliver overlap of {area:.3f} m² with community {a} trimmed from {b}", inter, com.crs)  # fmt: skip
+    return com.set_geometry(gpd.GeoSeries(new, index=com.index, crs=com.crs))
+
+
+def _locate_buildings(bld: gpd.GeoDataFrame, com: gpd.GeoDataFrame, label: str, col: _Collector) -> gpd.GeoDataFrame:
+    """Give each building the community it lies in; report strays and border straddlers."""
+    reps = shapely.point_on_surface(bld.geometry.values)
+    bi, ci = com.sindex.query(reps, predicate="within")
+    codes = np.full(len(bld), "", dtype=object)
+    codes[bi] = com["community_code"].values[ci]
+    # Footprints that cross a community border: assigned to the community holding most of it.
+    polys = shapely.get_type_id(bld.geometry.values) >= 3
+    fb, fc = com.sindex.query(bld.geometry.values, predicate="intersects")
+    counts = pd.Series(fb).value_counts()
+    crossing = set(counts.index[counts > 1])
+    for b in sorted(crossing):
+        if not polys[b]:
+            continue
+        cands = fc[fb == b]
+        areas = [shapely.area(shapely.intersection(bld.geometry.values[b], com.geometry.values[c])) for c in cands]
+        if sum(a > 0 for a in areas) < 2:
+            continue
+        best = cands[int(np.argmax(areas))]
+        codes[b] = com["community_code"].values[best]
+        others = [com["community_code"].values[c] for c, a in zip(cands, areas, strict=True) if a > 0 and c != best]
+        col.warn("input.border", label, bld["building_id"].iloc[b],
+                 f"building crosses the border of community {codes[b]} and {', '.join(others)}: "
+                 f"counted in {codes[b]}, which holds most of it", bld.geometry.values[b], bld.crs)  # fmt: skip
+    for b in np.flatnonzero(codes == ""):
+        g = bld.geometry.values[b]
+        col.error(label, bld["building_id"].iloc[b],
+                  f"building lies outside every community (at {_lonlat(g, bld.crs)}): its "
+                  f"{int(bld['households'].iloc[b])} households would belong to no grid; fix the community boundary or the building")  # fmt: skip
+    if "community_code" in bld.columns:
+        given = bld["community_code"].fillna("").astype(str).values
+        for b in np.flatnonzero((given != "") & (given != codes) & (codes != "")):
+            col.warn("input.code", label, bld["building_id"].iloc[b],
+                     f"building says community {given[b]} but lies in {codes[b]}: counted where it lies",
+                     bld.geometry.values[b], bld.crs)  # fmt: skip
+    out = bld.copy()
+    out["community_code"] = codes
+    return out[["building_id", "households", "residents", "community_code", "geometry"]]
+
+
+def _lonlat(g, crs) -> str:
+    pt = gpd.GeoSeries([shapely.point_on_surface(g)], crs=crs).to_crs(4326).iloc[0]
+    return f"{pt.x:.6f}, {pt.y:.6f}"
+
+
+def summarise(district: District) -> pd.DataFrame:
+    """Count buildings, households and residents per community, with a total row.
+
+    Parameters
+    ----------
+    district : District
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per community (code, name, village or not, buildings, households,
+        residents, area in km², land-use polygons touching it) and a final ``TOTAL`` row.
+    """
+    b = district.buildings.groupby("community_code").agg(
+        buildings=("building_id", "size"), households=("households", "sum"), residents=("residents", "sum")
+    )
+    c = district.communities[["community_code", "name", "is_village"]].copy()
+    c["area_km2"] = (district.communities.geometry.area / 1e6).round(3).values
+    out = c.merge(b, left_on="community_code", right_index=True, how="left").fillna(
+        {"buildings": 0, "households": 0, "residents": 0}
+    )
+    if len(district.landuse):
+        j = gpd.sjoin(district.landuse[["category", "geometry"]], district.communities[["community_code", "geometry"]],
+                      predicate="intersects")  # fmt: skip
+        lu = j.groupby(["community_code", "category"]).size().unstack(fill_value=0)
+        for cat in ("absorbable", "dedicated"):
+            out[f"{cat}_landuse"] = out["community_code"].map(lu[cat] if cat in lu else {}).fillna(0).astype(int)
+    for k in ("buildings", "households", "residents"):
+        out[k] = out[k].astype(int)
+    out = out.sort_values("community_code").reset_index(drop=True)
+    total = out.drop(columns=["community_code", "name", "is_village"]).sum(numeric_only=True)
+    total_row = {"community_code": "TOTAL", "name": f"{len(out)} communities", "is_village": int(out["is_village"].sum()), **total}
+    out = pd.concat([out, pd.DataFrame([total_row])], ignore_index=True)
+    for k in ("buildings", "households", "residents"):
+        out[k] = out[k].astype(int)
+    return out
