@@ -1,0 +1,215 @@
+"""The ``gridgeo codes`` command: validate, parse, assign, history, recode, schemes.
+
+The main CLI calls :func:`register` with its subparsers; each action's handler returns
+the exit status and raises :class:`gridgeo.errors.GridgeoError` on failure (the main CLI
+prints it on one line and exits 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from gridgeo.coding.assign import DEFAULT_BAND_M, assign_codes
+from gridgeo.coding.codes import parse_code, validate_code
+from gridgeo.coding.registry import CodeRegistry
+from gridgeo.coding.scheme import SCHEMES, get_scheme
+from gridgeo.errors import InputError, Problem, RegistryError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``codes`` subcommand and its actions to an argparse subparsers object.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        What ``ArgumentParser.add_subparsers()`` returned.
+    """
+    codes = subparsers.add_parser(
+        "codes",
+        help="grid codes (R8): validate, parse, assign, history",
+        description="Grid codes (R8): validate, parse, assign with a registry, show history.",
+    )
+    actions = codes.add_subparsers(dest="codes_action", metavar="ACTION", required=True)
+
+    def scheme_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--scheme",
+            default=None,
+            help=f"preset ({', '.join(SCHEMES)}) or a .toml/.json scheme file; default gridgeo-19",
+        )
+
+    p = actions.add_parser("validate", help="say what is wrong with codes (exit 1 if any)")
+    p.add_argument("codes", nargs="+", metavar="CODE")
+    scheme_opt(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = actions.add_parser("parse", help="show a code's parts and named parents")
+    p.add_argument("code", metavar="CODE")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    scheme_opt(p)
+    p.set_defaults(func=cmd_parse)
+
+    p = actions.add_parser("assign", help="give a grid layer its codes")
+    p.add_argument("grids", metavar="GRIDS_FILE", help="grid layer (GeoPackage, GeoJSON, ...)")
+    p.add_argument("--layer", default=None, help="layer name inside GRIDS_FILE")
+    p.add_argument("--registry", default=None, help="registry SQLite file (created if missing)")
+    p.add_argument("--out", required=True, help="output file (written atomically)")
+    p.add_argument("--date", default=None, help="valid-from date YYYY-MM-DD (default today)")
+    p.add_argument("--band-m", type=float, default=DEFAULT_BAND_M, help="row height, metres")
+    p.add_argument(
+        "--retire-missing",
+        action="store_true",
+        help="retire active codes of the layer's communities that no grid keeps",
+    )
+    scheme_opt(p)
+    p.set_defaults(func=cmd_assign)
+
+    p = actions.add_parser("history", help="show a code's record and lineage")
+    p.add_argument("code", metavar="CODE")
+    p.add_argument("--registry", required=True, help="registry SQLite file")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_history)
+
+    p = actions.add_parser("recode", help="re-code the grids of a community whose code changed")
+    p.add_argument("old", metavar="OLD_COMMUNITY")
+    p.add_argument("new", metavar="NEW_COMMUNITY")
+    p.add_argument("--registry", required=True, help="registry SQLite file")
+    p.add_argument("--date", default=None, help="date YYYY-MM-DD (default today)")
+    p.set_defaults(func=cmd_recode)
+
+    p = actions.add_parser("schemes", help="list the shipped code schemes")
+    p.set_defaults(func=cmd_schemes)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Print what is wrong with each code; 1 when any is invalid, else 0."""
+    scheme = get_scheme(args.scheme)
+    status = 0
+    for code in args.codes:
+        problems = validate_code(code, scheme=scheme)
+        if problems:
+            status = 1
+            print(f"{code}: invalid")
+            for line in problems:
+                print(f"  - {line}")
+        else:
+            print(f"{code}: valid ({scheme.name})")
+    return status
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    """Print the parts of a code and its named parents."""
+    parsed = parse_code(args.code, scheme=args.scheme)
+    if args.json:
+        print(json.dumps(parsed.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(f"code        {parsed.code}  ({parsed.scheme})")
+    for name, value in parsed.parts.items():
+        print(f"  {name:<10}{value}")
+    if parsed.grid_class is not None:
+        print(f"grid class  {parsed.grid_class}")
+    if parsed.township_kind is not None:
+        print(f"township    {parsed.township_kind}")
+    if parsed.community_kind is not None:
+        print(f"community   {parsed.community_kind}")
+    for d in parsed.parents:
+        print(f"{d.level:<11} {d.code}  {d.name or '(not in the shipped table)'}")
+    return 0
+
+
+def write_atomic(gdf, path: str | os.PathLike[str], **kwargs) -> None:
+    """Write a GeoDataFrame so that ``path`` is either the old file or the complete new one.
+
+    The layer is written into a temporary folder beside ``path`` (same file system), then
+    each produced file (several for a Shapefile) is moved over with :func:`os.replace`.
+    """
+    out = Path(path)
+    folder = out.parent if str(out.parent) else Path(".")
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=folder))
+    try:
+        gdf.to_file(tmpdir / out.name, engine="pyogrio", **kwargs)
+        for produced in sorted(tmpdir.iterdir()):
+            os.replace(produced, folder / produced.name)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    """Read a grid layer, assign codes (with a registry if given), write it atomically."""
+    import geopandas as gpd
+
+    src = Path(args.grids)
+    if not src.exists():
+        raise InputError([Problem(str(src), None, "file not found")])
+    try:
+        grids = gpd.read_file(src, layer=args.layer, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises its own types; report them as input problems
+        raise InputError([Problem(str(src), None, f"cannot read grid layer: {exc}")]) from exc
+    for col in ("community_code", "grid_code", "grid_id"):
+        if col in grids.columns:
+            grids[col] = grids[col].astype("string").astype(object).where(grids[col].notna(), None)
+    if args.registry:
+        with CodeRegistry(args.registry, scheme=args.scheme) as reg:
+            coded = assign_codes(
+                grids,
+                registry=reg,
+                date=args.date,
+                band_m=args.band_m,
+                retire_missing=args.retire_missing,
+            )
+    else:
+        if args.retire_missing:
+            raise RegistryError("--retire-missing needs --registry")
+        coded = assign_codes(grids, scheme=args.scheme, date=args.date, band_m=args.band_m)
+    kwargs = {"layer": args.layer} if args.layer else {}
+    write_atomic(coded, args.out, **kwargs)
+    print(f"{len(coded)} grids coded -> {args.out}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """Print a code's record and every code linked to it."""
+    if not Path(args.registry).exists():
+        raise RegistryError(f"{args.registry}: registry file not found")
+    with CodeRegistry(args.registry) as reg:
+        hist = reg.history(args.code)
+    if args.json:
+        print(hist.to_json(orient="records", force_ascii=False, indent=2))
+        return 0
+    for row in hist.itertuples(index=False):
+        mark = "*" if row.code == args.code else " "
+        until = row.valid_to or ""
+        print(
+            f"{mark} {row.code}  {row.status:<7} {row.valid_from} – {until:<10}  {row.grid_class}"
+        )
+        for r in row.replaces:
+            print(f"      replaces    {r}")
+        for r in row.replaced_by:
+            print(f"      replaced by {r}")
+    return 0
+
+
+def cmd_recode(args: argparse.Namespace) -> int:
+    """Re-code a community's active grids; print old -> new."""
+    if not Path(args.registry).exists():
+        raise RegistryError(f"{args.registry}: registry file not found")
+    with CodeRegistry(args.registry) as reg:
+        mapping = reg.recode_community(args.old, args.new, date=args.date)
+    for old, new in mapping.items():
+        print(f"{old} -> {new}")
+    print(f"{len(mapping)} code(s) re-coded")
+    return 0
+
+
+def cmd_schemes(args: argparse.Namespace) -> int:
+    """List the shipped schemes and their layout."""
+    for name, sch in SCHEMES.items():
+        layout = " + ".join(f"{f.name} {f.width}" for f in sch.fields)
+        print(f"{name} ({sch.length} digits): {layout}")
+        print(f"    {sch.title}")
+    return 0
