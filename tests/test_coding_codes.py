@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 from geopandas.testing import assert_geodataframe_equal
 from shapely.geometry import box
@@ -15,6 +16,7 @@ from gridgeo.coding import (
     parse_code,
     rollup_totals,
     validate_code,
+    validate_codes,
     validate_division_code,
 )
 from gridgeo.errors import CodeError
@@ -178,3 +180,12 @@ def test_rollup_totals_per_level():
     codes = list(tot["division_code"])
     assert codes.index("370200000000") < codes.index("370203000000") < codes.index("370203026000")
     assert set(tot["level"]) == {"province", "city", "county", "township", "community"}
+
+
+def test_validate_codes_reports_as_data():
+    codes = pd.Series([VALID, "123", VALID], index=["a", "b", "c"])
+    report = validate_codes(codes)
+    assert list(report.columns) == ["index", "code", "problem"]
+    assert list(report["index"]) == ["b", "c"]
+    assert "repeats" in report["problem"].iloc[1]
+    assert validate_codes([VALID]).empty

@@ -24,6 +24,7 @@ from gridgeo.coding.codes import (
     parse_code,
     rollup_totals,
     validate_code,
+    validate_codes,
     validate_division_code,
 )
 from gridgeo.coding.registry import REASONS, CodeRecord, CodeRegistry, IssueRequest
@@ -60,5 +61,6 @@ __all__ = [
     "rollup_totals",
     "serial_order",
     "validate_code",
+    "validate_codes",
     "validate_division_code",
 ]

@@ -19,7 +19,7 @@ digits    part    allowed
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any
@@ -188,6 +188,44 @@ def validate_code(code: Any, *, scheme: SchemeLike = None) -> list[str]:
         if all("0" <= ch <= "9" for ch in value):
             out.extend(_field_problems(f, value, span))
     return out
+
+
+def validate_codes(codes: Iterable[Any], *, scheme: SchemeLike = None) -> pd.DataFrame:
+    """Check many codes at once (a hand-drawn layer's ``grid_code`` column, R6).
+
+    Parameters
+    ----------
+    codes : iterable of str
+        The codes; a pandas Series keeps its index in the result.
+    scheme : CodeScheme, str, path or None
+        The scheme (default ``gridgeo-19``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per defect: ``index`` (the position or Series label), ``code``,
+        ``problem``; codes repeated in the input are reported too. Empty when all are
+        valid and unique.
+    """
+    sch = get_scheme(scheme)
+    items = list(codes.items()) if isinstance(codes, pd.Series) else list(enumerate(codes))
+    rows = []
+    seen: dict[Any, Any] = {}
+    for idx, code in items:
+        for problem in validate_code(code, scheme=sch):
+            rows.append({"index": idx, "code": code, "problem": problem})
+        if isinstance(code, str):
+            if code in seen:
+                rows.append(
+                    {
+                        "index": idx,
+                        "code": code,
+                        "problem": f"Code {code} repeats (first at {seen[code]}).",
+                    }
+                )
+            else:
+                seen[code] = idx
+    return pd.DataFrame(rows, columns=["index", "code", "problem"])
 
 
 def validate_division_code(code: Any) -> list[str]:
@@ -524,7 +562,7 @@ def rollup_totals(
             ),
         }
     )
-    base = base[base["division"].str.len() == 12]
+    base = base.loc[base["division"].str.len() == 12].copy()
     rows = []
     for level, n in LEVELS.items():
         base["prefix"] = base["division"].str[:n]
