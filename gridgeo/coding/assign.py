@@ -205,6 +205,13 @@ def assign_codes(
         grid became several, ``merge`` when several became one, ``boundary_change``
         otherwise). Use only with a layer holding whole communities.
 
+    Notes
+    -----
+    Codes are unique even when two processes assign into one registry at once (each
+    issue batch is one ``BEGIN IMMEDIATE`` transaction); but the shape matching reads
+    before it issues, so two concurrent runs of the *same* layer may each issue new codes
+    for the same grids. Run one assignment per registry at a time.
+
     Returns
     -------
     GeoDataFrame

@@ -243,9 +243,8 @@ class CodeRegistry:
                 f"{self.path}: cannot open as a grid-code registry ({exc}); "
                 "check the path, or move the file aside to start a new registry"
             ) from exc
-        for role in ("serial",):
-            if self.scheme.field_for_role(role) is None:
-                raise RegistryError(f"scheme {self.scheme.name!r} has no serial field to issue")
+        if self.scheme.field_for_role("serial") is None:
+            raise RegistryError(f"scheme {self.scheme.name!r} has no serial field to issue")
         if not self.scheme.has_division:
             raise RegistryError(f"scheme {self.scheme.name!r} holds no 12-digit division code")
 
@@ -754,7 +753,13 @@ class CodeRegistry:
             cur.close()
 
     def __contains__(self, code: object) -> bool:
-        return isinstance(code, str) and self._record(self._con.cursor(), code) is not None
+        if not isinstance(code, str):
+            return False
+        cur = self._con.cursor()
+        try:
+            return self._record(cur, code) is not None
+        finally:
+            cur.close()
 
     def high_water(self, community_code: str, grid_class: str = "community") -> int:
         """Return the highest serial ever issued for a community and class (0 if none)."""
