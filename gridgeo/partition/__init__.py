@@ -1,0 +1,18 @@
+"""The constrained partitioner: contiguous grids within a household band, tiling each community.
+
+:func:`partition_graph` is the combinatorial core on a networkx graph;
+:func:`partition_district` runs the whole stage on a validated district and returns the grid
+layer. OR-Tools stays inside ``_cpsat.py``.
+"""
+
+from gridgeo.partition._cpsat import SolveStatus
+from gridgeo.partition.core import GraphSolution, check_plan, k_range, partition_graph, solve_graph
+
+__all__ = [
+    "GraphSolution",
+    "SolveStatus",
+    "check_plan",
+    "k_range",
+    "partition_graph",
+    "solve_graph",
+]

@@ -1,0 +1,207 @@
+"""The CP-SAT model of a constrained partition. The only module of gridgeo that imports OR-Tools.
+
+Model (nodes ``i``, undirected edges ``e = {i, j}``, parts ``p < P``):
+
+* ``x[i, p]``: node ``i`` is in part ``p``; each node in exactly one part; node ``i`` may only
+  use parts ``p <= i`` (symmetry breaking: parts are numbered by their lowest node).
+* ``used[p]``: the part exists; ``used[p] >= used[p+1]``; the number of parts lies in
+  ``[k_min, k_max]``. A used part's weight lies in ``[lower, upper]``.
+* contiguity, a single-commodity flow (Shirabe 2009; Validi & Buchanan 2022): each used part
+  has one root ``r[i, p]``; a root supplies flow, every other node consumes one unit; flow
+  runs only along an edge whose ends are in the same part (``same[e]``). A node can only be
+  reached from the root of its own part, so each part is connected.
+* objective: the total cost of cut edges, ``sum cost[e] * (1 - same[e])``.
+
+The solver runs with one worker and a deterministic time limit, so that the same inputs and
+seed give the same answer on any machine.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+from ortools.sat.python import cp_model
+
+#: Costs are scaled to integers at this resolution (1 = 0.1 m of shared boundary).
+COST_SCALE = 10
+
+
+class SolveStatus(str, Enum):
+    """How a partition was found."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    TIMED_OUT = "timed_out"
+    HEURISTIC = "heuristic"
+    TRIVIAL = "trivial"
+
+
+@dataclass
+class SolveResult:
+    """The answer of one CP-SAT solve, in gridgeo's terms.
+
+    Attributes
+    ----------
+    status : SolveStatus
+    assignment : list of int or None
+        Part index per node (in the order given), None without a solution.
+    objective : float or None
+        Total cost of cut edges of the solution.
+    bound : float or None
+        Best proven lower bound of that cost.
+    wall_s : float
+        Seconds spent.
+    """
+
+    status: SolveStatus
+    assignment: list[int] | None
+    objective: float | None
+    bound: float | None
+    wall_s: float
+
+    @property
+    def gap(self) -> float | None:
+        """Relative gap between objective and bound (0 when optimal)."""
+        if self.objective is None or self.bound is None:
+            return None
+        if self.objective <= 0:
+            return 0.0
+        return max(0.0, (self.objective - self.bound) / self.objective)
+
+
+def solve_partition(
+    weights: list[int],
+    edges: list[tuple[int, int, float]],
+    lower: int,
+    upper: int,
+    k_min: int,
+    k_max: int,
+    *,
+    hint: list[int] | None = None,
+    fixed: dict[int, int] | None = None,
+    deterministic_time: float = 10.0,
+    seed: int = 0,
+) -> SolveResult:
+    """Solve the partition model on nodes ``0..n-1``.
+
+    Parameters
+    ----------
+    weights : list of int
+        Node weights (households).
+    edges : list of (int, int, float)
+        Undirected edges with the cost of cutting them.
+    lower, upper : int
+        The band of a part's weight.
+    k_min, k_max : int
+        The range of the number of parts.
+    hint : list of int, optional
+        A known plan (part per node) to start from; its parts are renumbered by lowest node.
+    fixed : dict, optional
+        Node -> part that must hold (after the same renumbering, so use with care).
+    deterministic_time : float
+        CP-SAT's deterministic time limit (about seconds on a typical machine).
+    seed : int
+        CP-SAT's random seed.
+
+    Returns
+    -------
+    SolveResult
+    """
+    start = time.perf_counter()
+    n = len(weights)
+    P = min(k_max, n)
+    m = cp_model.CpModel()
+    x = {}
+    for i in range(n):
+        for p in range(min(i + 1, P)):
+            x[i, p] = m.new_bool_var(f"x{i}_{p}")
+        m.add_exactly_one(x[i, p] for p in range(min(i + 1, P)))
+    used = [m.new_bool_var(f"used{p}") for p in range(P)]
+    for p in range(P - 1):
+        m.add_implication(used[p + 1], used[p])
+    m.add(sum(used) >= k_min)
+    m.add(sum(used) <= k_max)
+    members = {p: [i for i in range(n) if (i, p) in x] for p in range(P)}
+    for p in range(P):
+        load = sum(weights[i] * x[i, p] for i in members[p])
+        m.add(load >= lower * used[p])
+        m.add(load <= upper * used[p])
+        for i in members[p]:
+            m.add_implication(x[i, p], used[p])
+    # Roots and flow.
+    r = {}
+    for p in range(P):
+        for i in members[p]:
+            r[i, p] = m.new_bool_var(f"r{i}_{p}")
+            m.add_implication(r[i, p], x[i, p])
+        m.add(sum(r[i, p] for i in members[p]) == used[p])
+    same = []
+    flow_in = [[] for _ in range(n)]
+    flow_out = [[] for _ in range(n)]
+    obj = []
+    for e, (i, j, c) in enumerate(edges):
+        s = m.new_bool_var(f"same{e}")
+        same.append(s)
+        for p in range(P):
+            a, b = (i, p) in x, (j, p) in x
+            if a and b:
+                # Linear (not reified) so that the LP relaxation sees the cut: |x_i - x_j| <= 1 - s.
+                m.add(x[i, p] - x[j, p] + s <= 1)
+                m.add(x[j, p] - x[i, p] + s <= 1)
+            elif a:
+                m.add_implication(s, x[i, p].Not())
+            elif b:
+                m.add_implication(s, x[j, p].Not())
+        for u, v in ((i, j), (j, i)):
+            f = m.new_int_var(0, n, f"f{u}_{v}")
+            m.add(f == 0).only_enforce_if(s.Not())
+            flow_out[u].append(f)
+            flow_in[v].append(f)
+        obj.append((max(1, round(c * COST_SCALE)), s))
+    for i in range(n):
+        is_root = sum(r[i, p] for p in range(P) if (i, p) in r)
+        supply = m.new_int_var(0, n, f"s{i}")
+        m.add(supply <= n * is_root)
+        m.add(sum(flow_out[i]) - sum(flow_in[i]) == supply - 1)
+    total_cost = sum(c for c, _ in obj)
+    m.minimize(total_cost - sum(c * s for c, s in obj))
+    if hint is not None:
+        relabel = _canonical(hint)
+        for (i, p), var in x.items():
+            m.add_hint(var, relabel[i] == p)
+        for p in range(P):
+            m.add_hint(used[p], p < max(relabel) + 1)
+        for e, (i, j, _c) in enumerate(edges):
+            m.add_hint(same[e], relabel[i] == relabel[j])
+    if fixed:
+        for i, p in fixed.items():
+            m.add(x[i, p] == 1)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = int(seed)
+    solver.parameters.max_deterministic_time = float(deterministic_time)
+    code = solver.solve(m)
+    wall = time.perf_counter() - start
+    if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        assign = [next(p for p in range(min(i + 1, P)) if solver.value(x[i, p])) for i in range(n)]
+        objective = solver.objective_value / COST_SCALE
+        bound = solver.best_objective_bound / COST_SCALE
+        status = SolveStatus.OPTIMAL if code == cp_model.OPTIMAL else SolveStatus.FEASIBLE
+        return SolveResult(status, assign, objective, bound, wall)
+    if code == cp_model.INFEASIBLE:
+        return SolveResult(SolveStatus.INFEASIBLE, None, None, None, wall)
+    return SolveResult(SolveStatus.TIMED_OUT, None, None, None, wall)
+
+
+def _canonical(plan: list[int]) -> list[int]:
+    """Renumber parts in the order of their lowest node (the model's symmetry breaking)."""
+    seen: dict[int, int] = {}
+    out = []
+    for p in plan:
+        if p not in seen:
+            seen[p] = len(seen)
+        out.append(seen[p])
+    return out

@@ -1,0 +1,327 @@
+"""The combinatorial core: split a graph into connected parts whose weights lie in a band.
+
+:func:`partition_graph` is the public entry; :func:`solve_graph` returns the same plan with
+its solver report. Strategy, per connected component:
+
+1. the number of parts ``k`` may range over ``[ceil(W / upper), floor(W / lower)]``;
+2. a warm start from the recursive spanning-tree bipartition (:mod:`.heuristic`), trying the
+   smallest ``k`` first (fewer grids, fewer boundaries);
+3. small components are solved exactly by CP-SAT (every ``k`` in the range, warm-started);
+4. large ones keep the tree plan and improve it by large-neighbourhood search: the union of
+   two adjacent parts is re-split optimally by CP-SAT, pair after pair, while it pays.
+
+Time is bounded by deterministic limits, never the wall clock, so that the same inputs and
+seed give the same plan on any machine.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from gridgeo.errors import InfeasibleError
+from gridgeo.partition._cpsat import SolveStatus, solve_partition
+from gridgeo.partition.heuristic import _order_key, bisection_plan
+
+#: Components whose exact model has more node-part pairs than this are solved by LNS.
+EXACT_LIMIT = 1500
+
+
+@dataclass
+class GraphSolution:
+    """A plan and how it was found.
+
+    Attributes
+    ----------
+    assignment : dict
+        Node -> part index (0-based, parts numbered by component then by lowest node).
+    n_parts : int
+    status : SolveStatus
+        The weakest status over the components (optimal only when every one is).
+    objective : float
+        Total cost of cut edges.
+    bound : float or None
+        Proven lower bound of that cost (None when a component was not solved exactly).
+    wall_s : float
+    notes : list of str
+        What was done and why, in a planner's words.
+    """
+
+    assignment: dict
+    n_parts: int
+    status: SolveStatus
+    objective: float
+    bound: float | None
+    wall_s: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def gap(self) -> float | None:
+        """Relative optimality gap, None when unknown."""
+        if self.bound is None:
+            return None
+        if self.objective <= 0:
+            return 0.0
+        return max(0.0, (self.objective - self.bound) / self.objective)
+
+
+def k_range(total: int, lower: int, upper: int) -> tuple[int, int]:
+    """The range of part counts the band allows for a total weight (empty when lo > hi)."""
+    if total == 0:
+        return (0, 0)
+    return (math.ceil(total / upper), total // lower if lower > 0 else total)
+
+
+def partition_graph(
+    graph: nx.Graph,
+    weight: str,
+    lower: int,
+    upper: int,
+    *,
+    n_parts: int | None = None,
+    edge_cost: str | None = None,
+    time_limit: float | None = None,
+    seed: int = 0,
+) -> dict:
+    """Split a graph into connected parts whose total node weight lies in ``[lower, upper]``.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        Nodes carry the ``weight`` attribute (integers >= 0); edges optionally ``edge_cost``
+        (1 when absent). Not modified.
+    weight : str
+        Node attribute holding the weight (e.g. ``"households"``).
+    lower, upper : int
+        The band of a part's weight.
+    n_parts : int, optional
+        Use exactly this many parts; by default the number is chosen within what the band
+        allows, minimising the cut cost.
+    edge_cost : str, optional
+        Edge attribute holding the cost of cutting the edge; default ``"edge_cost"``.
+    time_limit : float, optional
+        Deterministic time budget of CP-SAT per component (about seconds); default 10.
+    seed : int
+        Seed of the heuristic and of CP-SAT.
+
+    Returns
+    -------
+    dict
+        Node -> part index. Every part is connected, and its weight lies in the band.
+
+    Raises
+    ------
+    InfeasibleError
+        When no plan exists (a node heavier than ``upper``, a component whose weight no
+        number of parts can split, ``n_parts`` out of reach) or none was found in time.
+    """
+    return solve_graph(
+        graph, weight, lower, upper, n_parts=n_parts, edge_cost=edge_cost, time_limit=time_limit, seed=seed
+    ).assignment
+
+
+def solve_graph(
+    graph: nx.Graph,
+    weight: str,
+    lower: int,
+    upper: int,
+    *,
+    n_parts: int | None = None,
+    edge_cost: str | None = None,
+    time_limit: float | None = None,
+    seed: int = 0,
+) -> GraphSolution:
+    """As :func:`partition_graph`, returning the plan with its solver report."""
+    start = time.perf_counter()
+    if lower < 0 or upper < lower or upper <= 0:
+        raise InfeasibleError(f"the band [{lower}, {upper}] is empty or negative")
+    if graph.number_of_nodes() == 0:
+        raise InfeasibleError("the graph has no node to partition")
+    edge_cost = edge_cost or "edge_cost"
+    budget = 10.0 if time_limit is None else float(time_limit)
+    w = {}
+    for n, data in graph.nodes(data=True):
+        v = data.get(weight)
+        if v is None or int(v) != v or v < 0:
+            raise InfeasibleError(f"node {n!r}: {weight} is {v!r}, not a whole number >= 0")
+        w[n] = int(v)
+    heavy = [n for n in w if w[n] > upper]
+    if heavy:
+        n = sorted(heavy, key=_order_key)[0]
+        raise InfeasibleError(
+            f"node {n!r} alone weighs {w[n]} > upper bound {upper}: no part can hold it "
+            f"({len(heavy)} such node(s)); give it a part of its own or split it"
+        )
+    comps = sorted((sorted(c, key=_order_key) for c in nx.connected_components(graph)), key=lambda c: _order_key(c[0]))
+    totals = [sum(w[n] for n in c) for c in comps]
+    ranges = [k_range(t, lower, upper) for t in totals]
+    for c, t, (lo, hi) in zip(comps, totals, ranges, strict=True):
+        if lo > hi or t == 0:
+            what = "weighs 0" if t == 0 else f"weighs {t}: {_why_no_k(t, lower, upper)}"
+            raise InfeasibleError(
+                f"connected component of {len(c)} node(s) starting at {c[0]!r} {what}; "
+                "parts must be connected, so it cannot be split into parts in the band"
+            )
+    wanted = _distribute(n_parts, ranges) if n_parts is not None else [None] * len(comps)
+    assignment: dict = {}
+    offset = 0
+    statuses = []
+    objective = 0.0
+    bound: float | None = 0.0
+    notes: list[str] = []
+    for comp, (lo, hi), k in zip(comps, ranges, wanted, strict=True):
+        sub = graph.subgraph(comp)
+        plan, status, obj, bnd, note = _solve_component(
+            sub, w, lower, upper, (k, k) if k is not None else (lo, hi), edge_cost, budget, seed
+        )
+        notes.extend(note)
+        for n in comp:
+            assignment[n] = plan[n] + offset
+        offset += max(plan.values()) + 1
+        statuses.append(status)
+        objective += obj
+        bound = None if bnd is None or bound is None else bound + bnd
+    order = [SolveStatus.TRIVIAL, SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.HEURISTIC]
+    status = max(statuses, key=order.index)
+    if status == SolveStatus.TRIVIAL:
+        status = SolveStatus.OPTIMAL
+    if status == SolveStatus.HEURISTIC:
+        bound = None
+    return GraphSolution(assignment, offset, status, round(objective, 3), bound, time.perf_counter() - start, notes)
+
+
+def _why_no_k(total: int, lower: int, upper: int) -> str:
+    k = max(1, round(total / ((lower + upper) / 2)))
+    return (
+        f"{k} part(s) would average {total / k:.0f}, {k + 1} would average {total / (k + 1):.0f}; "
+        f"no whole number of parts puts every part in [{lower}, {upper}]"
+    )
+
+
+def _distribute(n_parts: int, ranges: list[tuple[int, int]]) -> list[int]:
+    lo = sum(r[0] for r in ranges)
+    hi = sum(r[1] for r in ranges)
+    if not lo <= n_parts <= hi:
+        raise InfeasibleError(f"{n_parts} parts are out of reach: the band allows {lo} to {hi} here")
+    out = [r[0] for r in ranges]
+    extra = n_parts - lo
+    for i, (a, b) in enumerate(ranges):
+        add = min(extra, b - a)
+        out[i] += add
+        extra -= add
+    return out
+
+
+def _solve_component(sub, w, lower, upper, krange, edge_cost, budget, seed):
+    """Plan one connected component. Returns (plan, status, objective, bound, notes)."""
+    nodes = sorted(sub.nodes, key=_order_key)
+    index = {n: i for i, n in enumerate(nodes)}
+    weights = [w[n] for n in nodes]
+    edges = sorted(
+        ((min(index[u], index[v]), max(index[u], index[v]), float(d.get(edge_cost, 1.0))) for u, v, d in sub.edges(data=True))
+    )
+    cost = {frozenset((nodes[i], nodes[j])): c for i, j, c in edges}
+    k_lo, k_hi = krange
+    notes = []
+    if k_hi == 1:
+        return {n: 0 for n in nodes}, SolveStatus.TRIVIAL, 0.0, 0.0, notes
+    # Warm start: recursive tree bisection (its own choice of k, or the k asked for).
+    hint = bisection_plan(sub, w, lower, upper, n_parts=k_lo if k_lo == k_hi else None, cost=cost, seed=seed)
+    exact_size = len(nodes) * min(k_hi, len(nodes))
+    if exact_size <= EXACT_LIMIT or hint is None:
+        res = solve_partition(
+            weights, edges, lower, upper, k_lo, k_hi,
+            hint=[hint[n] for n in nodes] if hint else None,
+            deterministic_time=budget, seed=seed,
+        )  # fmt: skip
+        if res.assignment is not None:
+            plan = {n: res.assignment[index[n]] for n in nodes}
+            return plan, res.status, res.objective, res.bound, notes
+        if hint is None:
+            if res.status == SolveStatus.INFEASIBLE:
+                raise InfeasibleError(
+                    f"no connected plan with parts in [{lower}, {upper}] exists for the component "
+                    f"starting at {nodes[0]!r} ({sum(weights)} in {len(nodes)} nodes): the weights "
+                    "cannot be grouped into connected parts in the band"
+                )
+            raise InfeasibleError(
+                f"no plan found in the time limit for the component starting at {nodes[0]!r}; raise time_limit"
+            )
+    plan = _improve(sub, w, lower, upper, hint, cost, budget, seed)
+    return plan, SolveStatus.HEURISTIC, _cut_cost(sub, plan, cost), None, notes
+
+
+def _cut_cost(graph, plan, cost) -> float:
+    return round(sum(cost.get(frozenset((u, v)), 1.0) for u, v in graph.edges if plan[u] != plan[v]), 3)
+
+
+def _improve(graph, w, lower, upper, plan, cost, budget, seed, passes: int = 2):
+    """Large-neighbourhood search: re-split pairs of adjacent parts optimally."""
+    plan = dict(plan)
+    for _ in range(passes):
+        improved = False
+        pairs = sorted({tuple(sorted((plan[u], plan[v]))) for u, v in graph.edges if plan[u] != plan[v]})
+        per_pair = max(0.005, min(0.2, budget / max(1, len(pairs)) / passes))
+        for a, b in pairs:
+            region = sorted((n for n in graph if plan[n] in (a, b)), key=_order_key)
+            if len(region) > 400:
+                continue
+            idx = {n: i for i, n in enumerate(region)}
+            sub = graph.subgraph(region)
+            edges = sorted(
+                (min(idx[u], idx[v]), max(idx[u], idx[v]), cost.get(frozenset((u, v)), 1.0)) for u, v in sub.edges
+            )
+            before = sum(c for i, j, c in edges if plan[region[i]] != plan[region[j]])
+            hint = [0 if plan[n] == plan[region[0]] else 1 for n in region]
+            res = solve_partition([w[n] for n in region], edges, lower, upper, 2, 2, hint=hint,
+                                  deterministic_time=per_pair, seed=seed)  # fmt: skip
+            if res.assignment is None or res.objective is None or res.objective >= before - 1e-6:
+                continue
+            labels = (a, b) if plan[region[0]] == a else (b, a)
+            for n in region:
+                plan[n] = labels[res.assignment[idx[n]]]
+            improved = True
+        if not improved:
+            break
+    # Parts renumbered by their lowest node.
+    seen: dict[int, int] = {}
+    for n in sorted(graph.nodes, key=_order_key):
+        seen.setdefault(plan[n], len(seen))
+    return {n: seen[p] for n, p in plan.items()}
+
+
+def check_plan(graph: nx.Graph, plan: dict, weight: str, lower: int, upper: int) -> list[str]:
+    """List what is wrong with a plan (empty when every part is connected and in the band).
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+    plan : dict
+        Node -> part.
+    weight : str
+        Node attribute of the weight.
+    lower, upper : int
+        The band.
+
+    Returns
+    -------
+    list of str
+    """
+    out = []
+    missing = [n for n in graph if n not in plan]
+    if missing:
+        out.append(f"{len(missing)} node(s) without a part, e.g. {missing[0]!r}")
+    parts: dict[Hashable, list] = {}
+    for n, p in plan.items():
+        parts.setdefault(p, []).append(n)
+    for p, members in sorted(parts.items(), key=lambda t: str(t[0])):
+        total = sum(graph.nodes[n][weight] for n in members)
+        if not lower <= total <= upper:
+            out.append(f"part {p} weighs {total}, outside [{lower}, {upper}]")
+        if not nx.is_connected(graph.subgraph(members)):
+            out.append(f"part {p} is not connected")
+    return out
