@@ -139,6 +139,8 @@ def solve_partition(
             m.add_implication(r[i, p], x[i, p])
         m.add(sum(r[i, p] for i in members[p]) == used[p])
     same = []
+    flows: dict[tuple[int, int], cp_model.IntVar] = {}
+    supplies = []
     flow_in = [[] for _ in range(n)]
     flow_out = [[] for _ in range(n)]
     obj = []
@@ -160,10 +162,12 @@ def solve_partition(
             m.add(f == 0).only_enforce_if(s.Not())
             flow_out[u].append(f)
             flow_in[v].append(f)
+            flows[u, v] = f
         obj.append((max(1, round(c * COST_SCALE)), s))
     for i in range(n):
         is_root = sum(r[i, p] for p in range(P) if (i, p) in r)
         supply = m.new_int_var(0, n, f"s{i}")
+        supplies.append(supply)
         m.add(supply <= n * is_root)
         m.add(sum(flow_out[i]) - sum(flow_in[i]) == supply - 1)
     total_cost = sum(c for c, _ in obj)
@@ -176,6 +180,7 @@ def solve_partition(
             m.add_hint(used[p], p < max(relabel) + 1)
         for e, (i, j, _c) in enumerate(edges):
             m.add_hint(same[e], relabel[i] == relabel[j])
+        _hint_flow(m, relabel, edges, r, flows, supplies)
     if fixed:
         for i, p in fixed.items():
             m.add(x[i, p] == 1)
@@ -194,6 +199,40 @@ def solve_partition(
     if code == cp_model.INFEASIBLE:
         return SolveResult(SolveStatus.INFEASIBLE, None, None, None, wall)
     return SolveResult(SolveStatus.TIMED_OUT, None, None, None, wall)
+
+
+def _hint_flow(m, relabel, edges, r, flows, supplies) -> None:
+    """Complete a hint: roots at each part's lowest node, flow along a BFS tree of the part."""
+    n = len(relabel)
+    adj: list[list[int]] = [[] for _ in range(n)]
+    for i, j, _c in edges:
+        if relabel[i] == relabel[j]:
+            adj[i].append(j)
+            adj[j].append(i)
+    parent = [-2] * n
+    order: list[int] = []
+    for root in range(n):
+        if parent[root] != -2:
+            continue
+        parent[root] = -1
+        queue = [root]
+        for u in queue:
+            for v in adj[u]:
+                if parent[v] == -2:
+                    parent[v] = u
+                    queue.append(v)
+        order.extend(queue)
+    size = [1] * n
+    for u in reversed(order):
+        if parent[u] >= 0:
+            size[parent[u]] += size[u]
+    tree = {(parent[v], v) for v in range(n) if parent[v] >= 0}
+    for (u, v), var in flows.items():
+        m.add_hint(var, size[v] if (u, v) in tree else 0)
+    for i in range(n):
+        m.add_hint(supplies[i], size[i] if parent[i] == -1 else 0)
+    for (i, p), var in r.items():
+        m.add_hint(var, parent[i] == -1 and relabel[i] == p)
 
 
 def _canonical(plan: list[int]) -> list[int]:

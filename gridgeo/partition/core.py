@@ -104,7 +104,7 @@ def partition_graph(
     edge_cost : str, optional
         Edge attribute holding the cost of cutting the edge; default ``"edge_cost"``.
     time_limit : float, optional
-        Deterministic time budget of CP-SAT per component (about seconds); default 10.
+        Deterministic time budget of CP-SAT per component (about seconds); default 0.5.
     seed : int
         Seed of the heuristic and of CP-SAT.
 
@@ -142,7 +142,7 @@ def solve_graph(
     if graph.number_of_nodes() == 0:
         raise InfeasibleError("the graph has no node to partition")
     edge_cost = edge_cost or "edge_cost"
-    budget = 10.0 if time_limit is None else float(time_limit)
+    budget = 0.5 if time_limit is None else float(time_limit)
     w = {}
     for n, data in graph.nodes(data=True):
         v = data.get(weight)
@@ -230,9 +230,11 @@ def _solve_component(sub, w, lower, upper, krange, edge_cost, budget, seed):
     if k_hi == 1:
         return {n: 0 for n in nodes}, SolveStatus.TRIVIAL, 0.0, 0.0, notes
     # Warm start: recursive tree bisection (its own choice of k, or the k asked for).
-    hint = bisection_plan(sub, w, lower, upper, n_parts=k_lo if k_lo == k_hi else None, cost=cost, seed=seed)
+    hint = _warm_start(sub, w, lower, upper, k_lo, k_hi, cost, seed)
+    if hint is not None:
+        hint = _improve(sub, w, lower, upper, hint, cost, budget, seed)
     exact_size = len(nodes) * min(k_hi, len(nodes))
-    if exact_size <= EXACT_LIMIT or hint is None:
+    if exact_size <= EXACT_LIMIT or (hint is None and exact_size <= 20 * EXACT_LIMIT):
         res = solve_partition(
             weights, edges, lower, upper, k_lo, k_hi,
             hint=[hint[n] for n in nodes] if hint else None,
@@ -251,47 +253,126 @@ def _solve_component(sub, w, lower, upper, krange, edge_cost, budget, seed):
             raise InfeasibleError(
                 f"no plan found in the time limit for the component starting at {nodes[0]!r}; raise time_limit"
             )
-    plan = _improve(sub, w, lower, upper, hint, cost, budget, seed)
-    return plan, SolveStatus.HEURISTIC, _cut_cost(sub, plan, cost), None, notes
+    if hint is None:
+        raise InfeasibleError(
+            f"no plan found for the component starting at {nodes[0]!r} ({sum(weights)} in "
+            f"{len(nodes)} nodes, {k_lo}-{k_hi} parts): the spanning-tree search found no cut and "
+            "the component is too large to prove it infeasible; widen the band or split the area"
+        )
+    return hint, SolveStatus.HEURISTIC, _cut_cost(sub, hint, cost), None, notes
+
+
+def _warm_start(sub, w, lower, upper, k_lo, k_hi, cost, seed):
+    """A feasible plan from tree bisection: free count first, then each count, other seeds."""
+    tries: list[int | None] = [k_lo] if k_lo == k_hi else [None]
+    if k_lo != k_hi:
+        mid = (k_lo + k_hi) // 2
+        tries += sorted(range(k_lo, k_hi + 1), key=lambda k: (abs(k - mid), k))[:4]
+    for attempt in range(3):
+        for k in tries:
+            plan = bisection_plan(sub, w, lower, upper, n_parts=k, cost=cost, seed=seed + 7919 * attempt)
+            if plan is not None:
+                return plan
+    return None
 
 
 def _cut_cost(graph, plan, cost) -> float:
     return round(sum(cost.get(frozenset((u, v)), 1.0) for u, v in graph.edges if plan[u] != plan[v]), 3)
 
 
-def _improve(graph, w, lower, upper, plan, cost, budget, seed, passes: int = 2):
-    """Large-neighbourhood search: re-split pairs of adjacent parts optimally."""
-    plan = dict(plan)
-    for _ in range(passes):
-        improved = False
-        pairs = sorted({tuple(sorted((plan[u], plan[v]))) for u, v in graph.edges if plan[u] != plan[v]})
-        per_pair = max(0.005, min(0.2, budget / max(1, len(pairs)) / passes))
-        for a, b in pairs:
-            region = sorted((n for n in graph if plan[n] in (a, b)), key=_order_key)
-            if len(region) > 400:
-                continue
-            idx = {n: i for i, n in enumerate(region)}
-            sub = graph.subgraph(region)
-            edges = sorted(
-                (min(idx[u], idx[v]), max(idx[u], idx[v]), cost.get(frozenset((u, v)), 1.0)) for u, v in sub.edges
-            )
-            before = sum(c for i, j, c in edges if plan[region[i]] != plan[region[j]])
-            hint = [0 if plan[n] == plan[region[0]] else 1 for n in region]
-            res = solve_partition([w[n] for n in region], edges, lower, upper, 2, 2, hint=hint,
-                                  deterministic_time=per_pair, seed=seed)  # fmt: skip
-            if res.assignment is None or res.objective is None or res.objective >= before - 1e-6:
-                continue
-            labels = (a, b) if plan[region[0]] == a else (b, a)
-            for n in region:
-                plan[n] = labels[res.assignment[idx[n]]]
-            improved = True
-        if not improved:
-            break
-    # Parts renumbered by their lowest node.
+def _improve(graph, w, lower, upper, plan, cost, budget, seed):
+    """Improve a feasible plan: unit moves, then CP-SAT re-splits of adjacent part pairs.
+
+    The effort is bounded by counts (moves, pairs) and CP-SAT's deterministic time, never by
+    the wall clock, so the result does not depend on the machine.
+    """
+    plan = _refine(graph, w, lower, upper, plan, cost)
+    links: dict[tuple[int, int], float] = {}
+    for u, v in graph.edges:
+        a, b = plan[u], plan[v]
+        if a != b:
+            key = (min(a, b), max(a, b))
+            links[key] = links.get(key, 0.0) + cost.get(frozenset((u, v)), 1.0)
+    # The pairs with the longest common boundary have the most to gain.
+    pairs = sorted(links, key=lambda k: (-links[k], k))[: max(1, int(budget * 25))]
+    per_pair = 0.04
+    changed = False
+    for a, b in pairs:
+        region = sorted((n for n in graph if plan[n] in (a, b)), key=_order_key)
+        if len(region) > 160:
+            continue
+        idx = {n: i for i, n in enumerate(region)}
+        sub = graph.subgraph(region)
+        edges = sorted(
+            (min(idx[u], idx[v]), max(idx[u], idx[v]), cost.get(frozenset((u, v)), 1.0)) for u, v in sub.edges
+        )
+        before = sum(c for i, j, c in edges if plan[region[i]] != plan[region[j]])
+        hint = [0 if plan[n] == plan[region[0]] else 1 for n in region]
+        res = solve_partition([w[n] for n in region], edges, lower, upper, 2, 2, hint=hint,
+                              deterministic_time=per_pair, seed=seed)  # fmt: skip
+        if res.assignment is None or res.objective is None or res.objective >= before - 1e-6:
+            continue
+        labels = (a, b) if plan[region[0]] == a else (b, a)
+        for n in region:
+            plan[n] = labels[res.assignment[idx[n]]]
+        changed = True
+    if changed:
+        plan = _refine(graph, w, lower, upper, plan, cost)
+    return _renumber(graph, plan)
+
+
+def _renumber(graph, plan: dict) -> dict:
+    """Parts renumbered by their lowest node."""
     seen: dict[int, int] = {}
     for n in sorted(graph.nodes, key=_order_key):
         seen.setdefault(plan[n], len(seen))
     return {n: seen[p] for n, p in plan.items()}
+
+
+def _refine(graph, w, lower, upper, plan, cost, max_rounds: int = 25) -> dict:
+    """Move single boundary nodes to a neighbouring part while that lowers the cut cost.
+
+    A move must keep both parts in the band and the part it leaves connected.
+    """
+    plan = dict(plan)
+    load: dict[int, int] = {}
+    members: dict[int, set] = {}
+    for n, p in plan.items():
+        load[p] = load.get(p, 0) + w[n]
+        members.setdefault(p, set()).add(n)
+    nodes = sorted(graph.nodes, key=_order_key)
+    for _ in range(max_rounds):
+        moved = False
+        for n in nodes:
+            a = plan[n]
+            link: dict[int, float] = {}
+            for m in graph.adj[n]:
+                link[plan[m]] = link.get(plan[m], 0.0) + cost.get(frozenset((n, m)), 1.0)
+            if len(link) == 1 and a in link:
+                continue
+            stay = link.get(a, 0.0)
+            best = None
+            for b in sorted(link):
+                gain = link[b] - stay
+                if b == a or gain <= 1e-9 or load[b] + w[n] > upper or load[a] - w[n] < lower:
+                    continue
+                if best is None or gain > best[0]:
+                    best = (gain, b)
+            if best is None or len(members[a]) == 1:
+                continue
+            rest = members[a] - {n}
+            if not nx.is_connected(graph.subgraph(rest)):
+                continue
+            b = best[1]
+            plan[n] = b
+            members[a].discard(n)
+            members[b].add(n)
+            load[a] -= w[n]
+            load[b] += w[n]
+            moved = True
+        if not moved:
+            break
+    return plan
 
 
 def check_plan(graph: nx.Graph, plan: dict, weight: str, lower: int, upper: int) -> list[str]:

@@ -194,16 +194,19 @@ def bisection_plan(
     cost: dict | None = None,
     seed: int = 0,
     tree_tries: int = 30,
-    restarts: int = 6,
     candidates: int = 8,
+    attempts: int = 3,
+    max_trees: int | None = None,
 ) -> dict | None:
     """Split a connected graph into connected parts in the band by recursive tree bisection.
 
-    Each step draws a random spanning tree of a piece and cuts the tree edge that leaves both
-    sides splittable into parts in the band (or into the wanted numbers of parts), preferring
-    balanced sides and, among the most balanced, the cheapest boundary. A piece whose weight
-    fits the band becomes a part. With ``log k`` levels instead of ``k`` steps it scales to
-    thousands of nodes.
+    Each step draws random spanning trees of a piece until one has an edge whose cut leaves
+    both sides splittable into parts in the band (or into the wanted numbers of parts); among
+    the most balanced such cuts the one with the cheapest boundary in the graph is taken. Both
+    sides are split in turn; when a side cannot be split, another cut of the piece is tried
+    (backtracking), so one unlucky tree does not sink the plan. A piece whose weight fits the
+    band becomes a part. With ``log k`` levels instead of ``k`` steps it scales to thousands of
+    nodes.
 
     Parameters
     ----------
@@ -220,8 +223,14 @@ def bisection_plan(
         Frozenset({u, v}) -> cost of cutting the edge (1 when absent).
     seed : int
         Seed of the random trees.
-    tree_tries, restarts, candidates : int
-        Effort: trees per split, fresh starts, cuts compared per tree.
+    tree_tries : int
+        Trees drawn per cut before the piece is given up.
+    candidates : int
+        Cuts of one tree whose boundary cost is compared.
+    attempts : int
+        Different cuts tried per piece when a side cannot be split.
+    max_trees : int, optional
+        Total trees drawn before giving up; default ``200 + 20 * nodes``.
 
     Returns
     -------
@@ -230,65 +239,136 @@ def bisection_plan(
     """
     rng = np.random.default_rng(seed)
     cost = cost or {}
-    nodes0 = sorted(graph.nodes, key=_order_key)
-    total = sum(weight[n] for n in nodes0)
+    nodes = sorted(graph.nodes, key=_order_key)
+    index = {n: i for i, n in enumerate(nodes)}
+    w = [int(weight[n]) for n in nodes]
+    total = sum(w)
     if _feasible_counts(total, lower, upper, n_parts) is None:
         return None
     if n_parts is not None and not -(-total // upper) <= n_parts <= total // max(lower, 1):
         return None
-    base = nx.Graph()
-    base.add_nodes_from(nodes0)
-    base.add_edges_from(sorted((tuple(sorted(e, key=_order_key)) for e in graph.edges), key=lambda e: (_order_key(e[0]), _order_key(e[1]))))
-    for _ in range(restarts):
-        parts: list[list] = []
-        stack = [(nodes0, n_parts, total)]
-        ok = True
-        while stack:
-            piece, k, w = stack.pop()
-            if (k is None and w <= upper) or k == 1:
-                if lower <= w <= upper:
-                    parts.append(piece)
+    adj: list[list[tuple[int, float]]] = [[] for _ in nodes]
+    edge_list = []
+    for u, v in graph.edges:
+        i, j = sorted((index[u], index[v]))
+        c = float(cost.get(frozenset((u, v)), 1.0))
+        edge_list.append((i, j))
+        adj[i].append((j, c))
+        adj[j].append((i, c))
+    edge_list.sort()
+    for a in adj:
+        a.sort()
+    budget = [max_trees if max_trees is not None else 200 + 20 * len(nodes)]
+    member = np.zeros(len(nodes), dtype=np.int64)
+    stamp = [0]
+
+    def random_tree(piece: list[int]) -> list[list[int]]:
+        stamp[0] += 1
+        s = stamp[0]
+        member[piece] = s
+        es = [e for e in edge_list if member[e[0]] == s and member[e[1]] == s]
+        order = rng.permutation(len(es))
+        parent = {n: n for n in piece}
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        tadj: dict[int, list[int]] = {n: [] for n in piece}
+        joined = 0
+        for o in order:
+            a, b = es[o]
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[ra] = rb
+                tadj[a].append(b)
+                tadj[b].append(a)
+                joined += 1
+                if joined == len(piece) - 1:
+                    break
+        return tadj
+
+    def find_cut(piece: list[int], k: int | None, wsum: int, seen: set):
+        for _ in range(tree_tries):
+            if budget[0] <= 0:
+                return None
+            budget[0] -= 1
+            tadj = random_tree(piece)
+            root = piece[int(rng.integers(len(piece)))]
+            par = {root: -1}
+            order = [root]
+            for n in order:
+                for m in tadj[n]:
+                    if m not in par:
+                        par[m] = n
+                        order.append(m)
+            sub = {n: w[n] for n in order}
+            for n in reversed(order[1:]):
+                sub[par[n]] += sub[n]
+            cands = []
+            for n in order[1:]:
+                ks = _split_counts(sub[n], wsum - sub[n], lower, upper, k)
+                if ks is not None:
+                    cands.append((abs(2 * sub[n] - wsum), n, ks))
+            if not cands:
+                continue
+            cands.sort()
+            best = None
+            for _bal, top, ks in cands[:candidates]:
+                side = [top]
+                for n in side:
+                    side.extend(m for m in tadj[n] if par.get(m) == n)
+                side.sort()
+                key = tuple(side)
+                if key in seen:
                     continue
-                ok = False
-                break
-            sub = base.subgraph(piece)
-            found = None
-            for _t in range(tree_tries):
-                tree = _spanning_tree(nx.Graph(sub), rng)
-                root = piece[int(rng.integers(len(piece)))]
-                parent, subw = _subtree_weights(tree, root, weight)
-                cands = []
-                for n in piece:
-                    if n == root:
-                        continue
-                    ks = _split_counts(subw[n], w - subw[n], lower, upper, k)
-                    if ks is not None:
-                        cands.append((abs(2 * subw[n] - w), _order_key(n), n, ks))
-                if not cands:
-                    continue
-                cands.sort()
-                best = None
-                for _bal, _key, top, ks in cands[:candidates]:
-                    side = _subtree_nodes(tree, parent, top)
-                    sset = set(side)
-                    boundary = sum(cost.get(frozenset((a, b)), 1.0) for a in side for b in sub.adj[a] if b not in sset)
-                    if best is None or boundary < best[0]:
-                        best = (boundary, side, ks)
-                found = best
-                break
-            if found is None:
-                ok = False
-                break
-            _b, side, (ka, kb) = found
+                stamp[0] += 1
+                member[side] = stamp[0]
+                boundary = sum(c for a in side for b, c in adj[a] if member[b] != stamp[0])
+                if best is None or boundary < best[0]:
+                    best = (boundary, side, ks, key)
+            if best is None:
+                continue
+            seen.add(best[3])
+            side = best[1]
             sset = set(side)
             other = [n for n in piece if n not in sset]
-            wa = sum(weight[n] for n in side)
-            stack.append((other, kb, w - wa))
-            stack.append((sorted(side, key=_order_key), ka, wa))
-        if ok:
-            parts.sort(key=lambda p: _order_key(min(p, key=_order_key)))
-            return {n: i for i, p in enumerate(parts) for n in p}
-    return None
+            wa = sum(w[n] for n in side)
+            return side, other, best[2], wa
+        return None
+
+    def split(piece: list[int], k: int | None, wsum: int) -> list[list[int]] | None:
+        if (k is None and wsum <= upper) or k == 1:
+            return [piece] if lower <= wsum <= upper else None
+        seen: set = set()
+        for _ in range(attempts):
+            cut = find_cut(piece, k, wsum, seen)
+            if cut is None:
+                return None
+            side, other, (ka, kb), wa = cut
+            left = split(side, ka, wa)
+            if left is None:
+                continue
+            right = split(other, kb, wsum - wa)
+            if right is None:
+                continue
+            return left + right
+        return None
+
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 4 * len(nodes) + 100))
+    try:
+        parts = split(list(range(len(nodes))), n_parts, total)
+    finally:
+        sys.setrecursionlimit(limit)
+    if parts is None:
+        return None
+    parts.sort(key=min)
+    return {nodes[n]: p for p, part in enumerate(parts) for n in part}
 
 
 def _order_key(node: Hashable) -> tuple:
