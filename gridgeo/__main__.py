@@ -1,0 +1,7 @@
+"""``python -m gridgeo``: the same as the ``gridgeo`` command."""
+
+import sys
+
+from gridgeo.cli import main
+
+sys.exit(main())
