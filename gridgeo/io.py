@@ -264,6 +264,21 @@ def rename_columns(
     return gdf.rename(columns=rename)
 
 
+#: GeoPackage writes stamp the current time into their metadata; gridgeo stamps this fixed
+#: instant instead so that the same inputs and seed give byte-identical files.
+FIXED_TIMESTAMP = "2000-01-01T00:00:00.000Z"
+
+
+@contextmanager
+def _fixed_time():
+    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_TIMESTAMP})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike):
     """Yield a temporary path beside ``target``; move it onto ``target`` only on success.
@@ -306,7 +321,7 @@ def write_layers(
         The written file.
     """
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, _fixed_time():
         for name, gdf in layers.items():
             if crs is not None and gdf.crs is not None:
                 gdf = gdf.to_crs(crs)
@@ -339,7 +354,7 @@ def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str | 
                 part.unlink()
             tmpdir.rmdir()
         return path
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, _fixed_time():
         kwargs = {"layer": layer} if layer and driver == "GPKG" else {}
         pyogrio.write_dataframe(gdf, tmp, driver=driver, **kwargs)
     return path
