@@ -204,18 +204,47 @@ def read_layer(source: LayerSource, kind: str) -> gpd.GeoDataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             gdf = pyogrio.read_dataframe(source.path, layer=source.layer, encoding=_encoding(source))
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise InputError(
-            [Problem(label, None, f"cannot be read as a GIS file (GeoPackage, GeoJSON, Shapefile, FlatGeobuf): {msg}")]
-        ) from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except pyogrio.errors.DataLayerError:
+        # The file opened: it is a GIS file, but the layer asked for is not in it.
+        raise InputError([Problem(label, None, _layer_message(source))]) from None
+    except pyogrio.errors.DataSourceError as exc:
+        msg = f"cannot be read as a GIS file ({_FORMATS}): {_first_line(exc)}"
+        raise InputError([Problem(label, None, msg)]) from None
+    except UnicodeDecodeError as exc:
+        raise InputError([Problem(label, None, _encoding_message(source, exc))]) from None
+    except (OSError, ValueError) as exc:
         raise InputError([Problem(label, None, f"cannot be read: {exc}")]) from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
         raise InputError([Problem(label, None, "has no geometry column: not a spatial layer")])
     gdf = rename_columns(gdf, kind, source.columns, label=label)
     gdf.attrs["source"] = label
     return gdf
+
+
+_FORMATS = "GeoPackage, GeoJSON, Shapefile, FlatGeobuf"
+
+
+def _first_line(exc: Exception) -> str:
+    # GDAL's advice to prefix the path with a driver name is no help to a planner.
+    text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    return text.split("; It might help to specify the correct driver")[0]
+
+
+def _layer_message(source: LayerSource) -> str:
+    try:
+        names = [str(n) for n in pyogrio.list_layers(source.path)[:, 0]]
+    except Exception:  # the layer error is the one to report, not a second one
+        names = []
+    known = f"its layers are: {', '.join(names)}" if names else "it has no readable layer"
+    return f"has no layer {source.layer!r}; {known}"
+
+
+def _encoding_message(source: LayerSource, exc: UnicodeDecodeError) -> str:
+    if source.path.suffix.lower() == ".shp" and not source.path.with_suffix(".cpg").exists():
+        return (f"attributes are not UTF-8 ({exc.reason} at byte {exc.start}); a shapefile without a "
+                f".cpg file is read as UTF-8: add {source.path.with_suffix('.cpg').name} holding the "
+                "encoding of the .dbf, e.g. GBK for files from older Chinese desktop GIS")  # fmt: skip
+    return f"cannot be read: text is not in the encoding the file declares ({exc})"
 
 
 def _encoding(source: LayerSource) -> str | None:
@@ -231,7 +260,8 @@ def rename_columns(
 ) -> gpd.GeoDataFrame:
     """Return a copy of ``gdf`` with canonical column names.
 
-    Explicit ``columns`` (canonical -> file column) win; then the aliases of
+    Explicit ``columns`` (canonical -> file column) win, also over a file column that already
+    has the canonical name (that column is dropped); then the aliases of
     :data:`gridgeo.schema.ALIASES`, compared case-insensitively.
 
     Raises
@@ -252,6 +282,10 @@ def rename_columns(
             rename[col] = canon
     if problems:
         raise InputError(problems)
+    # A mapping names the column that holds a value; a file column already carrying the
+    # canonical name is superseded by it (kept, it would become a second column of that name).
+    shadowed = [c for c in rename.values() if c in gdf.columns and c not in rename]
+    gdf = gdf.drop(columns=shadowed)
     taken = set(rename.values()) | {c for c in gdf.columns if c in _known_columns(kind)}
     aliases = {k.lower(): v for k, v in ALIASES.get(kind, {}).items()}
     for col in gdf.columns:

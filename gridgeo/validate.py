@@ -43,9 +43,12 @@ class _Collector:
     def __init__(self) -> None:
         self.errors: list[Problem] = []
         self.warnings: list[dict] = []
+        #: An error after which the layers cannot be checked together (no CRS, wrong geometry).
+        self.blocking = False
 
-    def error(self, source: str, fid: object, message: str) -> None:
+    def error(self, source: str, fid: object, message: str, *, blocking: bool = False) -> None:
         self.errors.append(Problem(source, None if fid is None else str(fid), message))
+        self.blocking = self.blocking or blocking
 
     def warn(self, rule: str, source: str, fid: object, message: str, geom=None, crs=None) -> None:
         lon = lat = None
@@ -140,7 +143,9 @@ def validate_layers(
         out = _check_layer(gdf.copy(), name, labels[name], col)
         if out is not None:
             clean[name] = out
-    if col.errors:
+    # Errors in ids, counts or classes do not stop the checks across layers (codes, overlaps,
+    # strays), so that one pass reports them all; a missing CRS or unusable geometry does.
+    if col.blocking or not {"communities", "buildings"} <= clean.keys():
         raise InputError(col.errors)
 
     # One CRS for all: the communities' one; others are reprojected with a warning.
@@ -205,7 +210,8 @@ def _check_layer(
         return None
     if gdf.crs is None:
         col.error(label, None, "has no CRS (coordinate reference system): define it in the file, "
-                  "e.g. EPSG:4490 for CGCS2000 longitude/latitude or EPSG:4549 for CGCS2000 Gauss–Krüger CM 120°E")  # fmt: skip
+                  "e.g. EPSG:4490 for CGCS2000 longitude/latitude or EPSG:4549 for CGCS2000 Gauss–Krüger CM 120°E",
+                  blocking=True)  # fmt: skip
     missing = [c for c in spec.required if c not in gdf.columns]
     if missing:
         col.error(label, None, f"missing column(s) {', '.join(missing)}; the file has "
@@ -231,16 +237,29 @@ def _check_layer(
         rows = ", ".join(str(i + 1) for i in dup.index[dup == value][:5])
         col.error(label, value, f"duplicate {idc} (rows {rows}): ids must be unique")
 
+    # Projected coordinates under a longitude/latitude CRS (GeoJSON without a "crs" member is
+    # read as WGS 84 by the standard) cannot be reprojected: refuse before they reach pyproj.
+    if gdf.crs is not None and CRS.from_user_input(gdf.crs).is_geographic:
+        b = gdf.geometry.bounds
+        off = ids[(b["minx"] < -180) | (b["maxx"] > 180) | (b["miny"] < -90) | (b["maxy"] > 90)]
+        if len(off):
+            col.error(label, None, f"{len(off)} feature(s) (first: id {off.iloc[0]}) have coordinates "
+                      f"outside longitude/latitude, yet the CRS is {CRS.from_user_input(gdf.crs).name}: "
+                      "the file is probably in a projected CRS (metres); declare it in the file "
+                      "(a GeoJSON without a 'crs' member is read as WGS 84 longitude/latitude)",
+                      blocking=True)  # fmt: skip
+
     # Geometry: present, of the right family, valid (repaired) or refused.
     geoms = gdf.geometry.values
     fam_ok = set(spec.geometry)
     for i, (fid, g) in enumerate(zip(ids, geoms, strict=True)):
         if g is None or shapely.is_empty(g):
-            col.error(label, fid or f"row {i + 1}", "has no geometry")
+            col.error(label, fid or f"row {i + 1}", "has no geometry", blocking=True)
             continue
         fam = _FAMILY.get(g.geom_type)
         if fam not in fam_ok:
-            col.error(label, fid, f"geometry is {g.geom_type}; the {name} layer needs {' or '.join(sorted(fam_ok))}")
+            col.error(label, fid, f"geometry is {g.geom_type}; the {name} layer needs {' or '.join(sorted(fam_ok))}",
+                      blocking=True)  # fmt: skip
     valid = shapely.is_valid(geoms)
     if not valid.all():
         new = list(geoms)
@@ -254,7 +273,8 @@ def _check_layer(
                 fixed = _polygonal(fixed)
                 if fixed is None or fixed.area <= 0:
                     col.error(label, ids.iloc[i], f"invalid polygon ({reason}) collapses to no area when repaired: "
-                              "refused, because a polygon with no area can hold no building and tile no land; redraw it")  # fmt: skip
+                              "refused, because a polygon with no area can hold no building and tile no land; redraw it",
+                              blocking=True)  # fmt: skip
                     continue
             new[i] = fixed
             col.warn("input.geometry", label, ids.iloc[i],
