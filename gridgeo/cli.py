@@ -60,22 +60,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the main job: validate, partition, prove coverage, code, map")
     _inputs(p)
-    p.add_argument("--out", "-o", required=True, help="output folder (created; files in it are replaced)")
-    p.add_argument("--lower", type=int, default=None, help="lower bound of a grid (default 300 households / 800 residents)")
-    p.add_argument("--upper", type=int, default=None, help="upper bound of a grid (default 500 households / 1200 residents)")
+    p.add_argument(
+        "--out", "-o", required=True, help="output folder (created; files in it are replaced)"
+    )
+    p.add_argument(
+        "--lower",
+        type=int,
+        default=None,
+        help="lower bound of a grid (default 300 households / 800 residents)",
+    )
+    p.add_argument(
+        "--upper",
+        type=int,
+        default=None,
+        help="upper bound of a grid (default 500 households / 1200 residents)",
+    )
     p.add_argument("--measure", choices=("households", "residents"), default="households",
                    help="what the band counts (default households)")  # fmt: skip
-    p.add_argument("--time-limit", type=float, default=0.5, help="CP-SAT deterministic seconds per community (default 0.5)")
-    p.add_argument("--seed", type=int, default=0, help="seed: the same inputs and seed give the same grids")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=0.5,
+        help="CP-SAT deterministic seconds per community (default 0.5)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed: the same inputs and seed give the same grids"
+    )
     p.add_argument("--registry", default=None,
                    help="code registry (SQLite); default OUT/registry.sqlite, kept between runs")  # fmt: skip
-    p.add_argument("--date", default=None, help="issue date of new codes (YYYY-MM-DD; default today)")
+    p.add_argument(
+        "--date", default=None, help="issue date of new codes (YYYY-MM-DD; default today)"
+    )
     p.add_argument("--no-map", action="store_true", help="skip the HTML map")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("validate", help="read and validate the inputs; print counts per community and findings")
+    p = sub.add_parser(
+        "validate", help="read and validate the inputs; print counts per community and findings"
+    )
     _inputs(p)
-    p.add_argument("--out", "-o", default=None, help="also write summary.csv and findings.gpkg here")
+    p.add_argument(
+        "--out", "-o", default=None, help="also write summary.csv and findings.gpkg here"
+    )
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("sample", help="write the embedded Qingdao sample (GeoPackage + config)")
@@ -86,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gridgeo.coding._cli import register
 
     register(sub)
-    for name, module in _optional_commands():
+    for _name, module in _optional_commands():
         module.register(sub)
     return parser
 
@@ -106,7 +131,9 @@ def _optional_commands():
 
 
 def _inputs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", nargs="?", default=None, help="TOML config naming the input layers (see README)")
+    p.add_argument(
+        "config", nargs="?", default=None, help="TOML config naming the input layers (see README)"
+    )
     p.add_argument("--communities", default=None, help="community/village boundaries file[:layer]")
     p.add_argument("--buildings", default=None, help="residential buildings file[:layer]")
     p.add_argument("--landuse", default=None, help="land-use polygons file[:layer]")
@@ -124,14 +151,18 @@ def _sources(args: argparse.Namespace):
         value = getattr(args, name)
         if value:
             path, _, layer = value.partition(":") if not Path(value).exists() else (value, "", "")
-            sources[name] = LayerSource(Path(path), layer or None, sources.get(name, LayerSource(Path(path))).columns)
+            sources[name] = LayerSource(
+                Path(path), layer or None, sources.get(name, LayerSource(Path(path))).columns
+            )
     for name, cols in parse_mapping(args.mapping).items():
         if name in sources:
             sources[name].columns.update(cols)
         else:
             raise InputError([Problem("--map", None, f"layer {name!r} is mapped but not given")])
     if not sources:
-        raise InputError([Problem("input", None, "give a config file or --communities and --buildings")])
+        raise InputError(
+            [Problem("input", None, "give a config file or --communities and --buildings")]
+        )
     return sources
 
 
@@ -140,7 +171,9 @@ def _say(msg: str) -> None:
 
 
 def _table(df: pd.DataFrame, max_rows: int = 30) -> str:
-    with pd.option_context("display.max_rows", max_rows, "display.width", 160, "display.max_columns", 20):
+    with pd.option_context(
+        "display.max_rows", max_rows, "display.width", 160, "display.max_columns", 20
+    ):
         return df.to_string(index=False, max_rows=max_rows)
 
 
@@ -198,7 +231,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     lower = args.lower if args.lower is not None else (300 if args.measure == "households" else 800)
-    upper = args.upper if args.upper is not None else (500 if args.measure == "households" else 1200)
+    upper = (
+        args.upper if args.upper is not None else (500 if args.measure == "households" else 1200)
+    )
     t0 = time.perf_counter()
     district = load_district(_sources(args))
     summary = summarise(district)
@@ -239,7 +274,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     write_table(result.assignment, out / "unit_grid.csv")
     write_table(result.buildings, out / "building_grid.csv")
     write_table(summary, out / "summary.csv")
-    written = ["grids.gpkg", "partition_report.csv", "unit_grid.csv", "building_grid.csv", "summary.csv"]
+    written = [
+        "grids.gpkg",
+        "partition_report.csv",
+        "unit_grid.csv",
+        "building_grid.csv",
+        "summary.csv",
+    ]
     if verdict is not None:
         write_text(verdict.to_markdown(), out / "coverage.md")
         written.append("coverage.md")
@@ -257,10 +298,14 @@ def _coverage(grids, district, result, lower, upper):
         from gridgeo.coverage import check_coverage
     except ImportError:
         return None
-    report = check_coverage(grids, district, units=result.units, lower=lower, upper=upper, measure=result.measure)
+    report = check_coverage(
+        grids, district, units=result.units, lower=lower, upper=upper, measure=result.measure
+    )
     n_block = int((report.findings["severity"] == "blocking").sum()) if len(report.findings) else 0
     verdict = "PROVED" if report.ok else "REFUTED"
-    _say(f"coverage (R5): {verdict} - {n_block} blocking, {len(report.findings) - n_block} warning finding(s)")
+    _say(
+        f"coverage (R5): {verdict} - {n_block} blocking, {len(report.findings) - n_block} warning finding(s)"
+    )
     return report
 
 
@@ -286,7 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("gridgeo: interrupted; no partial output was left", file=sys.stderr)
         return 130
     except OSError as exc:
-        print(f"gridgeo {args.command}: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"gridgeo {args.command}: error: {exc.filename or ''}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -31,7 +31,11 @@ import shapely
 from gridgeo.district import District
 
 #: Coordinates of units are snapped to this grid (m) so that neighbours share exact edges.
-GRID_SIZE = 0.01
+GRID_SIZE = None
+#: Units and grids are snap-rounded to this grid (m) at the end: it closes the cracks of a
+#: few 1e-10 m that floating-point overlay leaves between faces, without moving any
+#: boundary visibly. Shared vertices round alike, so the tiling is kept.
+SNAP_M = 1e-6
 #: Shared boundaries shorter than this (m) do not make two units adjacent (touching corners).
 MIN_SHARED_M = 0.5
 
@@ -100,7 +104,9 @@ def build_units(district: District, options: UnitOptions | None = None) -> Units
     lines = [g for g in district.roads.geometry if g is not None] + [
         g for g in district.rivers.geometry if g is not None and g.geom_type.endswith("LineString")
     ]
-    river_polys = [g for g in district.rivers.geometry if g is not None and g.geom_type.endswith("Polygon")]
+    river_polys = [
+        g for g in district.rivers.geometry if g is not None and g.geom_type.endswith("Polygon")
+    ]
     line_tree = shapely.STRtree(lines) if lines else None
     lu_tree = shapely.STRtree(lu.geometry.values) if len(lu) else None
     rp_tree = shapely.STRtree(river_polys) if river_polys else None
@@ -111,22 +117,40 @@ def build_units(district: District, options: UnitOptions | None = None) -> Units
     all_units: list[dict] = []
     all_edges: list[pd.DataFrame] = []
     bu_rows: list[tuple[str, str]] = []
-    for code, poly in sorted(zip(district.communities["community_code"], district.communities.geometry, strict=True)):
+    for code, poly in sorted(
+        zip(district.communities["community_code"], district.communities.geometry, strict=True)
+    ):
         idx = by_com.get(code, np.array([], dtype=int))
         lu_idx = lu_tree.query(poly, predicate="intersects") if lu_tree is not None else []
         com_lu = lu.iloc[np.sort(lu_idx)]
-        extra_water = [river_polys[i] for i in (rp_tree.query(poly, predicate="intersects") if rp_tree else [])]
-        com_lines = [lines[i] for i in (line_tree.query(poly, predicate="intersects") if line_tree else [])]
+        extra_water = [
+            river_polys[i] for i in (rp_tree.query(poly, predicate="intersects") if rp_tree else [])
+        ]
+        com_lines = [
+            lines[i] for i in (line_tree.query(poly, predicate="intersects") if line_tree else [])
+        ]
         units, bmap = _community_units(
             code, poly, bld.iloc[idx], bpts[idx], com_lu, extra_water, com_lines, options
         )
         bu_rows.extend(bmap)
         all_units.extend(units)
-        all_edges.append(_edges([u["geometry"] for u in units], [u["unit_id"] for u in units], com_lines, options))
-    units_gdf = gpd.GeoDataFrame(all_units, geometry="geometry", crs=crs) if all_units else gpd.GeoDataFrame(
-        columns=["unit_id", "community_code", "kind", "geometry"], geometry="geometry", crs=crs
+        all_edges.append(
+            _edges(
+                [u["geometry"] for u in units], [u["unit_id"] for u in units], com_lines, options
+            )
+        )
+    units_gdf = (
+        gpd.GeoDataFrame(all_units, geometry="geometry", crs=crs)
+        if all_units
+        else gpd.GeoDataFrame(
+            columns=["unit_id", "community_code", "kind", "geometry"], geometry="geometry", crs=crs
+        )
     )
-    edges = pd.concat(all_edges, ignore_index=True) if all_edges else pd.DataFrame(columns=["u", "v", "shared_m", "along_m", "cost"])
+    edges = (
+        pd.concat(all_edges, ignore_index=True)
+        if all_edges
+        else pd.DataFrame(columns=["u", "v", "shared_m", "along_m", "cost"])
+    )
     return Units(units_gdf, edges, pd.DataFrame(bu_rows, columns=["building_id", "unit_id"]))
 
 
@@ -164,13 +188,21 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
     for lid, cls, g in zip(ded["landuse_id"], ded["landuse_class"], ded.geometry, strict=True):
         for part in _polygons(shapely.difference(shapely.intersection(g, poly), claimed)):
             inside = shapely.contains_xy(part, bx, by)
-            if part.area < options.dedicated_min_area_m2 and hh[inside].sum() < options.dedicated_min_households:
+            if (
+                part.area < options.dedicated_min_area_m2
+                and hh[inside].sum() < options.dedicated_min_households
+            ):
                 minor.append(("minor_dedicated", cls, lid, part))
                 continue
             parts.append(("dedicated", cls, lid, part))
             claimed = shapely.union(claimed, part)
     absorb = com_lu[com_lu["category"] == "absorbable"].sort_values("landuse_id")
-    items = [("absorbable", c, i, g) for i, c, g in zip(absorb["landuse_id"], absorb["landuse_class"], absorb.geometry, strict=True)]
+    items = [
+        ("absorbable", c, i, g)
+        for i, c, g in zip(
+            absorb["landuse_id"], absorb["landuse_class"], absorb.geometry, strict=True
+        )
+    ]
     items += [("absorbable", "water", "", g) for g in extra_water] + minor
     for kind, cls, lid, g in items:
         for part in _polygons(shapely.difference(shapely.intersection(g, poly), claimed)):
@@ -189,7 +221,10 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
     cell_lines = []
     if len(gen) >= 2:
         cells = shapely.voronoi_polygons(shapely.multipoints(gen), extend_to=poly, ordered=True)
-        cell_lines = [shapely.intersection(shapely.boundary(c), poly.buffer(1.0)) for c in shapely.get_parts(cells)]
+        cell_lines = [
+            shapely.intersection(shapely.boundary(c), poly.buffer(1.0))
+            for c in shapely.get_parts(cells)
+        ]
     faces = _faces(block_lines + cell_lines, poly)
     reps = shapely.point_on_surface(np.array(faces, dtype=object)) if faces else np.array([])
 
@@ -236,7 +271,9 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
         for it in items:
             if it[0] != "leftover" or not homes:
                 continue
-            shared = [shapely.length(shapely.intersection(it[1].boundary, h[1].boundary)) for h in homes]
+            shared = [
+                shapely.length(shapely.intersection(it[1].boundary, h[1].boundary)) for h in homes
+            ]
             best = int(np.argmax(shared))
             if shared[best] >= MIN_SHARED_M:
                 homes[best][1] = shapely.union(homes[best][1], it[1])
@@ -247,9 +284,14 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
             for m in _polygons(geom):
                 add(kind, m)
 
+    units = _reconcile(units, poly)
+
     # Buildings to units by their representative point (on an edge: the first unit touching it).
     geoms = np.array([u["geometry"] for u in units], dtype=object)
-    order = sorted(range(len(units)), key=lambda i: (-round(geoms[i].centroid.y, 1), round(geoms[i].centroid.x, 1)))
+    order = sorted(
+        range(len(units)),
+        key=lambda i: (-round(geoms[i].centroid.y, 1), round(geoms[i].centroid.x, 1)),
+    )
     units = [units[i] for i in order]
     geoms = geoms[order]
     for k, u in enumerate(units, start=1):
@@ -272,6 +314,51 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
                 u["kind"] = "building"
             bmap.append((ids[b], u["unit_id"]))
     return units, bmap
+
+
+def _reconcile(units: list[dict], poly) -> list[dict]:
+    """Make the units tile the community polygon exactly, on the 1 cm grid.
+
+    Noding snaps the intersections of lines to the grid, which may move a stretch of the
+    community boundary by millimetres; clipping to the community removes what lies outside,
+    and each sliver of the community left uncovered joins the unit it shares the longest
+    boundary with.
+    """
+    if not units:
+        return units
+    geoms = shapely.intersection(
+        np.array([u["geometry"] for u in units], dtype=object), poly, grid_size=GRID_SIZE
+    )
+    out: list[dict] = []
+    for u, g in zip(units, geoms, strict=True):
+        for part in _polygons(g):
+            out.append({**u, "geometry": part})
+    if not out:
+        return out
+    arr = np.array([u["geometry"] for u in out], dtype=object)
+    covered = shapely.union_all(arr, grid_size=GRID_SIZE)
+    gap = shapely.difference(poly, covered, grid_size=GRID_SIZE)
+    pieces = [p for p in shapely.get_parts(gap) if p.geom_type == "Polygon" and p.area > 0]
+    if pieces:
+        tree = shapely.STRtree(arr)
+        for piece in sorted(pieces, key=lambda p: (p.centroid.x, p.centroid.y)):
+            cand = tree.query(piece, predicate="intersects")
+            if len(cand) == 0:
+                cand = np.array([int(tree.nearest(piece))])
+            shared = shapely.length(
+                shapely.intersection(piece.boundary, shapely.boundary(arr[cand]))
+            )
+            for k in np.argsort(-shared, kind="stable"):
+                merged = shapely.union(arr[cand[k]], piece, grid_size=GRID_SIZE)
+                if merged.geom_type == "Polygon":
+                    arr[cand[k]] = merged
+                    break
+    arr = shapely.set_precision(arr, SNAP_M)
+    keep = []
+    for u, g in zip(out, arr, strict=True):
+        for part in _polygons(g):
+            keep.append({**u, "geometry": part, "area_m2": float(part.area)})
+    return keep
 
 
 def _faces(lines: list, area) -> list:
@@ -300,7 +387,9 @@ def _edges(geoms: list, ids: list[str], lines: list, options: UnitOptions) -> pd
     left, right = left[mask], right[mask]
     if len(left) == 0:
         return pd.DataFrame(columns=cols)
-    shared = shapely.intersection(shapely.boundary(arr[left]), shapely.boundary(arr[right]), grid_size=GRID_SIZE)
+    shared = shapely.intersection(
+        shapely.boundary(arr[left]), shapely.boundary(arr[right]), grid_size=GRID_SIZE
+    )
     length = shapely.length(shared)
     keep = length >= MIN_SHARED_M
     left, right, shared, length = left[keep], right[keep], shared[keep], length[keep]
@@ -334,7 +423,9 @@ def community_graph(units: Units, community_code: str):
     u = units.units
     sel = u[(u["community_code"] == community_code) & (u["kind"] != "dedicated")]
     g = nx.Graph()
-    for uid, h, r, a in zip(sel["unit_id"], sel["households"], sel["residents"], sel["area_m2"], strict=True):
+    for uid, h, r, a in zip(
+        sel["unit_id"], sel["households"], sel["residents"], sel["area_m2"], strict=True
+    ):
         g.add_node(uid, households=int(h), residents=int(r), area_m2=float(a))
     e = units.edges
     e = e[e["u"].isin(g.nodes) & e["v"].isin(g.nodes)]

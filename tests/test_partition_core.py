@@ -40,7 +40,8 @@ def _brute_force(g: nx.Graph, lower: int, upper: int, cost: str = "edge_cost") -
     best = None
     for blocks in _set_partitions(sorted(g.nodes)):
         ok = all(
-            lower <= sum(g.nodes[n]["households"] for n in b) <= upper and nx.is_connected(g.subgraph(b))
+            lower <= sum(g.nodes[n]["households"] for n in b) <= upper
+            and nx.is_connected(g.subgraph(b))
             for b in blocks
         )
         if not ok:
@@ -178,7 +179,10 @@ def test_bisection_plan_is_a_legal_warm_start():
     assert plan is not None
     assert check_plan(g, plan, "households", 300, 500) == []
     # Parts are numbered by their lowest node (in gridgeo's stable node order).
-    firsts = [_order_key(min((n for n in g if plan[n] == p), key=_order_key)) for p in sorted(set(plan.values()))]
+    firsts = [
+        _order_key(min((n for n in g if plan[n] == p), key=_order_key))
+        for p in sorted(set(plan.values()))
+    ]
     assert firsts == sorted(firsts)
 
 

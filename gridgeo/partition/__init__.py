@@ -7,7 +7,13 @@ layer. OR-Tools stays inside ``_cpsat.py``.
 
 from gridgeo.partition._cpsat import SolveStatus
 from gridgeo.partition.core import GraphSolution, check_plan, k_range, partition_graph, solve_graph
-from gridgeo.partition.grids import FLAGS, GRID_COLUMNS, REPORT_COLUMNS, PartitionResult, partition_district
+from gridgeo.partition.grids import (
+    FLAGS,
+    GRID_COLUMNS,
+    REPORT_COLUMNS,
+    PartitionResult,
+    partition_district,
+)
 
 __all__ = [
     "FLAGS",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from ortools.sat.python import cp_model
 
@@ -28,7 +28,7 @@ from ortools.sat.python import cp_model
 COST_SCALE = 10
 
 
-class SolveStatus(str, Enum):
+class SolveStatus(StrEnum):
     """How a partition was found."""
 
     OPTIMAL = "optimal"

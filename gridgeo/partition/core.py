@@ -120,7 +120,14 @@ def partition_graph(
         number of parts can split, ``n_parts`` out of reach) or none was found in time.
     """
     return solve_graph(
-        graph, weight, lower, upper, n_parts=n_parts, edge_cost=edge_cost, time_limit=time_limit, seed=seed
+        graph,
+        weight,
+        lower,
+        upper,
+        n_parts=n_parts,
+        edge_cost=edge_cost,
+        time_limit=time_limit,
+        seed=seed,
     ).assignment
 
 
@@ -156,7 +163,10 @@ def solve_graph(
             f"node {n!r} alone weighs {w[n]} > upper bound {upper}: no part can hold it "
             f"({len(heavy)} such node(s)); give it a part of its own or split it"
         )
-    comps = sorted((sorted(c, key=_order_key) for c in nx.connected_components(graph)), key=lambda c: _order_key(c[0]))
+    comps = sorted(
+        (sorted(c, key=_order_key) for c in nx.connected_components(graph)),
+        key=lambda c: _order_key(c[0]),
+    )
     totals = [sum(w[n] for n in c) for c in comps]
     ranges = [k_range(t, lower, upper) for t in totals]
     for c, t, (lo, hi) in zip(comps, totals, ranges, strict=True):
@@ -191,7 +201,9 @@ def solve_graph(
         status = SolveStatus.OPTIMAL
     if status == SolveStatus.HEURISTIC:
         bound = None
-    return GraphSolution(assignment, offset, status, round(objective, 3), bound, time.perf_counter() - start, notes)
+    return GraphSolution(
+        assignment, offset, status, round(objective, 3), bound, time.perf_counter() - start, notes
+    )
 
 
 def _why_no_k(total: int, lower: int, upper: int) -> str:
@@ -206,7 +218,9 @@ def _distribute(n_parts: int, ranges: list[tuple[int, int]]) -> list[int]:
     lo = sum(r[0] for r in ranges)
     hi = sum(r[1] for r in ranges)
     if not lo <= n_parts <= hi:
-        raise InfeasibleError(f"{n_parts} parts are out of reach: the band allows {lo} to {hi} here")
+        raise InfeasibleError(
+            f"{n_parts} parts are out of reach: the band allows {lo} to {hi} here"
+        )
     out = [r[0] for r in ranges]
     extra = n_parts - lo
     for i, (a, b) in enumerate(ranges):
@@ -222,7 +236,10 @@ def _solve_component(sub, w, lower, upper, krange, edge_cost, budget, seed):
     index = {n: i for i, n in enumerate(nodes)}
     weights = [w[n] for n in nodes]
     edges = sorted(
-        ((min(index[u], index[v]), max(index[u], index[v]), float(d.get(edge_cost, 1.0))) for u, v, d in sub.edges(data=True))
+        (
+            (min(index[u], index[v]), max(index[u], index[v]), float(d.get(edge_cost, 1.0)))
+            for u, v, d in sub.edges(data=True)
+        )
     )
     cost = {frozenset((nodes[i], nodes[j])): c for i, j, c in edges}
     k_lo, k_hi = krange
@@ -270,14 +287,18 @@ def _warm_start(sub, w, lower, upper, k_lo, k_hi, cost, seed):
         tries += sorted(range(k_lo, k_hi + 1), key=lambda k: (abs(k - mid), k))[:4]
     for attempt in range(3):
         for k in tries:
-            plan = bisection_plan(sub, w, lower, upper, n_parts=k, cost=cost, seed=seed + 7919 * attempt)
+            plan = bisection_plan(
+                sub, w, lower, upper, n_parts=k, cost=cost, seed=seed + 7919 * attempt
+            )
             if plan is not None:
                 return plan
     return None
 
 
 def _cut_cost(graph, plan, cost) -> float:
-    return round(sum(cost.get(frozenset((u, v)), 1.0) for u, v in graph.edges if plan[u] != plan[v]), 3)
+    return round(
+        sum(cost.get(frozenset((u, v)), 1.0) for u, v in graph.edges if plan[u] != plan[v]), 3
+    )
 
 
 def _improve(graph, w, lower, upper, plan, cost, budget, seed):
@@ -304,7 +325,8 @@ def _improve(graph, w, lower, upper, plan, cost, budget, seed):
         idx = {n: i for i, n in enumerate(region)}
         sub = graph.subgraph(region)
         edges = sorted(
-            (min(idx[u], idx[v]), max(idx[u], idx[v]), cost.get(frozenset((u, v)), 1.0)) for u, v in sub.edges
+            (min(idx[u], idx[v]), max(idx[u], idx[v]), cost.get(frozenset((u, v)), 1.0))
+            for u, v in sub.edges
         )
         before = sum(c for i, j, c in edges if plan[region[i]] != plan[region[j]])
         hint = [0 if plan[n] == plan[region[0]] else 1 for n in region]

@@ -32,7 +32,7 @@ import shapely
 from gridgeo.district import District
 from gridgeo.errors import InfeasibleError
 from gridgeo.partition.core import k_range, solve_graph
-from gridgeo.units import GRID_SIZE, UnitOptions, Units, build_units, community_graph
+from gridgeo.units import GRID_SIZE, SNAP_M, UnitOptions, Units, build_units, community_graph
 
 #: Columns of the grid layer, in order.
 GRID_COLUMNS = [
@@ -159,8 +159,14 @@ def partition_district(
         if cu is None or cu.empty:
             continue
         name = str(com.at[code, "name"]) if code in com.index else ""
-        village = bool(com.at[code, "is_village"]) if code in com.index and "is_village" in com.columns else False
-        grids, rep = _community(units, cu, code, name, village, lower, upper, measure, time_limit, seed)
+        village = (
+            bool(com.at[code, "is_village"])
+            if code in com.index and "is_village" in com.columns
+            else False
+        )
+        grids, rep = _community(
+            units, cu, code, name, village, lower, upper, measure, time_limit, seed
+        )
         for g in grids:
             rows.append(g)
             for uid in g["units"]:
@@ -171,7 +177,11 @@ def partition_district(
     assignment = assignment.merge(u[["unit_id", "households"]], on="unit_id", how="left")
     assignment = assignment.sort_values("unit_id", kind="stable").reset_index(drop=True)
     b = units.building_unit.merge(assignment[["unit_id", "grid_id"]], on="unit_id", how="left")
-    b = b[["building_id", "grid_id"]].sort_values("building_id", kind="stable").reset_index(drop=True)
+    b = (
+        b[["building_id", "grid_id"]]
+        .sort_values("building_id", kind="stable")
+        .reset_index(drop=True)
+    )
     report = pd.DataFrame(reports, columns=REPORT_COLUMNS)
     return PartitionResult(grids_gdf, assignment, b, report, units, lower, upper, measure)
 
@@ -222,7 +232,11 @@ def _community(units, cu, code, name, village, lower, upper, measure, time_limit
             empty_parts.append(comp)
             continue
         lo, hi = k_range(total, lower, upper)
-        where = f"part {part_no + 1} of {len(comps)} (from unit {comp[0]})" if len(comps) > 1 else "the community"
+        where = (
+            f"part {part_no + 1} of {len(comps)} (from unit {comp[0]})"
+            if len(comps) > 1
+            else "the community"
+        )
         if total < lower:
             flag = "village_below_band" if village else "below_band"
             add("community", comp, flag=flag, status="fixed")
@@ -241,7 +255,15 @@ def _community(units, cu, code, name, village, lower, upper, measure, time_limit
         sol = None
         for attempt in range(6):
             try:
-                sol = solve_graph(sub, measure, band[0], band[1], n_parts=n_parts, time_limit=time_limit, seed=seed)
+                sol = solve_graph(
+                    sub,
+                    measure,
+                    band[0],
+                    band[1],
+                    n_parts=n_parts,
+                    time_limit=time_limit,
+                    seed=seed,
+                )
                 break
             except InfeasibleError as exc:
                 if attempt == 0:
@@ -277,15 +299,21 @@ def _community(units, cu, code, name, village, lower, upper, measure, time_limit
         if target is None:
             add("community", comp, flag="no_households", status="fixed")
             flags.append("no_households")
-            notes.append(f"an area without households (from unit {comp[0]}) touches no other grid: its own grid")
+            notes.append(
+                f"an area without households (from unit {comp[0]}) touches no other grid: its own grid"
+            )
         else:
             grids[target]["units"] = sorted(grids[target]["units"] + comp)
             notes.append(f"an area without households (from unit {comp[0]}) joins grid of unit "
                          f"{grids[target]['units'][0]} (R3)")  # fmt: skip
     # Number the grids: community then dedicated, each north to south, west to east
     # (unit ids already run in that order within the community).
-    community_grids = sorted((g for g in grids if g["kind"] == "community"), key=lambda g: g["units"][0])
-    dedicated_grids = sorted((g for g in grids if g["kind"] == "dedicated"), key=lambda g: g["units"][0])
+    community_grids = sorted(
+        (g for g in grids if g["kind"] == "community"), key=lambda g: g["units"][0]
+    )
+    dedicated_grids = sorted(
+        (g for g in grids if g["kind"] == "dedicated"), key=lambda g: g["units"][0]
+    )
     for prefix, seq in (("C", community_grids), ("D", dedicated_grids)):
         for i, g in enumerate(seq, start=1):
             g["grid_id"] = f"{code}-{prefix}{i:02d}"
@@ -328,7 +356,9 @@ def _nearest_legal(total: int, lower: int, upper: int) -> tuple[tuple[int, int],
     return band, k, msg
 
 
-def _widen(total: int, band: tuple[int, int], lower: int, upper: int, attempt: int) -> tuple[tuple[int, int], None]:
+def _widen(
+    total: int, band: tuple[int, int], lower: int, upper: int, attempt: int
+) -> tuple[tuple[int, int], None]:
     """A wider band after a failed solve: lumpy units or an awkward shape need room."""
     step = max(1, (upper - lower) // 4) * (attempt + 1)
     return (max(1, band[0] - step), band[1] + step), None
@@ -360,7 +390,7 @@ def _grid_frame(rows: list[dict], u: gpd.GeoDataFrame, district: District) -> gp
     out = []
     for g in rows:
         geoms = [geom_of[x] for x in g["units"]]
-        merged = shapely.union_all(geoms, grid_size=GRID_SIZE)
+        merged = shapely.set_precision(shapely.union_all(geoms, grid_size=GRID_SIZE), SNAP_M)
         if merged.geom_type == "MultiPolygon":
             # Touching at a point only: keep every piece (coverage first), flagged.
             parts = sorted(shapely.get_parts(merged), key=lambda p: -p.area)

@@ -101,7 +101,12 @@ def recursive_tree_part(
         return {n: 0 for n in graph}
     work_template = nx.Graph()
     work_template.add_nodes_from(sorted(graph.nodes, key=_order_key))
-    work_template.add_edges_from(sorted((tuple(sorted((u, v), key=_order_key)) for u, v in graph.edges), key=lambda e: (_order_key(e[0]), _order_key(e[1]))))
+    work_template.add_edges_from(
+        sorted(
+            (tuple(sorted((u, v), key=_order_key)) for u, v in graph.edges),
+            key=lambda e: (_order_key(e[0]), _order_key(e[1])),
+        )
+    )
     for _ in range(restarts):
         work = work_template.copy()
         plan: dict = {}
@@ -133,7 +138,10 @@ def recursive_tree_part(
                     part = _subtree_nodes(tree, parent, top)
                     pset = set(part)
                     boundary = sum(
-                        cost.get(frozenset((a, b)), 1.0) for a in part for b in work.adj[a] if b not in pset
+                        cost.get(frozenset((a, b)), 1.0)
+                        for a in part
+                        for b in work.adj[a]
+                        if b not in pset
                     )
                     if best is None or boundary < best[0]:
                         best = (boundary, part)

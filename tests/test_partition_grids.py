@@ -1,0 +1,241 @@
+"""District-level partition: grids tile each community exactly, nest in it, hold the band, or say why."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from geopandas.testing import assert_geodataframe_equal
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from shapely.geometry import box
+
+from gridgeo.partition import GRID_COLUMNS, partition_district
+from gridgeo.synth import community_frame, generate_layers
+from gridgeo.validate import validate_layers
+
+METRIC = "EPSG:4549"  # CGCS2000 / 3-degree GK CM 120E, Qingdao
+X0, Y0 = 500_000.0, 3_990_000.0
+
+
+def assert_grids_legal(result, district, lower=300, upper=500, tol_m2=1.0):
+    """Tiling, nesting, single polygons, every building once, band or a flag."""
+    grids = result.grids.to_crs(district.work_crs)
+    assert list(result.grids.columns) == GRID_COLUMNS
+    assert grids["grid_id"].is_unique
+    assert (grids.geom_type == "Polygon").all(), grids[grids.geom_type != "Polygon"][
+        "grid_id"
+    ].tolist()
+    assert grids.is_valid.all()
+    for code, com in zip(
+        district.communities["community_code"], district.communities.geometry, strict=True
+    ):
+        mine = grids[grids["community_code"] == code]
+        union = shapely.union_all(mine.geometry.values)
+        assert shapely.symmetric_difference(union, com).area < tol_m2, f"{code} not tiled exactly"
+        assert abs(mine.area.sum() - com.area) < tol_m2, f"{code}: grids overlap"
+        assert (shapely.area(shapely.difference(mine.geometry.values, com)) < tol_m2).all(), (
+            f"{code}: grid leaves it"
+        )
+    b = result.buildings
+    assert b["building_id"].is_unique
+    assert set(b["building_id"]) == set(district.buildings["building_id"])
+    assert b["grid_id"].notna().all()
+    # Households are conserved and every unflagged community grid is in the band.
+    assert grids["households"].sum() == district.buildings["households"].sum()
+    com = grids[(grids["grid_class"] == "community") & (grids["flag"] == "")]
+    assert com["households"].between(lower, upper).all(), com[
+        ~com["households"].between(lower, upper)
+    ]
+
+
+def test_sample_grids_are_legal(sample_result, sample_district):
+    assert_grids_legal(sample_result, sample_district)
+
+
+def test_sample_report_and_flags(sample_result, sample_district):
+    rep = sample_result.report
+    assert set(rep["community_code"]) == set(sample_district.communities["community_code"])
+    assert set(rep["status"]) <= {"optimal", "feasible", "heuristic", "fixed"}
+    grids = sample_result.grids
+    # Every flagged grid is explained in its community's report.
+    for code in grids.loc[grids["flag"] != "", "community_code"].unique():
+        assert rep.loc[rep["community_code"] == code, "notes"].iloc[0]
+    # Villages below the band are one grid each, flagged as R2 allows.
+    small = rep[(rep["households"] < 300) & rep["is_village"]]
+    assert len(small) > 0
+    for code in small["community_code"]:
+        g = grids[(grids["community_code"] == code) & (grids["grid_class"] == "community")]
+        assert len(g) == 1 and g["flag"].iloc[0] == "village_below_band"
+
+
+def test_sample_dedicated_units_get_dedicated_grids(sample_result, sample_district):
+    units = sample_result.units.units
+    ded = units[units["kind"] == "dedicated"]
+    grids = sample_result.grids
+    dgrids = grids[grids["grid_class"] == "dedicated"]
+    assert len(dgrids) > 0
+    assert set(ded["landuse_id"]) == set(dgrids["landuse_id"])
+    assigned = sample_result.assignment.set_index("unit_id")["grid_id"]
+    for uid, lid in zip(ded["unit_id"], ded["landuse_id"], strict=True):
+        gid = assigned[uid]
+        assert gid.split("-")[-1].startswith("D")
+        assert grids.set_index("grid_id").at[gid, "landuse_id"] == lid
+    # Absorbable land (hills, reservoirs, construction sites) lies inside community grids (R3).
+    absorb = units[units["kind"] == "absorbable"]
+    assert len(absorb) > 0
+    assert all(assigned[u].split("-")[-1].startswith("C") for u in absorb["unit_id"])
+
+
+def test_grids_are_in_the_input_crs(sample_result, sample_layers):
+    assert sample_result.grids.crs.equals(sample_layers["communities"].crs)
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(seed=st.integers(0, 5000))
+def test_generated_districts_are_partitioned_legally(seed):
+    layers = generate_layers(community_frame(["370203026000"], seed=seed), seed=seed, scale=0.3)
+    district = validate_layers(layers)
+    result = partition_district(district, time_limit=0.05, seed=seed)
+    assert_grids_legal(result, district)
+
+
+def test_same_seed_same_grids(sample_district):
+    codes = sorted(sample_district.communities["community_code"])[:3]
+    sub = sample_district.subset(codes)
+    before = sub.buildings.copy()
+    a = partition_district(sub, time_limit=0.05, seed=3)
+    b = partition_district(sub, time_limit=0.05, seed=3)
+    assert_geodataframe_equal(a.grids, b.grids)
+    pd.testing.assert_frame_equal(a.assignment, b.assignment)
+    assert_geodataframe_equal(sub.buildings, before)
+
+
+# --- Hand-made districts for the cases that cannot be legal -----------------------------------
+
+
+def _district(communities, buildings, landuse=None):
+    """Validate hand-made layers given in metres from (X0, Y0)."""
+    com = gpd.GeoDataFrame(
+        {"community_code": [c[0] for c in communities], "name": [c[1] for c in communities]},
+        geometry=[shapely.affinity.translate(c[2], X0, Y0) for c in communities],
+        crs=METRIC,
+    )
+    bld = gpd.GeoDataFrame(
+        {"building_id": [f"b{i}" for i in range(len(buildings))],
+         "households": [b[2] for b in buildings], "residents": [int(b[2] * 2.6) for b in buildings]},
+        geometry=[box(X0 + b[0], Y0 + b[1], X0 + b[0] + 20, Y0 + b[1] + 12) for b in buildings],
+        crs=METRIC,
+    )  # fmt: skip
+    layers = {"communities": com, "buildings": bld}
+    if landuse:
+        layers["landuse"] = gpd.GeoDataFrame(
+            {
+                "landuse_id": [f"l{i}" for i in range(len(landuse))],
+                "landuse_class": [x[0] for x in landuse],
+            },
+            geometry=[shapely.affinity.translate(x[1], X0, Y0) for x in landuse],
+            crs=METRIC,
+        )
+    return validate_layers(layers)
+
+
+def _lattice_buildings(x0, y0, nx_, ny_, households, step=50.0):
+    return [
+        (x0 + 15 + i * step, y0 + 15 + j * step, households) for i in range(nx_) for j in range(ny_)
+    ]
+
+
+URBAN = "370203026002"
+URBAN2 = "370203026004"
+VILLAGE = "370211108201"
+
+
+def _community_grids(result, code):
+    g = result.grids
+    return g[(g["community_code"] == code) & (g["grid_class"] == "community")]
+
+
+def test_oversize_building_is_its_own_flagged_grid():
+    blds = _lattice_buildings(0, 0, 6, 6, 25)
+    blds[14] = (blds[14][0], blds[14][1], 800)
+    d = _district([(URBAN, "x", box(0, 0, 300, 300))], blds)
+    r = partition_district(d, time_limit=0.2)
+    assert_grids_legal(r, d)
+    g = _community_grids(r, URBAN)
+    over = g[g["flag"] == "oversize_unit"]
+    assert len(over) == 1 and over["households"].iloc[0] == 800
+    assert "800" in r.report["notes"].iloc[0]
+    assert r.buildings.set_index("building_id").at["b14", "grid_id"] == over["grid_id"].iloc[0]
+
+
+@pytest.mark.parametrize(("code", "flag"), [(URBAN, "below_band"), (VILLAGE, "village_below_band")])
+def test_community_below_band_is_one_flagged_grid(code, flag):
+    d = _district([(code, "x", box(0, 0, 200, 200))], _lattice_buildings(0, 0, 3, 3, 20))
+    r = partition_district(d)
+    g = _community_grids(r, code)
+    assert len(g) == 1 and g["flag"].iloc[0] == flag and g["households"].iloc[0] == 180
+    assert "180 households < 300" in r.report["notes"].iloc[0]
+
+
+def test_disconnected_community_parts_are_partitioned_apart():
+    two = shapely.MultiPolygon([box(0, 0, 300, 300), box(600, 0, 900, 300)])
+    blds = _lattice_buildings(0, 0, 6, 6, 12) + _lattice_buildings(600, 0, 6, 6, 12)
+    d = _district([(URBAN, "x", two)], blds)
+    r = partition_district(d, time_limit=0.2)
+    assert_grids_legal(r, d)
+    g = _community_grids(r, URBAN).to_crs(METRIC)
+    assert len(g) == 2
+    xs = sorted(g.geometry.centroid.x - X0)
+    assert xs[0] < 300 < 600 < xs[1]
+
+
+def test_band_no_number_of_grids_fits_gives_the_closest_alternative():
+    # 520 households: 1 grid is 20 over, 2 grids are 40 under each: one grid is closest.
+    d = _district(
+        [(URBAN, "x", box(0, 0, 300, 300))], _lattice_buildings(0, 0, 4, 4, 32) + [(250, 250, 8)]
+    )
+    r = partition_district(d)
+    g = _community_grids(r, URBAN)
+    assert len(g) == 1 and g["flag"].iloc[0] == "band_widened" and g["households"].iloc[0] == 520
+    assert "closest legal alternative" in r.report["notes"].iloc[0]
+
+
+def test_dedicated_unit_and_absorbed_hill():
+    blds = _lattice_buildings(0, 0, 8, 8, 12) + [(520, 40, 40), (560, 120, 40)]
+    d = _district(
+        [(URBAN, "x", box(0, 0, 800, 400))],
+        blds,
+        landuse=[("school", box(500, 0, 700, 200)), ("mountain", box(420, 250, 780, 390))],
+    )
+    r = partition_district(d, time_limit=0.2)
+    assert_grids_legal(r, d)
+    ded = r.grids[r.grids["grid_class"] == "dedicated"]
+    assert len(ded) == 1
+    assert ded["dedicated_class"].iloc[0] == "school"
+    assert ded["households"].iloc[0] == 80  # the school's own households are counted in its grid
+    hill = r.units.units[r.units.units["landuse_class"] == "mountain"]
+    gids = r.assignment.set_index("unit_id").loc[hill["unit_id"], "grid_id"]
+    assert all("-C" in g for g in gids)
+
+
+def test_residents_band():
+    d = _district([(URBAN2, "x", box(0, 0, 400, 400))], _lattice_buildings(0, 0, 8, 8, 12))
+    r = partition_district(d, lower=800, upper=1200, measure="residents", time_limit=0.2)
+    g = _community_grids(r, URBAN2)
+    assert g["residents"].between(800, 1200).all()
+    assert np.isclose(g["residents"].sum(), d.buildings["residents"].sum())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"), [({"measure": "people"}, "measure"), ({"lower": 600}, "empty")]
+)
+def test_bad_options_are_refused(sample_district, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        partition_district(sample_district, **kwargs)
