@@ -366,6 +366,20 @@ def write_layers(
 def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str | None = None) -> Path:
     """Write one layer atomically; the driver follows the suffix (see :data:`DRIVERS`).
 
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        The layer.
+    path : path-like
+        The file to create or replace; missing folders are created.
+    layer : str, optional
+        The layer name inside the file (default: the file name without its suffix).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
     Raises
     ------
     InputError
@@ -375,6 +389,7 @@ def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str | 
     driver = DRIVERS.get(path.suffix.lower())
     if driver is None:
         raise InputError([Problem(str(path), None, f"unknown output format; use one of {', '.join(DRIVERS)}")])
+    path.parent.mkdir(parents=True, exist_ok=True)
     if driver == "ESRI Shapefile":
         # A shapefile is several files: write them in a temporary folder, then move each.
         tmpdir = Path(tempfile.mkdtemp(prefix=".gridgeo-", dir=path.parent))
@@ -389,8 +404,8 @@ def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str | 
             tmpdir.rmdir()
         return path
     with atomic_path(path) as tmp, _fixed_time():
-        kwargs = {"layer": layer} if layer and driver == "GPKG" else {}
-        pyogrio.write_dataframe(gdf, tmp, driver=driver, **kwargs)
+        # Named explicitly: by default the layer would take the temporary file's name.
+        pyogrio.write_dataframe(gdf, tmp, driver=driver, layer=layer or path.stem)
     return path
 
 
