@@ -1,0 +1,217 @@
+"""The ``gridgeo map``, ``gridgeo staff`` and ``gridgeo boards`` commands.
+
+The main CLI imports this module and calls :func:`register`; handlers return the exit status
+and raise :class:`gridgeo.errors.GridgeoError` on failure (printed on one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gridgeo.errors import InputError, Problem
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the export commands to an argparse subparsers object.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        What ``ArgumentParser.add_subparsers()`` returned.
+    """
+    p = subparsers.add_parser("map", help="interactive HTML map of a grid layer (opens offline)")
+    _grids_args(p)
+    p.add_argument("--out", "-o", required=True, help="HTML file to write")
+    p.add_argument(
+        "--staff", default=None, help="staff CSV (gridgeo staff) to name workers in tooltips"
+    )
+    p.add_argument("--findings-layer", default="findings",
+                   help="layer of GRIDS_FILE with coverage findings, if present (default findings)")  # fmt: skip
+    p.add_argument(
+        "--basemap", default=None, help="tile URL template or folium tile name (needs network)"
+    )
+    p.set_defaults(func=cmd_map)
+
+    p = subparsers.add_parser("staff", help="assign a roster's grid workers to the grids (S1)")
+    _grids_args(p)
+    p.add_argument(
+        "--roster", required=True, help="roster CSV: worker_id, name, phone, kind[, lon, lat, area]"
+    )
+    p.add_argument("--out", "-o", required=True, help="assignments CSV to write")
+    p.add_argument("--workers-out", default=None, help="also write one row per worker here (CSV)")
+    _staff_args(p)
+    p.set_defaults(func=cmd_staff)
+
+    p = subparsers.add_parser(
+        "boards", help="notice boards and contact cards of a street's grids (S2)"
+    )
+    _grids_args(p)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--roster", default=None, help="roster CSV: staff are assigned first")
+    who.add_argument("--staff", default=None, help="staff CSV written by gridgeo staff")
+    p.add_argument(
+        "--street", default=None, help="9-digit street/town code (default: every street)"
+    )
+    p.add_argument("--out", "-o", required=True, help="folder for the PDFs and PNGs")
+    p.add_argument("--paper", action="append", choices=("A4", "A3"), default=None,
+                   help="paper size (repeatable; default A4)")  # fmt: skip
+    p.add_argument(
+        "--supervision-phone", default="12345", help="supervision phone (监督电话), default 12345"
+    )
+    p.add_argument("--no-png", action="store_true", help="PDFs only")
+    p.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
+    _staff_args(p)
+    p.set_defaults(func=cmd_boards)
+
+
+def _grids_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "grids", metavar="GRIDS_FILE", help="grid layer with grid_code (gridgeo run's grids.gpkg)"
+    )
+    p.add_argument(
+        "--layer", default=None, help="layer of GRIDS_FILE (default grids, else the first)"
+    )
+    p.add_argument("--inputs", default=None, metavar="CONFIG",
+                   help="input config (TOML) of the run: draws buildings, dedicated units, absorbed land")  # fmt: skip
+
+
+def _staff_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cap",
+        type=int,
+        default=1000,
+        help="households one full-time worker may serve (default 1000)",
+    )
+    p.add_argument(
+        "--max-grids", type=int, default=3, help="grids one full-time worker may serve (default 3)"
+    )
+    p.add_argument(
+        "--time-limit", type=float, default=10.0, help="solver seconds per phase (default 10)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
+
+
+def read_grids(path: str, layer: str | None = None):
+    """Read a grid layer with its key columns as text.
+
+    Raises
+    ------
+    InputError
+        When the file or layer cannot be read.
+    """
+    import pyogrio
+
+    src = Path(path)
+    if not src.exists():
+        raise InputError([Problem(str(src), None, "file not found")])
+    try:
+        if layer is None:
+            names = [n for n, _ in pyogrio.list_layers(src)]
+            layer = "grids" if "grids" in names else names[0]
+        grids = pyogrio.read_dataframe(src, layer=layer)
+    except Exception as exc:  # pyogrio raises its own types; report them as input problems
+        raise InputError([Problem(str(src), layer, f"cannot read grid layer: {exc}")]) from None
+    for col in ("grid_code", "grid_id", "community_code"):
+        if col in grids.columns:
+            grids[col] = grids[col].astype("string").astype(object).where(grids[col].notna(), None)
+    return grids
+
+
+def _findings(path: str, layer: str):
+    import pyogrio
+
+    try:
+        names = [n for n, _ in pyogrio.list_layers(path)]
+    except Exception:  # not a multi-layer file
+        return None
+    return pyogrio.read_dataframe(path, layer=layer) if layer in names else None
+
+
+def _district(config: str | None):
+    if not config:
+        return None
+    from gridgeo.io import read_config
+    from gridgeo.validate import load_district
+
+    return load_district(read_config(config))
+
+
+def _read_staff(path: str):
+    import pandas as pd
+
+    if not Path(path).exists():
+        raise InputError([Problem(path, None, "staff file not found")])
+    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    missing = [c for c in ("grid_code", "name", "phone", "role") if c not in table.columns]
+    if missing:
+        raise InputError(
+            [
+                Problem(path, None, f"missing column {c!r}: not a gridgeo staff file")
+                for c in missing
+            ]
+        )
+    return table
+
+
+def _plan(grids, args):
+    from gridgeo.export.roster import read_roster
+    from gridgeo.export.staff import assign_staff
+
+    return assign_staff(
+        grids, read_roster(args.roster), cap=args.cap, max_grids=args.max_grids,
+        time_limit=args.time_limit, seed=args.seed,
+    )  # fmt: skip
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    """Write the interactive map."""
+    from gridgeo.export.maps import write_map
+
+    grids = read_grids(args.grids, args.layer)
+    staff = _read_staff(args.staff) if args.staff else None
+    path = write_map(grids, args.out, district=_district(args.inputs), findings=_findings(args.grids, args.findings_layer),
+                     staff=staff, basemap=args.basemap)  # fmt: skip
+    print(f"map of {len(grids)} grids -> {path}")
+    return 0
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    """Assign staff; write the assignments (and workers) CSV."""
+    from gridgeo.io import write_table
+
+    grids = read_grids(args.grids, args.layer)
+    plan = _plan(grids, args)
+    write_table(plan.assignments, args.out)
+    if args.workers_out:
+        write_table(plan.workers, args.workers_out)
+    r = plan.report
+    print(f"staff: {r['full_time_workers']} full-time workers on {len(grids)} grids "
+          f"({r['shared_grids']} serve several grids, {r['spare_full_time']} second workers); "
+          f"{r['clusters']} clusters, {r['clusters_with_cadre']} with a cadre instructor; "
+          f"households per full-time worker {r['households_per_full_time_min']}-{r['households_per_full_time_max']}; "
+          f"solver {r['status']} in {r['wall_time_s']} s -> {args.out}")  # fmt: skip
+    return 0
+
+
+def cmd_boards(args: argparse.Namespace) -> int:
+    """Print the boards of a street."""
+    from gridgeo.export.boards import write_boards
+
+    grids = read_grids(args.grids, args.layer)
+    staff = _read_staff(args.staff) if args.staff else _plan(grids, args)
+    district = _district(args.inputs)
+    buildings = district.buildings if district is not None else None
+    dedicated = None
+    if district is not None and len(district.landuse):
+        dedicated = district.landuse[district.landuse["category"] == "dedicated"]
+    files = write_boards(
+        grids, staff, args.out, buildings=buildings, dedicated=dedicated, street=args.street,
+        papers=tuple(args.paper or ["A4"]), supervision_phone=args.supervision_phone,
+        png=not args.no_png, dpi=args.dpi,
+    )  # fmt: skip
+    pdfs = [f for f in files if f.suffix == ".pdf"]
+    print(f"boards: {len(pdfs)} PDF(s), {len(files) - len(pdfs)} PNG(s) -> {args.out}")
+    for f in pdfs:
+        print(f"  {f}")
+    return 0

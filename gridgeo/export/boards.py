@@ -1,0 +1,549 @@
+"""Notice boards (公示牌) and contact cards (民情联系卡) of the grids (S2, 规范 三.2).
+
+For every grid a printable sheet: its map (boundary, buildings, neighbouring grids, dedicated
+units, north arrow, scale bar), its code, community and street, households and residents, the
+grid leader's and workers' names, photos, phones and duties, and the supervision phone; and a
+page of cut-out contact cards. A street's sheets come out in one batch: one multi-page PDF per
+street and paper size (board then cards, grid after grid, in code order) and a PNG of each
+page. Only staff data are printed: no resident-level record.
+
+Pages are drawn with matplotlib in the Noto Sans CJK SC font (see :mod:`gridgeo.export._fonts`);
+the same inputs give byte-identical PDFs and PNGs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import matplotlib
+import pandas as pd
+import shapely
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrow, Rectangle
+
+from gridgeo.district import metric_crs
+from gridgeo.divisions import division_name
+from gridgeo.errors import InputError, Problem
+from gridgeo.export._common import ROLE_LABELS, check_grids, street_of
+from gridgeo.export._fonts import cjk_family
+from gridgeo.io import atomic_path
+
+#: Paper sizes, inches (ISO 216 portrait).
+PAPERS: dict[str, tuple[float, float]] = {
+    "A4": (210 / 25.4, 297 / 25.4),
+    "A3": (297 / 25.4, 420 / 25.4),
+}
+#: Fixed PDF metadata: no creation date, so the same inputs give the same bytes.
+PDF_METADATA = {"Creator": "gridgeo", "Producer": "gridgeo", "CreationDate": None}
+PNG_METADATA = {"Software": "gridgeo"}
+DEFAULT_SUPERVISION_PHONE = "12345"
+
+_RED = "#b3261e"
+_CLASS_LABEL = {"community": "社区网格", "dedicated": "专属网格"}
+_DEDICATED_LABEL = {
+    "school": "学校", "hospital": "医院", "industrial_park": "园区", "park": "园区", "factory": "厂区",
+    "market": "商圈市场", "office": "商务楼宇", "scenic": "景区",
+}  # fmt: skip
+
+
+def render_board(
+    grid_code: str,
+    grids: gpd.GeoDataFrame,
+    staff: Any,
+    *,
+    buildings: gpd.GeoDataFrame | None = None,
+    dedicated: gpd.GeoDataFrame | None = None,
+    supervision_phone: str = DEFAULT_SUPERVISION_PHONE,
+    paper: str = "A4",
+) -> Figure:
+    """Draw the notice board of one grid.
+
+    Parameters
+    ----------
+    grid_code : str
+        The grid's ``grid_code`` (or ``grid_id`` when the layer has no codes).
+    grids : geopandas.GeoDataFrame
+        The whole grid layer (neighbours are drawn from it); any CRS.
+    staff : StaffPlan or pandas.DataFrame
+        A staff plan or its ``assignments`` table (:func:`gridgeo.export.assign_staff`).
+    buildings, dedicated : geopandas.GeoDataFrame, optional
+        Building footprints and dedicated units (any CRS) to draw on the map.
+    supervision_phone : str
+        The supervision phone (监督电话) printed on the board.
+    paper : {"A4", "A3"}
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ctx = _Context.build(grids, buildings, dedicated)
+    return _board(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
+
+
+def render_card(grid_code: str, grids: gpd.GeoDataFrame, staff: Any, *,
+                supervision_phone: str = DEFAULT_SUPERVISION_PHONE, paper: str = "A4") -> Figure:  # fmt: skip
+    """Draw a page of identical contact cards (民情联系卡, 90 x 54 mm) of one grid, to cut out.
+
+    Parameters
+    ----------
+    grid_code, grids, staff, supervision_phone, paper
+        As for :func:`render_board`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ctx = _Context.build(grids, None, None)
+    return _cards(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
+
+
+def write_boards(
+    grids: gpd.GeoDataFrame,
+    staff: Any,
+    out: str | os.PathLike,
+    *,
+    buildings: gpd.GeoDataFrame | None = None,
+    dedicated: gpd.GeoDataFrame | None = None,
+    street: str | None = None,
+    grid_codes: Iterable[str] | None = None,
+    papers: Sequence[str] = ("A4",),
+    supervision_phone: str = DEFAULT_SUPERVISION_PHONE,
+    png: bool = True,
+    dpi: int = 100,
+) -> list[Path]:
+    """Print the boards and contact cards of a street's grids (or of all streets) in one batch.
+
+    Parameters
+    ----------
+    grids : geopandas.GeoDataFrame
+        The grid layer with ``grid_code`` (or ``grid_id``), ``community_code``, ``households``,
+        ``residents`` and geometry; not modified.
+    staff : StaffPlan or pandas.DataFrame
+        Who serves which grid.
+    out : path-like
+        Folder for the files (created).
+    buildings, dedicated : geopandas.GeoDataFrame, optional
+        Drawn on each grid's map.
+    street : str, optional
+        9-digit street (街道/镇) code, or a 12-digit code of it; default every street.
+    grid_codes : iterable of str, optional
+        Print only these grids (the rest of the layer still shows as neighbours).
+    papers : sequence of {"A4", "A3"}
+        One PDF per street and paper size.
+    supervision_phone : str
+        The supervision phone printed on every board and card.
+    png : bool
+        Also write a PNG of every page (``{code}_board.png``, ``{code}_card.png``; in the
+        first paper size).
+    dpi : int
+        Resolution of the PNGs.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written: ``boards_{street}_{paper}.pdf`` per street and paper, then the PNGs.
+
+    Raises
+    ------
+    InputError
+        When the layer lacks what a board prints, the street has no grid, or a grid has no
+        full-time worker in the staff plan (S1).
+    """
+    key = check_grids(grids, need=("community_code", "households", "residents"))
+    papers = [_paper(p) for p in papers]
+    table = _assignments(staff)
+    codes = grids[key].astype(str)
+    streets = grids["community_code"].astype(str).str[:9]
+    chosen = pd.Series(True, index=grids.index)
+    if street is not None:
+        chosen &= streets == street_of(street)
+        if not chosen.any():
+            raise InputError([Problem("grids", None, f"no grid lies in street {street}")])
+    if grid_codes is not None:
+        wanted = {str(c) for c in grid_codes}
+        unknown = sorted(wanted - set(codes))
+        if unknown:
+            raise InputError([Problem("grids", c, "no such grid in the layer") for c in unknown])
+        chosen &= codes.isin(wanted)
+    staffed = set(table.loc[table["role"].isin(["leader", "full_time"]), "grid_code"].astype(str))
+    unstaffed = [c for c in sorted(codes[chosen]) if c not in staffed]
+    if unstaffed:
+        raise InputError(
+            [Problem("staff", c, "no full-time worker (S1): assign staff first") for c in unstaffed]
+        )
+
+    ctx = _Context.build(grids, buildings, dedicated)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    pngs: list[Path] = []
+    for st in sorted(streets[chosen].unique()):
+        todo = sorted(codes[chosen & (streets == st)])
+        for k, size in enumerate(papers):
+            name = next(n for n, s in PAPERS.items() if s == size)
+            target = out / f"boards_{st}_{name}.pdf"
+            with atomic_path(target) as tmp, PdfPages(tmp, metadata=PDF_METADATA) as pdf:
+                for code in todo:
+                    for kind, fig in (("board", _board(ctx, code, table, supervision_phone, size)),
+                                      ("card", _cards(ctx, code, table, supervision_phone, size))):  # fmt: skip
+                        pdf.savefig(fig)
+                        if png and k == 0:
+                            path = out / f"{code}_{kind}.png"
+                            with atomic_path(path) as ptmp:
+                                fig.savefig(ptmp, format="png", dpi=dpi, metadata=PNG_METADATA)
+                            pngs.append(path)
+            written.append(target)
+    return written + pngs
+
+
+def _paper(paper: str) -> tuple[float, float]:
+    size = PAPERS.get(str(paper).upper())
+    if size is None:
+        raise InputError(
+            [Problem("paper", None, f"unknown paper {paper!r}; use {' or '.join(PAPERS)}")]
+        )
+    return size
+
+
+def _assignments(staff: Any) -> pd.DataFrame:
+    table = getattr(staff, "assignments", staff)
+    need = ("grid_code", "name", "phone", "role")
+    if not isinstance(table, pd.DataFrame) or any(c not in table.columns for c in need):
+        raise InputError(
+            [Problem("staff", None, f"expected a staff plan or a table with {', '.join(need)}")]
+        )
+    t = table.copy()
+    for col in ("duties", "photo", "role_label"):
+        if col not in t:
+            t[col] = ""
+    t["grid_code"] = t["grid_code"].astype(str)
+    return t.fillna("")
+
+
+class _Context:
+    """The layers every page of a batch draws, in one metric CRS."""
+
+    def __init__(self, grids, key, buildings, dedicated):
+        self.grids = grids
+        self.key = key
+        self.buildings = buildings
+        self.dedicated = dedicated
+        self.index = {c: i for i, c in enumerate(grids[key].astype(str))}
+        self.family = cjk_family()
+
+    @classmethod
+    def build(cls, grids, buildings, dedicated) -> _Context:
+        key = check_grids(grids)
+        crs = metric_crs(grids)
+        g = grids.to_crs(crs).reset_index(drop=True)
+        b = buildings.to_crs(crs) if buildings is not None and len(buildings) else None
+        d = dedicated.to_crs(crs) if dedicated is not None and len(dedicated) else None
+        return cls(g, key, b, d)
+
+    def row(self, code: str) -> pd.Series:
+        if code not in self.index:
+            raise InputError([Problem("grids", code, "no such grid in the layer")])
+        return self.grids.iloc[self.index[code]]
+
+
+def _label(row: pd.Series) -> dict[str, str]:
+    code12 = str(row.get("community_code", ""))
+    street = division_name(code12[:9] + "000") if len(code12) >= 9 else None
+    cls = str(row.get("grid_class", "community") or "community")
+    kind = _CLASS_LABEL.get(cls, cls)
+    dc = str(row.get("dedicated_class", "") or "")
+    if cls == "dedicated" and dc:
+        kind += f"（{_DEDICATED_LABEL.get(dc, dc)}）"
+    return {
+        "street": street or (code12[:9] if code12 else ""),
+        "community": str(row.get("community_name", "") or code12),
+        "kind": kind,
+        "households": f"{int(row.get('households', 0) or 0)}",
+        "residents": f"{int(row.get('residents', 0) or 0)}",
+    }
+
+
+def _people(table: pd.DataFrame, code: str) -> pd.DataFrame:
+    order = {"leader": 0, "full_time": 1, "part_time": 2, "instructor": 3}
+    mine = table[table["grid_code"] == code]
+    return mine.assign(_o=mine["role"].map(order).fillna(9)).sort_values(
+        ["_o", "name"], kind="stable"
+    )
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Wrap mixed CJK/Latin text to ``width`` full-width characters."""
+    lines, line, used = [], "", 0.0
+    for ch in str(text):
+        w = 0.5 if ord(ch) < 0x2E80 else 1.0
+        if used + w > width:
+            lines.append(line)
+            line, used = "", 0.0
+        line += ch
+        used += w
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _board(ctx: _Context, code: str, table: pd.DataFrame, phone: str, size) -> Figure:
+    row = ctx.row(code)
+    lab = _label(row)
+    fig = Figure(figsize=size)
+    s = size[0] / PAPERS["A4"][0]  # font scale: A3 prints larger
+    f = ctx.family
+    fig.patches.append(Rectangle((0, 0.915), 1, 0.085, transform=fig.transFigure, color=_RED))
+    fig.text(
+        0.5, 0.965, "网格公示牌", ha="center", va="center", color="white", size=30 * s, family=f
+    )
+    fig.text(
+        0.5,
+        0.93,
+        f"{lab['street']} · {lab['community']}",
+        ha="center",
+        va="center",
+        color="white",
+        size=13 * s,
+        family=f,
+    )
+    fig.text(0.05, 0.893, "网格编码", size=11 * s, family=f, va="center", color="#444")
+    fig.text(0.17, 0.893, code, size=17 * s, family=f, va="center")
+    facts = f"{lab['kind']}    户数 {lab['households']} 户    人口 {lab['residents']} 人"
+    fig.text(0.05, 0.866, facts, size=11 * s, family=f, va="center")
+
+    ax = fig.add_axes((0.05, 0.47, 0.9, 0.38))
+    _map(ax, ctx, row, s)
+
+    people = _people(table, code)
+    fig.text(0.05, 0.445, "网格工作人员", size=14 * s, family=f, va="center", color=_RED)
+    n = len(people)
+    cols = 2
+    rows = max(1, -(-n // cols))
+    top, bottom = 0.43, 0.085
+    h = min(0.125, (top - bottom) / rows)
+    for k, r in enumerate(people.itertuples(index=False)):
+        x0 = 0.05 + (k % cols) * 0.46
+        y0 = top - (k // cols + 1) * h
+        _person(fig, r, x0, y0, 0.44, h * 0.94, s, f)
+    fig.patches.append(Rectangle((0, 0), 1, 0.07, transform=fig.transFigure, color="#f3e3e1"))
+    fig.text(0.05, 0.035, f"监督电话：{phone}", size=16 * s, family=f, va="center", color=_RED)
+    fig.text(
+        0.95,
+        0.035,
+        "网格员接受社会监督 · 民情联系卡请向网格员索取",
+        size=9 * s,
+        family=f,
+        va="center",
+        ha="right",
+        color="#555",
+    )
+    return fig
+
+
+def _person(fig: Figure, r, x0: float, y0: float, w: float, h: float, s: float, f: str) -> None:
+    fig.patches.append(
+        Rectangle((x0, y0), w, h, transform=fig.transFigure, fill=False, ec="#bbb", lw=0.6)
+    )
+    pw = h * 0.75 * (fig.get_figheight() / fig.get_figwidth())  # a 3:4 photo box
+    pax = fig.add_axes((x0 + 0.008, y0 + 0.008, pw, h - 0.016))
+    pax.set_xticks([])
+    pax.set_yticks([])
+    photo = str(getattr(r, "photo", "") or "")
+    if photo and Path(photo).is_file():
+        try:
+            pax.imshow(matplotlib.image.imread(photo), aspect="auto")
+        except (OSError, ValueError, SyntaxError):
+            pax.text(0.5, 0.5, "照片", ha="center", va="center", family=f, size=9 * s, color="#999")
+    else:
+        pax.text(0.5, 0.5, "照片", ha="center", va="center", family=f, size=9 * s, color="#999")
+    tx = x0 + pw + 0.02
+    label = r.role_label or ROLE_LABELS.get(r.role, r.role)
+    fig.text(tx, y0 + h - 0.016, label, size=9 * s, family=f, color=_RED, va="center")
+    fig.text(tx, y0 + h - 0.038, r.name, size=14 * s, family=f, va="center")
+    fig.text(tx, y0 + h - 0.06, f"电话 {r.phone}", size=10 * s, family=f, va="center")
+    width = int((w - pw - 0.03) * fig.get_figwidth() * 72 / (8 * s))
+    lines = _wrap(f"职责：{r.duties}", max(8, width))[:3]
+    for j, line in enumerate(lines):
+        fig.text(
+            tx, y0 + h - 0.078 - j * 0.014, line, size=7.5 * s, family=f, va="center", color="#333"
+        )
+
+
+def _map(ax, ctx: _Context, row: pd.Series, s: float) -> None:
+    geom = row.geometry
+    minx, miny, maxx, maxy = geom.bounds
+    pad = max(maxx - minx, maxy - miny) * 0.15 + 30
+    # Fit the map box's aspect (0.9 x 0.38 of the page).
+    box = ax.get_position()
+    fig = ax.figure
+    aspect = (box.width * fig.get_figwidth()) / (box.height * fig.get_figheight())
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    half_w = (maxx - minx) / 2 + pad
+    half_h = (maxy - miny) / 2 + pad
+    if half_w / half_h < aspect:
+        half_w = half_h * aspect
+    else:
+        half_h = half_w / aspect
+    view = shapely.box(cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+    ax.set_xlim(cx - half_w, cx + half_w)
+    ax.set_ylim(cy - half_h, cy + half_h)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    g = ctx.grids
+    near = g[g.intersects(view)]
+    key = ctx.key
+    code = str(row[key])
+    others = near[near[key].astype(str) != code]
+    if len(others):
+        others.plot(ax=ax, facecolor="#f4f4f4", edgecolor="#888", linewidth=0.8)
+        for orow in others.itertuples(index=False):
+            pt = shapely.point_on_surface(
+                shapely.intersection(getattr(orow, g.geometry.name), view)
+            )
+            if not pt.is_empty:
+                ax.text(pt.x, pt.y, _short_code(str(getattr(orow, key))), ha="center", va="center",
+                        size=7 * s, color="#777", family=ctx.family)  # fmt: skip
+    gpd.GeoSeries([geom], crs=g.crs).plot(ax=ax, facecolor="#fdeceb", edgecolor="none")
+    if ctx.dedicated is not None:
+        d = ctx.dedicated[ctx.dedicated.intersects(view)]
+        if len(d):
+            d.plot(ax=ax, facecolor="none", edgecolor="#e0821e", hatch="///", linewidth=0.8)
+    if ctx.buildings is not None:
+        b = ctx.buildings[ctx.buildings.intersects(view)]
+        if len(b):
+            b.plot(ax=ax, facecolor="#8a8a8a", edgecolor="#555", linewidth=0.3, markersize=4)
+    gpd.GeoSeries([geom], crs=g.crs).boundary.plot(ax=ax, color=_RED, linewidth=2.2)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    # North arrow (the Gauss-Krüger grid north is within a degree or so of true north here).
+    ax.add_patch(FancyArrow(0.94, 0.83, 0, 0.1, width=0.012, head_width=0.035, head_length=0.05,
+                            transform=ax.transAxes, color="black"))  # fmt: skip
+    ax.text(
+        0.94,
+        0.78,
+        "北 N",
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        size=9 * s,
+        family=ctx.family,
+    )
+    _scalebar(ax, 2 * half_w, s, ctx.family)
+    legend = "红线：本网格    灰块：建筑    橙色斜线：专属单位    灰线：相邻网格"
+    ax.text(0.01, 0.01, legend, transform=ax.transAxes, size=7 * s, family=ctx.family, va="bottom",
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5})  # fmt: skip
+
+
+def _scalebar(ax, width_m: float, s: float, family: str) -> None:
+    target = width_m / 5
+    nice = [10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000]
+    length = max([v for v in nice if v <= target] or [nice[0]])
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    left = x1 - (x1 - x0) * 0.04 - length
+    base = y0 + (y1 - y0) * 0.06
+    tick = (y1 - y0) * 0.012
+    ax.plot(
+        [left, left + length], [base, base], color="black", linewidth=2.5, solid_capstyle="butt"
+    )
+    ax.plot([left, left], [base - tick, base + tick], color="black", linewidth=1)
+    ax.plot([left + length, left + length], [base - tick, base + tick], color="black", linewidth=1)
+    text = f"{length // 1000:g} 千米" if length >= 1000 else f"{length} 米"
+    ax.text(
+        left + length / 2,
+        base + 2 * tick,
+        text,
+        ha="center",
+        va="bottom",
+        size=8 * s,
+        family=family,
+    )
+
+
+def _short_code(code: str) -> str:
+    """A neighbour's label: the serial part of a 19-digit code, else the whole key."""
+    return code[12:16] if len(code) == 19 and code.isdigit() else code
+
+
+def _cards(ctx: _Context, code: str, table: pd.DataFrame, phone: str, size) -> Figure:
+    row = ctx.row(code)
+    lab = _label(row)
+    fig = Figure(figsize=size)
+    f = ctx.family
+    cw, ch = 90 / 25.4 / size[0], 54 / 25.4 / size[1]
+    ncol = int(size[0] // (95 / 25.4))
+    nrow = int((size[1] - 0.8) // (58 / 25.4))
+    gx = (1 - ncol * cw) / (ncol + 1)
+    gy = (1 - 0.8 / size[1] - nrow * ch) / (nrow + 1)
+    fig.text(
+        0.5,
+        1 - 0.4 / size[1],
+        f"民情联系卡 · {code}（沿线剪下，发放到户）",
+        ha="center",
+        va="center",
+        size=10,
+        family=f,
+        color="#555",
+    )
+    people = _people(table, code)
+    lines = [
+        f"{(r.role_label or ROLE_LABELS.get(r.role, r.role))}  {r.name}  {r.phone}"
+        for r in people.itertuples(index=False)
+    ]
+    for i in range(nrow):
+        for j in range(ncol):
+            x0 = gx + j * (cw + gx)
+            y0 = gy + i * (ch + gy)
+            fig.patches.append(
+                Rectangle(
+                    (x0, y0),
+                    cw,
+                    ch,
+                    transform=fig.transFigure,
+                    fill=False,
+                    ec="#999",
+                    lw=0.6,
+                    ls="--",
+                )
+            )
+            fig.patches.append(
+                Rectangle(
+                    (x0, y0 + ch * 0.78), cw, ch * 0.22, transform=fig.transFigure, color=_RED
+                )
+            )
+            fig.text(
+                x0 + cw / 2,
+                y0 + ch * 0.89,
+                "民情联系卡",
+                ha="center",
+                va="center",
+                size=12,
+                family=f,
+                color="white",
+            )
+            fig.text(
+                x0 + 0.02,
+                y0 + ch * 0.7,
+                f"{lab['community']} · 网格 {code}",
+                size=6.5,
+                family=f,
+                va="center",
+            )
+            for k, line in enumerate(lines[:5]):
+                fig.text(x0 + 0.02, y0 + ch * (0.56 - k * 0.1), line, size=7, family=f, va="center")
+            fig.text(
+                x0 + 0.02,
+                y0 + ch * 0.07,
+                f"监督电话 {phone}",
+                size=7.5,
+                family=f,
+                va="center",
+                color=_RED,
+            )
+    return fig
