@@ -329,7 +329,7 @@ def _failing_writer(monkeypatch, exc, *, after: int = 0):
 def test_failed_write_layer_leaves_no_partial_file(suffix, exc, tmp_path, monkeypatch):
     _failing_writer(monkeypatch, exc)
     with pytest.raises(type(exc)):
-        write_layer(buildings(), tmp_path / f"grids{suffix}")
+        write_layer(buildings().rename(columns={"building_id": "id"}), tmp_path / f"grids{suffix}")
     assert listing(tmp_path) == []
 
 
