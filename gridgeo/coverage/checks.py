@@ -23,7 +23,7 @@ from pyproj import CRS
 
 from gridgeo.district import District
 from gridgeo.errors import InputError, Problem
-from gridgeo.units import UnitOptions, Units
+from gridgeo.units import MIN_SHARED_M, UnitOptions, Units
 
 BLOCKING = "blocking"
 WARNING = "warning"
@@ -264,8 +264,8 @@ def _m2(a: float) -> str:
     return f"{a:,.0f} m²" if a >= 10 else f"{a:.1f} m²"
 
 
-def _neighbours(layer: GridLayer, geom, exclude: tuple = ()) -> list[str]:
-    """Ids of the grids touching ``geom``, longest shared border first."""
+def _neighbours(layer: GridLayer, geom, exclude: tuple = (), min_shared: float = 0.1) -> list[str]:
+    """Ids of the grids sharing more than ``min_shared`` m of border with ``geom``, longest first."""
     near = layer.tree.query(shapely.buffer(geom, 0.05), predicate="intersects")
     near = [i for i in near if layer.ids[i] not in exclude and layer.geoms[i] is not None]
     if not near:
@@ -276,7 +276,7 @@ def _neighbours(layer: GridLayer, geom, exclude: tuple = ()) -> list[str]:
     return [
         str(layer.ids[i])
         for _, i in sorted(zip(-shared, near, strict=True))
-        if shared[near.index(i)] > 0.1
+        if shared[near.index(i)] > min_shared
     ]
 
 
@@ -674,18 +674,11 @@ def check_band(
             continue
         flag = [f for f in flags[i].split(";") if f in BAND_REASONS]
         reason = BAND_REASONS[flag[0]] if flag else ""
-        if (
-            not reason
-            and n < lower
-            and n_com_grids.get(home, 0) == 1
-            and com_total.get(home, 0) < lower
-        ):
-            village = (
-                bool(com.at[home, "is_village"])
-                if home in com.index and "is_village" in com.columns
-                else False
+        if not reason:
+            total = com_total.get(home, 0)
+            reason = _derived_reason(
+                layer, i, n, lower, upper, total, n_com_grids.get(home, 0), com
             )
-            reason = BAND_REASONS["village_below_band" if village else "below_band"]
         defect = "oversize" if n > upper else "undersize"
         side = f"more than {upper}" if n > upper else f"fewer than {lower}"
         if reason:
@@ -698,6 +691,35 @@ def check_band(
                                f"Grid {gid} holds {n} {measure}, {side} (band {lower}–{upper}): {todo}.",
                                layer.geoms[i], grid_id=gid, community_code=home))  # fmt: skip
     return out
+
+
+def _derived_reason(
+    layer: GridLayer, i: int, n: int, lower: int, upper: int, total: int, n_grids: int, com
+) -> str:
+    """The partitioner's reason for a grid out of band, derived when the layer carries no flag."""
+    from gridgeo.partition import k_range
+
+    home = layer.home[i]
+    if n < lower and total < lower and n == total:
+        village = (
+            bool(com.at[home, "is_village"])
+            if home in com.index and "is_village" in com.columns
+            else False
+        )
+        return BAND_REASONS["village_below_band" if village else "below_band"]
+    lo, hi = k_range(int(total), lower, upper)
+    if total >= lower and lo > hi:
+        return BAND_REASONS["band_widened"] + f" ({total} in the community)"
+    same = tuple(
+        str(x)
+        for k, x in enumerate(layer.ids)
+        if layer.home[k] != home or layer.grid_class[k] != "community"
+    )
+    if n == 0 and not _neighbours(
+        layer, layer.geoms[i], exclude=(layer.ids[i], *same), min_shared=MIN_SHARED_M
+    ):
+        return BAND_REASONS["no_households"]
+    return ""
 
 
 # -- R8: codes ------------------------------------------------------------------------------
