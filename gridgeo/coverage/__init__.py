@@ -9,10 +9,18 @@
 Each rule is a small function in :mod:`gridgeo.coverage.checks`.
 """
 
+from gridgeo.coverage.audit import DIFF_COLUMNS, AuditResult, audit_grids
 from gridgeo.coverage.checks import BLOCKING, RULES, WARNING, GridLayer, prepare
+from gridgeo.coverage.merge import CROSSWALK_COLUMNS, Crosswalk, crosswalk
 from gridgeo.coverage.proof import COVERAGE_COLUMNS, CoverageReport, check_coverage
 
 __all__ = [
+    "AuditResult",
+    "CROSSWALK_COLUMNS",
+    "Crosswalk",
+    "DIFF_COLUMNS",
+    "audit_grids",
+    "crosswalk",
     "BLOCKING",
     "COVERAGE_COLUMNS",
     "CoverageReport",
