@@ -87,7 +87,10 @@ def _staff_args(p: argparse.ArgumentParser) -> None:
         "--max-grids", type=int, default=3, help="grids one full-time worker may serve (default 3)"
     )
     p.add_argument(
-        "--time-limit", type=float, default=10.0, help="solver seconds per phase (default 10)"
+        "--time-limit",
+        type=float,
+        default=10.0,
+        help="solver deterministic seconds per phase (default 10)",
     )
     p.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
 

@@ -79,9 +79,11 @@ class FullTimeSolution:
 
 def _solver(time_limit: float, seed: int) -> cp_model.CpSolver:
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(time_limit)
+    # Deterministic time and one worker: the same roster and seed give the same plan on any
+    # machine at any load. The wall-clock cap is only a guard against a runaway solve.
+    solver.parameters.max_deterministic_time = float(time_limit)
+    solver.parameters.max_time_in_seconds = max(30.0, 20.0 * float(time_limit))
     solver.parameters.random_seed = int(seed)
-    # One worker: the same roster and seed give the same plan.
     solver.parameters.num_workers = 1
     return solver
 
@@ -95,7 +97,7 @@ def solve_full_time(
     ----------
     problem : FullTimeProblem
     time_limit : float
-        Seconds per phase.
+        Deterministic seconds per phase.
     seed : int
 
     Returns

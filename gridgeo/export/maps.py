@@ -107,7 +107,7 @@ def make_map(
     table["community"] = g["community_name"].astype(str) if "community_name" in g else ""
     for col in ("households", "residents"):
         table[col] = g[col].fillna(0).astype(int) if col in g else 0
-    table["workers"] = table["code"].map(names).fillna("")
+    table["workers"] = [names.get(c, "") for c in table["code"]]
     grid_layer = folium.FeatureGroup(name="网格 grids", show=True)
     folium.GeoJson(
         _geojson(g.geometry, table),

@@ -123,10 +123,12 @@ def check_roster(roster: pd.DataFrame, *, source: str = "roster") -> pd.DataFram
         if col in ("lon", "lat"):
             continue
         values = df[col] if col in df.columns else pd.Series([""] * len(df))
-        out[col] = values.fillna("").astype(str).str.strip().to_numpy()
+        out[col] = (
+            values.astype(object).where(values.notna(), "").astype(str).str.strip().to_numpy()
+        )
     for col in ("lon", "lat"):
         raw = df[col] if col in df.columns else pd.Series([""] * len(df))
-        raw = raw.fillna("").astype(str).str.strip()
+        raw = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
         num = pd.to_numeric(raw.where(raw != "", None), errors="coerce")
         for i in np.flatnonzero(num.isna().to_numpy() & (raw != "").to_numpy()):
             problems.append(

@@ -160,7 +160,7 @@ def assign_staff(
     candidates : int
         A worker whose home is known is offered their ``candidates`` nearest patches.
     time_limit : float
-        Seconds per solver phase.
+        Deterministic seconds (CP-SAT work units, about a second each) per solver phase.
     seed : int
         Solver seed; the same inputs and seed give the same plan.
 
