@@ -154,7 +154,15 @@ def _sources(args: argparse.Namespace):
             sources[name] = LayerSource(
                 Path(path), layer or None, sources.get(name, LayerSource(Path(path))).columns
             )
-    for name, cols in parse_mapping(args.mapping).items():
+    from gridgeo.io import _known_columns
+
+    mapping = parse_mapping(args.mapping)
+    # Layer-free entries apply to every given layer that knows the column and has it.
+    for canon, column in mapping.pop("*", {}).items():
+        for name, src in sources.items():
+            if canon in _known_columns(name):
+                src.soft_columns[canon] = column
+    for name, cols in mapping.items():
         if name in sources:
             sources[name].columns.update(cols)
         else:

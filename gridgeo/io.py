@@ -47,11 +47,15 @@ class LayerSource:
         The layer inside a multi-layer file (GeoPackage); None for the first/only layer.
     columns : dict
         Canonical name -> name in the file, e.g. ``{"households": "HH_2020"}``.
+    soft_columns : dict
+        Like ``columns``, applied only when the file has that column (the command line's
+        layer-free ``--map households=户数`` entries).
     """
 
     path: Path
     layer: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
+    soft_columns: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -216,7 +220,11 @@ def read_layer(source: LayerSource, kind: str) -> gpd.GeoDataFrame:
         raise InputError([Problem(label, None, f"cannot be read: {exc}")]) from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
         raise InputError([Problem(label, None, "has no geometry column: not a spatial layer")])
-    gdf = rename_columns(gdf, kind, source.columns, label=label)
+    columns = dict(source.columns)
+    for canon, col in source.soft_columns.items():
+        if canon not in columns and col in gdf.columns:
+            columns[canon] = col
+    gdf = rename_columns(gdf, kind, columns, label=label)
     gdf.attrs["source"] = label
     return gdf
 

@@ -27,6 +27,7 @@ import shapely
 from pyproj import CRS
 from shapely import affinity
 
+from gridgeo._geom import snap
 from gridgeo.divisions import load_divisions
 
 #: The CRS generated layers are written in: CGCS2000 longitude/latitude.
@@ -114,7 +115,7 @@ def community_frame(street_codes: list[str] | tuple[str, ...], *, seed: int = 0)
                     "street_name": table.at[street, "name"],
                     "ur_code": "" if pd.isna(m["ur_code"]) else str(m["ur_code"]),
                     "centre_real": bool(pd.notna(m["longitude"])),
-                    "geometry": shapely.set_precision(geom, 0.01),
+                    "geometry": snap(geom, 0.01),
                 }
             )
     return gpd.GeoDataFrame(rows, crs=WORK_CRS)
@@ -238,7 +239,7 @@ def generate_layers(communities: gpd.GeoDataFrame, *, seed: int = 0, scale: floa
     result = {}
     for name, gdf in out.items():
         g = gdf.to_crs(OUTPUT_CRS)
-        g = g.set_geometry(shapely.set_precision(g.geometry.values, 1e-7))
+        g = g.set_geometry(snap(g.geometry.values, 1e-7))
         result[name] = g.reset_index(drop=True)
     return result
 

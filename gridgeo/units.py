@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridgeo._geom import snap
 from gridgeo.district import District
 
 #: Coordinates of units are snapped to this grid (m) so that neighbours share exact edges.
@@ -124,10 +125,10 @@ def build_units(district: District, options: UnitOptions | None = None) -> Units
         lu_idx = lu_tree.query(poly, predicate="intersects") if lu_tree is not None else []
         com_lu = lu.iloc[np.sort(lu_idx)]
         extra_water = [
-            river_polys[i] for i in (rp_tree.query(poly, predicate="intersects") if rp_tree else [])
+            river_polys[i] for i in (np.sort(rp_tree.query(poly, predicate="intersects")) if rp_tree else [])
         ]
         com_lines = [
-            lines[i] for i in (line_tree.query(poly, predicate="intersects") if line_tree else [])
+            lines[i] for i in (np.sort(line_tree.query(poly, predicate="intersects")) if line_tree else [])
         ]
         units, bmap = _community_units(
             code, poly, bld.iloc[idx], bpts[idx], com_lu, extra_water, com_lines, options
@@ -353,7 +354,7 @@ def _reconcile(units: list[dict], poly) -> list[dict]:
                 if merged.geom_type == "Polygon":
                     arr[cand[k]] = merged
                     break
-    arr = shapely.set_precision(arr, SNAP_M)
+    arr = snap(arr, SNAP_M)
     keep = []
     for u, g in zip(out, arr, strict=True):
         for part in _polygons(g):

@@ -23,6 +23,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from gridgeo._geom import snap
 from gridgeo.district import FINDING_COLUMNS, District, empty_findings, metric_crs
 from gridgeo.divisions import load_divisions
 from gridgeo.errors import InputError, Problem
@@ -161,7 +162,7 @@ def validate_layers(
         clean[name] = clean[name].to_crs(work)
     # Communities on a 1 cm grid: the units cut from them share exact edges (see gridgeo.units).
     c = clean["communities"]
-    clean["communities"] = c.set_geometry(shapely.set_precision(c.geometry.values, 0.01))
+    clean["communities"] = c.set_geometry(snap(c.geometry.values, 0.01))
 
     com = _check_communities(clean["communities"], labels["communities"], col, sliver_tolerance_m2)
     bld = _locate_buildings(clean["buildings"], com, labels["buildings"], col)

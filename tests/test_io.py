@@ -167,11 +167,6 @@ def test_column_mapping_via_cli_map(tmp_path, capsys):
     assert "TOTAL" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli._sources treats parse_mapping's layer-free '*' entry as a layer name: "
-    "'--map building_id=楼号' exits 2 with \"layer '*' is mapped but not given\"",
-)
 def test_cli_map_without_layer_applies_to_every_layer_that_knows_it(tmp_path):
     com, bld = _mapped_files(tmp_path)
     argv = ["validate", "--communities", str(com), "--buildings", str(bld),

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridgeo._geom import snap
 from gridgeo.district import District
 from gridgeo.errors import InfeasibleError
 from gridgeo.partition.core import k_range, solve_graph
@@ -390,7 +391,7 @@ def _grid_frame(rows: list[dict], u: gpd.GeoDataFrame, district: District) -> gp
     out = []
     for g in rows:
         geoms = [geom_of[x] for x in g["units"]]
-        merged = shapely.set_precision(shapely.union_all(geoms, grid_size=GRID_SIZE), SNAP_M)
+        merged = snap(shapely.union_all(geoms, grid_size=GRID_SIZE), SNAP_M)
         if merged.geom_type == "MultiPolygon":
             # Touching at a point only: keep every piece (coverage first), flagged.
             parts = sorted(shapely.get_parts(merged), key=lambda p: -p.area)

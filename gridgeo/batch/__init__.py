@@ -1,0 +1,16 @@
+"""Batch work: a whole city on Dask with checkpoints, and re-partitioning what changed.
+
+:func:`run_partition` spreads the communities of a district over workers and resumes from
+checkpoints; :func:`repartition` re-partitions only the communities whose inputs changed,
+keeping grids and codes stable where it can.
+"""
+
+from gridgeo.batch.runner import (
+    BatchResult,
+    RunOptions,
+    community_subsets,
+    run_community,
+    run_partition,
+)
+
+__all__ = ["BatchResult", "RunOptions", "community_subsets", "run_community", "run_partition"]

@@ -1,0 +1,374 @@
+"""A whole city, community by community: in-process or on a Dask cluster, checkpointed.
+
+Once the inputs are validated, communities are independent (R2: a grid never straddles two),
+so each community's units and partition are one task. :func:`run_partition` streams them:
+
+* in this process when ``workers == 1`` and no scheduler is given;
+* otherwise on Dask distributed — a local cluster of ``workers`` single-threaded processes,
+  or the cluster at ``scheduler`` (``tcp://host:8786``) — with at most a few tasks per worker
+  in flight, so memory stays bounded by the communities being worked on;
+* each finished community is written to ``checkpoint_dir`` (keyed by a hash of its inputs and
+  the options), so a run that dies resumes without redoing finished communities, and a
+  changed community is never served from a stale checkpoint;
+* a community that fails is reported (``failures``) and the others go on.
+
+The assembled result equals :func:`gridgeo.partition.partition_district` on the whole district
+(the same units and the same per-community solves, in the same order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridgeo.district import District
+from gridgeo.io import atomic_path
+from gridgeo.partition import PartitionResult, partition_district
+from gridgeo.units import UnitOptions, Units, build_units
+
+#: Bump when the per-community result format or algorithm changes: old checkpoints are ignored.
+CHECKPOINT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What every community task is run with.
+
+    Attributes
+    ----------
+    lower, upper : int
+        The band.
+    measure : str
+        ``households`` or ``residents``.
+    time_limit : float
+        CP-SAT deterministic seconds per community part.
+    seed : int
+        Seed of the partition.
+    unit_options : UnitOptions
+        How units are built.
+    """
+
+    lower: int = 300
+    upper: int = 500
+    measure: str = "households"
+    time_limit: float = 0.5
+    seed: int = 0
+    unit_options: UnitOptions = field(default_factory=UnitOptions)
+
+
+@dataclass
+class BatchResult:
+    """The assembled partition of a run and what failed.
+
+    Attributes
+    ----------
+    result : PartitionResult
+        Grids, assignment, report and units of every community that succeeded.
+    failures : DataFrame
+        ``community_code``, ``error``: communities whose task raised.
+    from_checkpoint : int
+        Communities taken from the checkpoint folder instead of being computed.
+    wall_s : float
+    """
+
+    result: PartitionResult
+    failures: pd.DataFrame
+    from_checkpoint: int
+    wall_s: float
+
+
+def community_subsets(
+    district: District, codes: list[str] | None = None
+) -> Iterator[tuple[str, District]]:
+    """Yield ``(code, district of that community alone)``, using spatial indexes.
+
+    Parameters
+    ----------
+    district : District
+    codes : list of str, optional
+        Only these communities (default all), in code order.
+
+    Yields
+    ------
+    tuple
+        Community code and its one-community :class:`District`.
+    """
+    com = district.communities.sort_values("community_code")
+    if codes is not None:
+        com = com[com["community_code"].isin(set(codes))]
+    by_com = district.buildings.groupby("community_code").indices
+    trees = {
+        name: (layer, shapely.STRtree(layer.geometry.values))
+        for name, layer in (
+            ("landuse", district.landuse),
+            ("roads", district.roads),
+            ("rivers", district.rivers),
+        )
+        if len(layer)
+    }
+    empty = {name: layer.iloc[0:0] for name, layer in (("landuse", district.landuse), ("roads", district.roads),
+                                                        ("rivers", district.rivers))}  # fmt: skip
+    for i in range(len(com)):
+        row = com.iloc[i : i + 1]
+        code = row["community_code"].iloc[0]
+        geom = row.geometry.iloc[0]
+        parts = dict(empty)
+        for name, (layer, tree) in trees.items():
+            hit = np.sort(tree.query(geom, predicate="intersects"))
+            parts[name] = layer.iloc[hit]
+        bld = district.buildings.iloc[by_com.get(code, np.array([], dtype=int))]
+        yield (
+            code,
+            replace(
+                district,
+                communities=row,
+                buildings=bld,
+                findings=district.findings.iloc[0:0],
+                **parts,
+            ),
+        )
+
+
+def run_community(sub: District, options: RunOptions) -> PartitionResult:
+    """Build the units of a one-community district and partition it (one task).
+
+    Parameters
+    ----------
+    sub : District
+        A district holding one community (see :func:`community_subsets`).
+    options : RunOptions
+
+    Returns
+    -------
+    PartitionResult
+    """
+    units = build_units(sub, options.unit_options)
+    return partition_district(sub, lower=options.lower, upper=options.upper, measure=options.measure, units=units,
+                              time_limit=options.time_limit, seed=options.seed)  # fmt: skip
+
+
+def input_key(sub: District, options: RunOptions) -> str:
+    """A hash of everything a community's result depends on (inputs and options)."""
+    h = hashlib.sha256()
+    h.update(CHECKPOINT_VERSION.encode())
+    h.update(repr(options).encode())
+    h.update(str(sub.crs).encode())
+    for layer in (sub.communities, sub.buildings, sub.landuse, sub.roads, sub.rivers):
+        attrs = layer.drop(columns=layer.geometry.name)
+        h.update(pd.util.hash_pandas_object(attrs.astype(str), index=False).to_numpy().tobytes())
+        h.update(b"".join(shapely.to_wkb(layer.geometry.values, output_dimension=2)))
+    return h.hexdigest()
+
+
+def run_partition(
+    district: District,
+    *,
+    options: RunOptions | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    communities: list[str] | None = None,
+    task: Callable[[District, RunOptions], PartitionResult] = run_community,
+) -> BatchResult:
+    """Partition every community of a district, in parallel and resumable.
+
+    Parameters
+    ----------
+    district : District
+        A validated district.
+    options : RunOptions, optional
+        Band, measure, time limit, seed, unit options.
+    workers : int
+        Processes of the local Dask cluster; 1 runs in this process (no Dask).
+    scheduler : str, optional
+        Address of an existing Dask scheduler; ``workers`` is then ignored.
+    checkpoint_dir : path-like, optional
+        Folder of per-community results; finished communities whose inputs did not change
+        are read from it instead of being computed again.
+    progress : bool
+        Draw a progress bar on standard error.
+    communities : list of str, optional
+        Only these communities.
+    task : callable
+        The per-community function (for tests and extensions).
+
+    Returns
+    -------
+    BatchResult
+    """
+    options = options or RunOptions()
+    start = time.perf_counter()
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if ckpt is not None:
+        ckpt.mkdir(parents=True, exist_ok=True)
+    subsets = community_subsets(district, communities)
+    total = len(district.communities) if communities is None else len(set(communities))
+    done: dict[str, PartitionResult] = {}
+    failures: list[tuple[str, str]] = []
+    bar = _Progress(total, enabled=progress)
+    pending: list[tuple[str, District, str]] = []
+    reused = 0
+    for code, sub in subsets:
+        key = input_key(sub, options) if ckpt is not None else ""
+        cached = _load(ckpt, code, key) if ckpt is not None else None
+        if cached is not None:
+            done[code] = cached
+            reused += 1
+            bar.step()
+            continue
+        pending.append((code, sub, key))
+
+    def finish(code: str, key: str, res: PartitionResult | None, err: BaseException | None) -> None:
+        if err is not None:
+            failures.append((code, f"{type(err).__name__}: {err}"))
+        else:
+            done[code] = res
+            if ckpt is not None:
+                _save(ckpt, code, key, res)
+        bar.step()
+
+    if scheduler is None and workers <= 1:
+        for code, sub, key in pending:
+            try:
+                res = task(sub, options)
+            except Exception as exc:  # noqa: BLE001 - a failing community is reported, the others go on
+                finish(code, key, None, exc)
+            else:
+                finish(code, key, res, None)
+    else:
+        _run_dask(pending, options, task, workers, scheduler, finish)
+    bar.close()
+    result = assemble([done[c] for c in sorted(done)], district)
+    fails = pd.DataFrame(sorted(failures), columns=["community_code", "error"])
+    return BatchResult(result, fails, reused, time.perf_counter() - start)
+
+
+def _run_dask(pending, options, task, workers, scheduler, finish) -> None:
+    from distributed import Client, LocalCluster, as_completed
+
+    if scheduler is not None:
+        client = Client(scheduler)
+        cluster = None
+    else:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+    try:
+        n_workers = max(1, len(client.scheduler_info()["workers"]))
+        window = 4 * n_workers
+        queue = list(pending)
+        keys: dict = {}
+        ac = as_completed()
+
+        def submit() -> None:
+            code, sub, key = queue.pop(0)
+            fut = client.submit(
+                task, sub, options, key=f"gridgeo-{code}-{key[:12] or id(sub)}", pure=False
+            )
+            keys[fut.key] = (code, key)
+            ac.add(fut)
+
+        for _ in range(min(window, len(queue))):
+            submit()
+        for fut in ac:
+            code, key = keys.pop(fut.key)
+            try:
+                res = fut.result()
+            except Exception as exc:  # noqa: BLE001
+                finish(code, key, None, exc)
+            else:
+                finish(code, key, res, None)
+            fut.release()
+            if queue:
+                submit()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def assemble(results: list[PartitionResult], district: District) -> PartitionResult:
+    """Concatenate per-community results into one, in community order."""
+    if not results:
+        return partition_district(district, communities=[])
+    grids = gpd.GeoDataFrame(
+        pd.concat([r.grids for r in results], ignore_index=True), crs=results[0].grids.crs
+    )
+    assignment = pd.concat([r.assignment for r in results], ignore_index=True)
+    buildings = pd.concat([r.buildings for r in results], ignore_index=True)
+    report = pd.concat([r.report for r in results], ignore_index=True)
+    units = Units(
+        gpd.GeoDataFrame(
+            pd.concat([r.units.units for r in results], ignore_index=True),
+            crs=results[0].units.units.crs,
+        ),
+        pd.concat([r.units.edges for r in results], ignore_index=True),
+        pd.concat([r.units.building_unit for r in results], ignore_index=True),
+    )
+    grids = grids.sort_values("grid_id", kind="stable").reset_index(drop=True)
+    assignment = assignment.sort_values("unit_id", kind="stable").reset_index(drop=True)
+    buildings = buildings.sort_values("building_id", kind="stable").reset_index(drop=True)
+    first = results[0]
+    return PartitionResult(
+        grids, assignment, buildings, report, units, first.lower, first.upper, first.measure
+    )
+
+
+def _path(ckpt: Path, code: str) -> Path:
+    return ckpt / f"{code}.pkl"
+
+
+def _load(ckpt: Path, code: str, key: str) -> PartitionResult | None:
+    path = _path(ckpt, code)
+    if not path.exists():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            stored_key, res = pickle.load(fh)  # noqa: S301 - our own checkpoint files
+    except Exception:  # noqa: BLE001 - a damaged checkpoint is recomputed
+        return None
+    return res if stored_key == key else None
+
+
+def _save(ckpt: Path, code: str, key: str, res: PartitionResult) -> None:
+    with atomic_path(_path(ckpt, code)) as tmp, open(tmp, "wb") as fh:
+        pickle.dump((key, res), fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class _Progress:
+    """A one-line progress bar on standard error."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.total = max(total, 1)
+        self.n = 0
+        self.enabled = enabled
+        self.start = time.perf_counter()
+
+    def step(self) -> None:
+        self.n += 1
+        if self.enabled:
+            frac = self.n / self.total
+            el = time.perf_counter() - self.start
+            eta = el / frac - el if frac > 0 else 0
+            bar = "#" * int(30 * frac)
+            sys.stderr.write(
+                f"\r[{bar:<30}] {self.n}/{self.total} communities  {el:5.0f} s  eta {eta:5.0f} s"
+            )
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
