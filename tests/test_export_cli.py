@@ -1,0 +1,70 @@
+"""The map, staff and boards commands, end to end on one community of the sample."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+
+from gridgeo.cli import main
+from gridgeo.coding import assign_codes
+from gridgeo.export import sample_roster
+from gridgeo.io import write_layers, write_table
+
+
+@pytest.fixture(scope="module")
+def files(sample_result, tmp_path_factory):
+    grids = assign_codes(sample_result.grids)
+    one = grids[grids["community_code"] == grids["community_code"].iloc[0]]
+    folder = tmp_path_factory.mktemp("cli")
+    write_layers({"grids": one}, folder / "grids.gpkg")
+    write_table(sample_roster(one, seed=2), folder / "roster.csv")
+    return folder, one
+
+
+def test_staff_then_boards_then_map(files, capsys):
+    folder, one = files
+    assert main(["staff", str(folder / "grids.gpkg"), "--roster", str(folder / "roster.csv"),
+                 "--out", str(folder / "staff.csv"), "--time-limit", "1"]) == 0  # fmt: skip
+    staff = pd.read_csv(folder / "staff.csv", dtype=str)
+    assert set(staff.loc[staff["role"].isin(["leader", "full_time"]), "grid_code"]) == set(
+        one["grid_code"]
+    )
+
+    street = one["community_code"].iloc[0][:9]
+    assert main(["boards", str(folder / "grids.gpkg"), "--staff", str(folder / "staff.csv"), "--street", street,
+                 "--out", str(folder / "boards"), "--paper", "A4", "--no-png"]) == 0  # fmt: skip
+    text = "".join(
+        p.extract_text() for p in PdfReader(folder / "boards" / f"boards_{street}_A4.pdf").pages
+    )
+    assert all(code in text for code in one["grid_code"]) and all(n in text for n in staff["name"])
+
+    assert main(["map", str(folder / "grids.gpkg"), "--staff", str(folder / "staff.csv"),
+                 "--out", str(folder / "map.html")]) == 0  # fmt: skip
+    page = (folder / "map.html").read_text(encoding="utf-8")
+    assert all(code in page for code in one["grid_code"])
+    assert "map of" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_exit_2(files, capsys):
+    folder, _ = files
+    assert (
+        main(
+            [
+                "staff",
+                str(folder / "grids.gpkg"),
+                "--roster",
+                str(folder / "nope.csv"),
+                "--out",
+                str(folder / "s.csv"),
+            ]
+        )
+        == 2
+    )
+    assert "roster file not found" in capsys.readouterr().err
+    pd.DataFrame(
+        {"worker_id": ["W1"], "name": ["张三"], "phone": ["138-0000-0001"], "kind": ["full_time"]}
+    ).to_csv(folder / "short.csv", index=False)
+    assert main(["staff", str(folder / "grids.gpkg"), "--roster", str(folder / "short.csv"),
+                 "--out", str(folder / "s.csv"), "--time-limit", "1"]) == 2  # fmt: skip
+    assert "full-time worker(s) short" in capsys.readouterr().err
