@@ -173,7 +173,7 @@ def prepare(grids: gpd.GeoDataFrame, district: District, *, source: str = "grids
                       CRS.from_user_input(grids.crs))  # fmt: skip
     if len(b) and n:
         # A point on a shared edge is in no interior but on both boundaries: take the first.
-        bi, gi = layer.tree.query(bpts, predicate="contains_properly")
+        bi, gi = layer.tree.query(bpts, predicate="within")
         np.add.at(hits, bi, 1)
         order = np.lexsort((gi, bi))
         bi, gi = bi[order], gi[order]
@@ -206,6 +206,26 @@ def _polygonal(geom):
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else shapely.union_all(parts)
+
+
+def _significant(geom, min_area: float = 0.01):
+    """The polygonal parts of ``geom`` above ``min_area`` (m²): the defect without float dust.
+
+    Hair-thin slivers (under 2 cm wide) that shared edges leave after reprojection are
+    opened away, so that the reported shape and its lon/lat point at the defect's body.
+    """
+    geom = _polygonal(geom)
+    if geom is None:
+        return None
+    opened = _polygonal(
+        shapely.buffer(shapely.buffer(geom, -0.01, join_style="mitre"), 0.01, join_style="mitre")
+    )
+    if opened is not None and opened.area >= 0.5 * geom.area:
+        geom = opened
+    parts = [p for p in shapely.get_parts(geom) if p.area > min_area]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
 
 
 def _home_communities(geoms: np.ndarray, communities: gpd.GeoDataFrame) -> np.ndarray:
@@ -405,7 +425,7 @@ def check_overlaps(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]
     for i, j, geom, ar in zip(a, b, inter, area, strict=True):
         if ar <= tolerance_m2:
             continue
-        poly = _polygonal(geom)
+        poly = _significant(geom)
         gi, gj = layer.ids[i], layer.ids[j]
         out.append(finding("R5", BLOCKING, "overlap",
                            f"Grids {gi} and {gj} both claim {_m2(ar)}: the area must belong to one of them.",
@@ -443,10 +463,10 @@ def check_nesting(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]:
         out.append(finding("R2", BLOCKING, "straddle",
                            f"Grid {gid} of community {layer.home[i]} crosses into community {codes[c]} "
                            f"({_m2(ar)}): a grid must stay inside one community; move the boundary to the community line.",
-                           _polygonal(geom), grid_id=gid, community_code=layer.home[i], related_id=str(codes[c])))  # fmt: skip
+                           _significant(geom), grid_id=gid, community_code=layer.home[i], related_id=str(codes[c])))  # fmt: skip
     areas = np.array([g.area if g is not None else 0.0 for g in layer.geoms])
     for i in np.flatnonzero(ok & (areas - inside > tolerance_m2)):
-        part = _polygonal(shapely.difference(layer.geoms[i], layer.jurisdiction))
+        part = _significant(shapely.difference(layer.geoms[i], layer.jurisdiction))
         if part is None or part.area <= tolerance_m2:
             continue
         gid = layer.ids[i]
@@ -486,9 +506,7 @@ def check_buildings(layer: GridLayer) -> list[dict]:
     for k in np.flatnonzero(layer.building_hits > 1):
         bid = str(b["building_id"].iloc[k])
         pt = shapely.point_on_surface(b.geometry.values[k])
-        owners = [
-            str(layer.ids[i]) for i in sorted(layer.tree.query(pt, predicate="contains_properly"))
-        ]
+        owners = [str(layer.ids[i]) for i in sorted(layer.tree.query(pt, predicate="within"))]
         out.append(finding("R5", BLOCKING, "double_building",
                            f"Building {bid} lies in {len(owners)} grids ({', '.join(owners)}): its households would be counted twice.",
                            b.geometry.values[k], grid_id=owners[0], community_code=layer.home[layer.building_grid[k]],
@@ -517,7 +535,7 @@ def check_absorbed(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]
     li, gi = shapely.STRtree(gap_arr).query(ab.geometry.values, predicate="intersects")
     out = []
     for li_ in np.unique(li):
-        part = _polygonal(
+        part = _significant(
             shapely.intersection(ab.geometry.values[li_], shapely.union_all(gap_arr[gi[li == li_]]))
         )
         if part is None or part.area <= tolerance_m2:
