@@ -92,7 +92,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--date", default=None, help="issue date of new codes (YYYY-MM-DD; default today)"
     )
     p.add_argument("--no-map", action="store_true", help="skip the HTML map")
+    _batch_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "rerun", help="re-partition only the communities that changed since a previous run (R8)"
+    )
+    _inputs(p)
+    p.add_argument(
+        "--previous",
+        required=True,
+        help="output folder of the previous run (grids.gpkg, building_grid.csv)",
+    )
+    p.add_argument("--out", "-o", required=True, help="output folder of this run")
+    p.add_argument("--lower", type=int, default=300, help="lower bound of a grid (default 300)")
+    p.add_argument("--upper", type=int, default=500, help="upper bound of a grid (default 500)")
+    p.add_argument("--measure", choices=("households", "residents"), default="households")
+    p.add_argument(
+        "--time-limit", type=float, default=0.5, help="CP-SAT deterministic seconds per community"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--registry", default=None,
+                   help="code registry (default PREVIOUS/registry.sqlite, updated in place)")  # fmt: skip
+    p.add_argument("--date", default=None, help="date of issued and retired codes (default today)")
+    p.set_defaults(func=cmd_rerun)
 
     p = sub.add_parser(
         "validate", help="read and validate the inputs; print counts per community and findings"
@@ -111,23 +134,23 @@ def build_parser() -> argparse.ArgumentParser:
     from gridgeo.coding._cli import register
 
     register(sub)
-    for _name, module in _optional_commands():
-        module.register(sub)
+    from gridgeo.coverage._cli import register as register_coverage
+    from gridgeo.export._cli import register as register_export
+
+    register_coverage(sub)
+    register_export(sub)
     return parser
 
 
-def _optional_commands():
-    """Commands of later stages that register themselves (coverage, export)."""
-    import importlib
-
-    out = []
-    for name in ("gridgeo.coverage._cli", "gridgeo.export._cli"):
-        try:
-            out.append((name, importlib.import_module(name)))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return out
+def _batch_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=1,
+                   help="Dask worker processes (default 1: no Dask, in this process)")  # fmt: skip
+    p.add_argument(
+        "--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:8786)"
+    )
+    p.add_argument("--checkpoint", default=None,
+                   help="folder of per-community results: a run that dies resumes from it")  # fmt: skip
+    p.add_argument("--progress", action="store_true", help="draw a progress bar")
 
 
 def _inputs(p: argparse.ArgumentParser) -> None:
@@ -251,10 +274,28 @@ def cmd_run(args: argparse.Namespace) -> int:
          f"(work CRS {district.work_crs.name}; outputs in {district.crs.name})")  # fmt: skip
     _findings(district.findings)
 
-    units = build_units(district)
-    _say(f"units: {len(units.units)} tiling the communities, {len(units.edges)} adjacencies")
-    result = partition_district(district, lower=lower, upper=upper, measure=args.measure, units=units,
-                                time_limit=args.time_limit, seed=args.seed)  # fmt: skip
+    if args.workers > 1 or args.scheduler or args.checkpoint:
+        from gridgeo.batch import RunOptions, run_partition
+
+        opts = RunOptions(
+            lower=lower,
+            upper=upper,
+            measure=args.measure,
+            time_limit=args.time_limit,
+            seed=args.seed,
+        )
+        batch = run_partition(district, options=opts, workers=args.workers, scheduler=args.scheduler,
+                              checkpoint_dir=args.checkpoint, progress=args.progress)  # fmt: skip
+        result = batch.result
+        _say(f"batch: {len(district.communities)} communities, {batch.from_checkpoint} from the checkpoint, "
+             f"{len(batch.failures)} failed, {batch.wall_s:.1f} s")  # fmt: skip
+        for row in batch.failures.itertuples():
+            _say(f"  FAILED {row.community_code}: {row.error}")
+    else:
+        units = build_units(district)
+        _say(f"units: {len(units.units)} tiling the communities, {len(units.edges)} adjacencies")
+        result = partition_district(district, lower=lower, upper=upper, measure=args.measure, units=units,
+                                    time_limit=args.time_limit, seed=args.seed)  # fmt: skip
     grids = result.grids
     rep = result.report
     com = grids[grids["grid_class"] == "community"]
@@ -275,7 +316,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _say(f"codes: {coded['grid_code'].nunique()} codes, registry {registry_path}")
 
     layers = {"grids": coded, "units": result.units.units.to_crs(district.crs)}
-    if verdict is not None and len(verdict.findings):
+    if len(verdict.findings):
         layers["findings"] = verdict.findings
     write_layers(layers, out / "grids.gpkg")
     write_table(result.report, out / "partition_report.csv")
@@ -289,23 +330,72 @@ def cmd_run(args: argparse.Namespace) -> int:
         "building_grid.csv",
         "summary.csv",
     ]
+    write_text(verdict.to_markdown(), out / "coverage.md")
+    written.append("coverage.md")
+    if not args.no_map:
+        written.append(_map(coded, district, verdict, out / "map.html").name)
+    _say(f"wrote {', '.join(written)} to {out} in {time.perf_counter() - t0:.1f} s")
+    if args.workers > 1 or args.scheduler or args.checkpoint:
+        if len(batch.failures):
+            return 1
+    return 0 if verdict.ok else 1
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """Re-partition what changed since a previous run."""
+    from gridgeo.batch.changes import load_previous, repartition, write_change_map
+    from gridgeo.coding import CodeRegistry
+    from gridgeo.io import write_layers, write_table, write_text
+    from gridgeo.validate import load_district
+
+    out = Path(args.out)
+    previous = load_previous(args.previous)
+    district = load_district(_sources(args))
+    _findings(district.findings)
+    registry_path = (
+        Path(args.registry) if args.registry else Path(args.previous) / "registry.sqlite"
+    )
+    with CodeRegistry(registry_path) as reg:
+        res = repartition(previous, district, registry=reg, lower=args.lower, upper=args.upper, measure=args.measure,
+                          time_limit=args.time_limit, seed=args.seed, date=args.date)  # fmt: skip
+    ch = res.changes
+    changed = ch[ch["status"] != "unchanged"]
+    _say(f"changes: {len(changed)} of {len(ch)} communities changed; "
+         f"{res.moved_share:.1%} of their households changed grid code")  # fmt: skip
+    for row in changed.itertuples():
+        _say(f"  {row.community_code} {row.community_name}: {row.status} - {row.notes}; grids {row.grids_before}"
+             f" -> {row.grids_after}, codes kept {row.codes_kept}, issued {row.codes_issued}, "
+             f"retired {row.codes_retired}, households moved {row.households_moved}")  # fmt: skip
+    verdict = None
+    if res.result is not None:
+        from gridgeo.coverage import check_coverage
+
+        verdict = check_coverage(
+            res.grids, district, lower=args.lower, upper=args.upper, measure=args.measure
+        )
+        n_block = (
+            int((verdict.findings["severity"] == "blocking").sum()) if len(verdict.findings) else 0
+        )
+        _say(
+            f"coverage (R5): {'PROVED' if verdict.ok else 'REFUTED'} - {n_block} blocking finding(s)"
+        )
+    layers = {"grids": res.grids}
+    if verdict is not None and len(verdict.findings):
+        layers["findings"] = verdict.findings
+    write_layers(layers, out / "grids.gpkg")
+    write_table(res.buildings, out / "building_grid.csv")
+    write_table(ch, out / "changes.csv")
     if verdict is not None:
         write_text(verdict.to_markdown(), out / "coverage.md")
-        written.append("coverage.md")
-    if not args.no_map:
-        path = _map(coded, district, verdict, out / "map.html")
-        if path is not None:
-            written.append(path.name)
-    _say(f"wrote {', '.join(written)} to {out} in {time.perf_counter() - t0:.1f} s")
+    write_change_map(previous, res, out / "changes.png")
+    _say(f"wrote grids.gpkg, building_grid.csv, changes.csv, changes.png to {out}")
     return 0 if verdict is None or verdict.ok else 1
 
 
 def _coverage(grids, district, result, lower, upper):
     """Run the coverage proof when the coverage stage is installed; print its verdict."""
-    try:
-        from gridgeo.coverage import check_coverage
-    except ImportError:
-        return None
+    from gridgeo.coverage import check_coverage
+
     report = check_coverage(
         grids, district, units=result.units, lower=lower, upper=upper, measure=result.measure
     )
@@ -317,11 +407,9 @@ def _coverage(grids, district, result, lower, upper):
     return report
 
 
-def _map(grids, district, verdict, path: Path) -> Path | None:
-    try:
-        from gridgeo.export.maps import write_map
-    except ImportError:
-        return None
+def _map(grids, district, verdict, path: Path) -> Path:
+    from gridgeo.export.maps import write_map
+
     findings = verdict.findings if verdict is not None else None
     return write_map(grids, path, district=district, findings=findings)
 

@@ -5,6 +5,15 @@ checkpoints; :func:`repartition` re-partitions only the communities whose inputs
 keeping grids and codes stable where it can.
 """
 
+from gridgeo.batch.changes import (
+    CHANGE_COLUMNS,
+    PreviousRun,
+    RepartitionResult,
+    detect_changes,
+    load_previous,
+    repartition,
+    write_change_map,
+)
 from gridgeo.batch.runner import (
     BatchResult,
     RunOptions,
@@ -13,4 +22,17 @@ from gridgeo.batch.runner import (
     run_partition,
 )
 
-__all__ = ["BatchResult", "RunOptions", "community_subsets", "run_community", "run_partition"]
+__all__ = [
+    "CHANGE_COLUMNS",
+    "BatchResult",
+    "PreviousRun",
+    "RepartitionResult",
+    "RunOptions",
+    "community_subsets",
+    "detect_changes",
+    "load_previous",
+    "repartition",
+    "run_community",
+    "run_partition",
+    "write_change_map",
+]

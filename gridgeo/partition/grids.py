@@ -68,7 +68,8 @@ class PartitionResult:
     assignment : DataFrame
         ``unit_id``, ``grid_id``, ``community_code``, ``households``: which unit is in which grid.
     buildings : DataFrame
-        ``building_id``, ``grid_id``: which building is in which grid (counts only, no person).
+        ``building_id``, ``grid_id``, ``households``, ``residents``: which building is in which
+        grid, with its counts (counts only, never a person).
     report : DataFrame
         Per community: solver status, objective, gap, number of grids, flags (see
         :data:`REPORT_COLUMNS`).
@@ -102,6 +103,7 @@ def partition_district(
     time_limit: float | None = None,
     seed: int = 0,
     communities: list[str] | None = None,
+    prior: dict[str, object] | None = None,
 ) -> PartitionResult:
     """Cut every community of a district into contiguous grids of ``lower``–``upper`` households.
 
@@ -123,6 +125,11 @@ def partition_district(
         Seed of the heuristic and of CP-SAT: the same inputs and seed give the same grids.
     communities : list of str, optional
         Only these community codes (default all).
+    prior : dict, optional
+        Unit id -> label of the grid the unit was in before (re-partitioning, see
+        :func:`gridgeo.batch.repartition`). Where the previous grids are still connected and
+        in the band they are kept; grids that are not are re-split together with their
+        neighbours only; a community is solved afresh only when that fails.
 
     Returns
     -------
@@ -166,7 +173,7 @@ def partition_district(
             else False
         )
         grids, rep = _community(
-            units, cu, code, name, village, lower, upper, measure, time_limit, seed
+            prior, units, cu, code, name, village, lower, upper, measure, time_limit, seed
         )
         for g in grids:
             rows.append(g)
@@ -178,8 +185,10 @@ def partition_district(
     assignment = assignment.merge(u[["unit_id", "households"]], on="unit_id", how="left")
     assignment = assignment.sort_values("unit_id", kind="stable").reset_index(drop=True)
     b = units.building_unit.merge(assignment[["unit_id", "grid_id"]], on="unit_id", how="left")
+    counts = district.buildings[["building_id", "households", "residents"]]
+    b = b.merge(counts, on="building_id", how="left")
     b = (
-        b[["building_id", "grid_id"]]
+        b[["building_id", "grid_id", "households", "residents"]]
         .sort_values("building_id", kind="stable")
         .reset_index(drop=True)
     )
@@ -187,7 +196,7 @@ def partition_district(
     return PartitionResult(grids_gdf, assignment, b, report, units, lower, upper, measure)
 
 
-def _community(units, cu, code, name, village, lower, upper, measure, time_limit, seed):
+def _community(prior, units, cu, code, name, village, lower, upper, measure, time_limit, seed):
     """Grids of one community: a list of dicts (with their unit ids) and the report row."""
     by_id = cu.set_index("unit_id")
     grids: list[dict] = []
@@ -254,6 +263,21 @@ def _community(units, cu, code, name, village, lower, upper, measure, time_limit
             flag = "band_widened"
             notes.append(f"{where}: {msg}")
         sol = None
+        kept = (
+            _stable_plan(sub, weight, prior, lower, upper, measure, time_limit, seed)
+            if prior and lo <= hi
+            else None
+        )
+        if kept is not None:
+            plan, status, note = kept
+            notes.append(f"{where}: {note}")
+            statuses.append(status)
+            parts: dict[int, list] = {}
+            for n in comp:
+                parts.setdefault(plan[n], []).append(n)
+            for p in sorted(parts, key=lambda p: min(parts[p])):
+                add("community", parts[p], status=status)
+            continue
         for attempt in range(6):
             try:
                 sol = solve_graph(
@@ -321,7 +345,7 @@ def _community(units, cu, code, name, village, lower, upper, measure, time_limit
             g["community_code"] = code
             g["community_name"] = name
             g["grid_class"] = g.pop("kind")
-    order = ["optimal", "feasible", "heuristic", "fixed"]
+    order = ["kept", "optimal", "feasible", "repaired", "heuristic", "fixed"]
     status = max(statuses, key=order.index) if statuses else ("fixed" if grids else "empty")
     total_m = int(cu[measure].sum())
     rep = {
@@ -335,6 +359,93 @@ def _community(units, cu, code, name, village, lower, upper, measure, time_limit
         "wall_s": round(wall, 3), "flags": ";".join(sorted(set(flags))), "notes": " | ".join(notes),
     }  # fmt: skip
     return community_grids + dedicated_grids, rep
+
+
+def _stable_plan(sub, weight, prior, lower, upper, measure, time_limit, seed):
+    """Keep the previous grids of a component where legal; re-split only around the others.
+
+    Returns ``(plan, status, note)`` or None when the previous plan cannot be repaired locally.
+    """
+    nodes = sorted(sub.nodes)
+    label = {n: prior.get(n) for n in nodes}
+    if all(v is None for v in label.values()):
+        return None
+    # Units new to the area take the label of the neighbour they share most boundary with.
+    changed = True
+    while changed and any(label[n] is None for n in nodes):
+        changed = False
+        for n in nodes:
+            if label[n] is not None:
+                continue
+            best: dict = {}
+            for m, d in sub.adj[n].items():
+                if label[m] is not None:
+                    best[label[m]] = best.get(label[m], 0.0) + d.get("shared_m", 1.0)
+            if best:
+                label[n] = max(sorted(best, key=str), key=lambda k: best[k])
+                changed = True
+    if any(label[n] is None for n in nodes):
+        return None
+    # Groups: connected pieces of each label.
+    plan: dict = {}
+    groups: list[list] = []
+    for lab in sorted({label[n] for n in nodes}, key=str):
+        members = [n for n in nodes if label[n] == lab]
+        for comp in sorted(
+            (sorted(c) for c in nx.connected_components(sub.subgraph(members))), key=lambda c: c[0]
+        ):
+            for n in comp:
+                plan[n] = len(groups)
+            groups.append(comp)
+
+    def load(g: list) -> int:
+        return sum(weight[n] for n in g)
+
+    bad = {i for i, g in enumerate(groups) if not lower <= load(g) <= upper}
+    if not bad:
+        return plan, "kept", "previous grids kept"
+
+    def attempts():
+        # Smallest regions first: the bad grids alone, with one neighbour, then rings.
+        yield set(bad)
+        nbrs = sorted({plan[m] for i in bad for n in groups[i] for m in sub.adj[n]} - bad)
+        for j in nbrs:
+            yield set(bad) | {j}
+        region = set(bad)
+        for _ring in range(3):
+            region = region | {plan[m] for i in region for n in groups[i] for m in sub.adj[n]}
+            yield set(region)
+
+    seen: set = set()
+    for region in attempts():
+        key = frozenset(region)
+        if key in seen:
+            continue
+        seen.add(key)
+        units = sorted(n for i in region for n in groups[i])
+        lo, hi = k_range(sum(weight[n] for n in units), lower, upper)
+        if lo > hi:
+            continue
+        try:
+            sol = solve_graph(
+                sub.subgraph(units), measure, lower, upper, time_limit=time_limit, seed=seed
+            )
+        except InfeasibleError:
+            continue
+        base = len(groups)
+        for n in units:
+            plan[n] = base + sol.assignment[n]
+        first: dict[int, int] = {}
+        for n in nodes:
+            first.setdefault(plan[n], len(first))
+        plan = {n: first[plan[n]] for n in nodes}
+        kept = len(groups) - len(region)
+        return (
+            plan,
+            "repaired",
+            f"{kept} previous grid(s) kept, {len(region)} re-split into {sol.n_parts}",
+        )
+    return None
 
 
 def _nearest_legal(total: int, lower: int, upper: int) -> tuple[tuple[int, int], int, str]:

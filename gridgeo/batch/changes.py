@@ -1,0 +1,500 @@
+"""Re-partition what changed, keep what did not (R8: grids and codes follow the community).
+
+A previous run is its grid layer (with codes) and its building -> grid table (with counts);
+both are written by ``gridgeo run``. Given new inputs:
+
+1. :func:`detect_changes` compares them per community: buildings built or demolished,
+   household counts changed, a boundary moved, a community split, merged or re-coded;
+2. :func:`repartition` copies the grids of unchanged communities as they were, and
+   re-partitions each changed one with the previous grids as the starting point: every
+   previous grid still connected and in the band is kept, only the others are re-split
+   together with their neighbours (so few households move);
+3. a new grid that is the main successor of a previous grid, and whose main predecessor that
+   grid is, keeps its code; the others get new codes, and the codes nobody kept retire with
+   lineage (split / merge / boundary change) in the registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from gridgeo.coding import CodeRegistry, assign_codes
+from gridgeo.district import District
+from gridgeo.errors import InputError, Problem
+from gridgeo.partition import GRID_COLUMNS, PartitionResult, partition_district
+from gridgeo.units import UnitOptions, build_units
+
+#: Columns of the change report.
+CHANGE_COLUMNS = [
+    "community_code", "community_name", "status", "recoded_from", "buildings_added", "buildings_removed",
+    "counts_changed", "households_before", "households_after", "boundary_moved_m2", "grids_before", "grids_after",
+    "grids_kept", "households_moved", "codes_kept", "codes_issued", "codes_retired", "notes",
+]  # fmt: skip
+
+
+@dataclass
+class PreviousRun:
+    """What a previous run left: its coded grids and its building -> grid table.
+
+    Attributes
+    ----------
+    grids : GeoDataFrame
+        The grid layer with ``grid_code`` (any CRS).
+    buildings : DataFrame
+        ``building_id``, ``grid_id``, ``households``, ``residents``.
+    """
+
+    grids: gpd.GeoDataFrame
+    buildings: pd.DataFrame
+
+
+@dataclass
+class RepartitionResult:
+    """The new grids and what changed.
+
+    Attributes
+    ----------
+    grids : GeoDataFrame
+        Every community's grids with ``grid_code``, in the new inputs' CRS; unchanged
+        communities' rows exactly as before.
+    buildings : DataFrame
+        The new building -> grid table.
+    changes : DataFrame
+        Per community: what changed in the input and in the grids (:data:`CHANGE_COLUMNS`).
+    result : PartitionResult or None
+        The partition of the changed communities (units, report), None when nothing changed.
+    moved_share : float
+        Share of the households of changed communities (present before and after) whose
+        grid code changed.
+    """
+
+    grids: gpd.GeoDataFrame
+    buildings: pd.DataFrame
+    changes: pd.DataFrame
+    result: PartitionResult | None
+    moved_share: float
+
+
+def load_previous(folder: str | Path) -> PreviousRun:
+    """Read the previous run written by ``gridgeo run`` in ``folder``.
+
+    Raises
+    ------
+    InputError
+        When ``grids.gpkg`` or ``building_grid.csv`` is missing or lacks columns.
+    """
+    folder = Path(folder)
+    gpath, bpath = folder / "grids.gpkg", folder / "building_grid.csv"
+    problems = [
+        Problem(str(p), None, "missing: the previous run's output")
+        for p in (gpath, bpath)
+        if not p.exists()
+    ]
+    if problems:
+        raise InputError(problems)
+    try:
+        grids = pyogrio.read_dataframe(gpath, layer="grids")
+    except Exception as exc:  # noqa: BLE001 - any reader failure is an input problem
+        raise InputError([Problem(str(gpath), None, f"cannot read layer 'grids': {exc}")]) from None
+    b = pd.read_csv(bpath, dtype={"building_id": str, "grid_id": str})
+    need = {"grid_id", "grid_code", "community_code", "grid_class"} - set(grids.columns)
+    needb = {"building_id", "grid_id", "households"} - set(b.columns)
+    problems = [Problem(str(gpath), None, f"column {c!r} is missing") for c in sorted(need)]
+    problems += [Problem(str(bpath), None, f"column {c!r} is missing") for c in sorted(needb)]
+    if problems:
+        raise InputError(problems)
+    grids["community_code"] = grids["community_code"].astype(str)
+    grids["grid_code"] = grids["grid_code"].astype(str)
+    return PreviousRun(grids, b)
+
+
+def detect_changes(
+    previous: PreviousRun, district: District, *, tolerance_m2: float = 1.0
+) -> pd.DataFrame:
+    """Compare the new inputs with a previous run, community by community.
+
+    Parameters
+    ----------
+    previous : PreviousRun
+    district : District
+        The new, validated inputs.
+    tolerance_m2 : float
+        A boundary that moved by less than this area (m²) has not moved.
+
+    Returns
+    -------
+    DataFrame
+        :data:`CHANGE_COLUMNS` (the grid columns still empty); ``status`` is ``unchanged``,
+        ``changed``, ``new``, ``removed`` or ``recoded``.
+    """
+    work = district.work_crs
+    old_g = previous.grids.to_crs(work)
+    old_com = old_g.dissolve(by="community_code", sort=True)
+    old_b = previous.buildings.merge(
+        previous.grids[["grid_id", "community_code"]], on="grid_id", how="left"
+    )
+    new_b = district.buildings[["building_id", "households", "community_code"]]
+    rows = []
+    new_codes = set(district.communities["community_code"])
+    old_codes = set(old_com.index)
+    recoded: dict[str, str] = {}
+    for code, geom in zip(
+        district.communities["community_code"], district.communities.geometry, strict=True
+    ):
+        if code in old_codes:
+            continue
+        # A new code on (almost) the same ground as a vanished one: the community was re-coded.
+        for oc in sorted(old_codes - new_codes):
+            og = old_com.geometry[oc]
+            inter = shapely.intersection(og, geom).area
+            if inter > 0.95 * max(og.area, geom.area):
+                recoded[code] = oc
+                break
+    names = dict(
+        zip(district.communities["community_code"], district.communities["name"], strict=True)
+    )
+    for code in sorted(new_codes | old_codes):
+        geom = district.communities.set_index("community_code").geometry.get(code)
+        before = old_b[old_b["community_code"] == recoded.get(code, code)]
+        after = new_b[new_b["community_code"] == code]
+        row = dict.fromkeys(CHANGE_COLUMNS, 0)
+        row.update(
+            community_code=code, community_name=names.get(code, ""), recoded_from="", notes=""
+        )
+        if code not in new_codes:
+            row.update(
+                status="removed",
+                households_before=int(before["households"].sum()),
+                notes="community gone",
+            )
+            rows.append(row)
+            continue
+        if code not in old_codes and code not in recoded:
+            over = [
+                oc
+                for oc in sorted(old_codes - new_codes)
+                if shapely.intersection(old_com.geometry[oc], geom).area > tolerance_m2
+            ]
+            row.update(status="new", households_after=int(after["households"].sum()), buildings_added=len(after),
+                       notes=("made from " + ", ".join(over)) if over else "new community")  # fmt: skip
+            rows.append(row)
+            continue
+        ob = set(before["building_id"])
+        nb = set(after["building_id"])
+        both = before.set_index("building_id")["households"].reindex(sorted(ob & nb))
+        now = after.set_index("building_id")["households"].reindex(sorted(ob & nb))
+        og = old_com.geometry[recoded.get(code, code)]
+        moved = float(shapely.symmetric_difference(og, geom).area)
+        row.update(
+            buildings_added=len(nb - ob), buildings_removed=len(ob - nb), counts_changed=int((both != now).sum()),
+            households_before=int(before["households"].sum()), households_after=int(after["households"].sum()),
+            boundary_moved_m2=round(moved, 1) if moved > tolerance_m2 else 0.0,
+        )  # fmt: skip
+        what = []
+        if code in recoded:
+            row["recoded_from"] = recoded[code]
+            what.append(f"re-coded from {recoded[code]}")
+        if row["buildings_added"] or row["buildings_removed"]:
+            what.append(
+                f"{row['buildings_added']} building(s) built, {row['buildings_removed']} demolished"
+            )
+        if row["counts_changed"]:
+            what.append(f"household counts changed in {row['counts_changed']} building(s)")
+        if row["boundary_moved_m2"]:
+            what.append(f"boundary moved ({row['boundary_moved_m2']:.0f} m²)")
+        changed = bool(
+            row["buildings_added"]
+            or row["buildings_removed"]
+            or row["counts_changed"]
+            or row["boundary_moved_m2"]
+        )
+        row["status"] = (
+            "recoded"
+            if code in recoded and not changed
+            else ("changed" if changed or code in recoded else "unchanged")
+        )
+        row["notes"] = "; ".join(what)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+
+
+def repartition(
+    previous: PreviousRun,
+    district: District,
+    *,
+    registry: CodeRegistry,
+    lower: int = 300,
+    upper: int = 500,
+    measure: str = "households",
+    time_limit: float | None = None,
+    seed: int = 0,
+    date: dt.date | str | None = None,
+    unit_options: UnitOptions | None = None,
+) -> RepartitionResult:
+    """Re-partition the communities that changed since a previous run; keep the others.
+
+    Parameters
+    ----------
+    previous : PreviousRun
+        The previous grids (with codes) and building table.
+    district : District
+        The new, validated inputs.
+    registry : CodeRegistry
+        The registry the previous codes were issued from.
+    lower, upper, measure, time_limit, seed
+        As :func:`gridgeo.partition.partition_district`.
+    date : date or str, optional
+        Date of the new and retired codes.
+    unit_options : UnitOptions, optional
+
+    Returns
+    -------
+    RepartitionResult
+    """
+    changes = detect_changes(previous, district)
+    redo = changes.loc[
+        changes["status"].isin(["changed", "new", "recoded"]), "community_code"
+    ].tolist()
+    keep = changes.loc[changes["status"] == "unchanged", "community_code"].tolist()
+    crs = district.crs
+    old = previous.grids
+    kept_rows = old[old["community_code"].isin(keep)]
+    if old.crs is not None and crs is not None and not old.crs.equals(crs):
+        kept_rows = kept_rows.to_crs(crs)
+    # Codes of re-coded communities move to the new community code first (lineage in the registry).
+    recode_map: dict[str, str] = {}
+    for code, src in zip(changes["community_code"], changes["recoded_from"], strict=True):
+        if src:
+            recode_map.update(
+                registry.recode_community(src, code, date=date, note="statistical code changed")
+            )
+    result = None
+    new_rows = None
+    new_b = previous.buildings.iloc[0:0]
+    if redo:
+        sub = district.subset(redo)
+        units = build_units(sub, unit_options)
+        prior = _prior(previous, units, district, recode_map)
+        result = partition_district(sub, lower=lower, upper=upper, measure=measure, units=units,
+                                    time_limit=time_limit, seed=seed, prior=prior)  # fmt: skip
+        grids = result.grids.copy()
+        grids["grid_code"] = _inherit(previous, result, recode_map)
+        new_rows = assign_codes(grids, registry=registry, date=date, retire_missing=True)
+        new_b = result.buildings
+    parts = [kept_rows[[c for c in kept_rows.columns]]]
+    if new_rows is not None:
+        parts.append(new_rows[list(new_rows.columns)])
+    cols = [*GRID_COLUMNS[:-1], "grid_code", "geometry"]
+    grids = gpd.GeoDataFrame(
+        pd.concat([p.reindex(columns=cols) for p in parts], ignore_index=True),
+        geometry="geometry",
+        crs=crs,
+    )
+    grids = grids.sort_values("grid_id", kind="stable").reset_index(drop=True)
+    kept_b = previous.buildings.merge(kept_rows[["grid_id"]], on="grid_id")
+    buildings = (
+        pd.concat([kept_b, new_b], ignore_index=True)
+        .sort_values("building_id", kind="stable")
+        .reset_index(drop=True)
+    )
+    changes, share = _grid_changes(changes, previous, grids, buildings, recode_map)
+    return RepartitionResult(grids, buildings, changes, result, share)
+
+
+def _prior(
+    previous: PreviousRun, units, district: District, recode_map: dict[str, str]
+) -> dict[str, str]:
+    """Unit id -> previous grid code: by its buildings' households, else by area overlap."""
+    code_of = dict(zip(previous.grids["grid_id"], previous.grids["grid_code"], strict=True))
+    b = previous.buildings.assign(code=previous.buildings["grid_id"].map(code_of))
+    b = b.merge(units.building_unit, on="building_id", how="inner")
+    prior: dict[str, str] = {}
+    if len(b):
+        w = b.assign(w=b["households"].fillna(0) + 1e-3)
+        best = w.groupby(["unit_id", "code"], sort=True)["w"].sum().reset_index()
+        best = best.sort_values(
+            ["unit_id", "w", "code"], ascending=[True, False, True]
+        ).drop_duplicates("unit_id")
+        prior.update(zip(best["unit_id"], best["code"], strict=True))
+    rest = units.units[~units.units["unit_id"].isin(prior)]
+    if len(rest):
+        old = previous.grids.to_crs(units.units.crs)
+        tree = shapely.STRtree(old.geometry.values)
+        for uid, geom in zip(rest["unit_id"], rest.geometry, strict=True):
+            hit = tree.query(geom, predicate="intersects")
+            if len(hit):
+                areas = shapely.area(shapely.intersection(old.geometry.values[hit], geom))
+                k = int(np.argmax(areas))
+                if areas[k] > 0.5 * geom.area:
+                    prior[uid] = old["grid_code"].iloc[hit[k]]
+    return {u: recode_map.get(c, c) for u, c in prior.items()}
+
+
+def _inherit(previous: PreviousRun, result: PartitionResult, recode_map: dict[str, str]) -> list:
+    """The code each new grid keeps (mutual main successor / predecessor), None for new codes."""
+    code_of = dict(zip(previous.grids["grid_id"], previous.grids["grid_code"], strict=True))
+    old_b = previous.buildings.assign(
+        old=previous.buildings["grid_id"].map(code_of).map(lambda c: recode_map.get(c, c))
+    )
+    new_b = result.buildings[["building_id", "grid_id"]]
+    m = old_b[["building_id", "old", "households"]].merge(new_b, on="building_id")
+    shared = m.groupby(["grid_id", "old"], sort=True)["households"].sum().reset_index()
+    grids = result.grids
+    # Dedicated grids of the same land-use feature are the same grid.
+    out: dict[str, str] = {}
+    if "landuse_id" in previous.grids.columns:
+        old_ded = previous.grids[previous.grids["grid_class"] == "dedicated"]
+        by_lu = dict(zip(old_ded["landuse_id"].astype(str), old_ded["grid_code"], strict=True))
+        for gid, cls, lid in zip(
+            grids["grid_id"], grids["grid_class"], grids["landuse_id"].astype(str), strict=True
+        ):
+            if cls == "dedicated" and lid in by_lu:
+                out[gid] = recode_map.get(by_lu[lid], by_lu[lid])
+    cls_of = dict(zip(grids["grid_id"], grids["grid_class"], strict=True))
+    old_cls = dict(
+        zip(
+            previous.grids["grid_code"].map(lambda c: recode_map.get(c, c)),
+            previous.grids["grid_class"],
+            strict=True,
+        )
+    )
+    shared = shared[
+        [
+            cls_of.get(g) == old_cls.get(o) == "community"
+            for g, o in zip(shared["grid_id"], shared["old"], strict=True)
+        ]
+    ]
+    if len(shared):
+        best_new = shared.sort_values(
+            ["grid_id", "households", "old"], ascending=[True, False, True]
+        ).drop_duplicates("grid_id")
+        best_old = shared.sort_values(
+            ["old", "households", "grid_id"], ascending=[True, False, True]
+        ).drop_duplicates("old")
+        mutual = best_new.merge(best_old, on=["grid_id", "old"])
+        taken = set(out.values())
+        for gid, code in zip(mutual["grid_id"], mutual["old"], strict=True):
+            if gid not in out and code not in taken:
+                out[gid] = code
+                taken.add(code)
+    return [out.get(g) for g in grids["grid_id"]]
+
+
+def _grid_changes(changes: pd.DataFrame, previous: PreviousRun, grids, buildings, recode_map):
+    """Fill the grid columns of the change report; the share of households that moved."""
+    code_of_old = dict(zip(previous.grids["grid_id"], previous.grids["grid_code"], strict=True))
+    code_of_new = dict(zip(grids["grid_id"], grids["grid_code"], strict=True))
+    ob = previous.buildings.assign(
+        code=previous.buildings["grid_id"].map(code_of_old).map(lambda c: recode_map.get(c, c))
+    )
+    nb = buildings.assign(code=buildings["grid_id"].map(code_of_new))
+    m = ob[["building_id", "code", "households"]].merge(
+        nb[["building_id", "code", "households"]], on="building_id", suffixes=("_old", "_new")
+    )
+    m["community_code"] = m["code_new"].str[:12]
+    m["moved"] = np.where(m["code_old"] != m["code_new"], m["households_new"], 0)
+    moved = m.groupby("community_code")["moved"].sum()
+    old_codes = (
+        previous.grids.assign(c=previous.grids["grid_code"].map(lambda c: recode_map.get(c, c)))
+        .groupby("community_code")["c"]
+        .apply(set)
+    )
+    new_codes = grids.groupby("community_code")["grid_code"].apply(set)
+    changes = changes.copy()
+    for i, code in enumerate(changes["community_code"]):
+        src = changes.at[i, "recoded_from"] or code
+        before = old_codes.get(src, set())
+        if changes.at[i, "recoded_from"]:
+            before = {
+                recode_map.get(c, c)
+                for c in previous.grids.loc[previous.grids["community_code"] == src, "grid_code"]
+            }
+        after = new_codes.get(code, set())
+        changes.at[i, "grids_before"] = len(before)
+        changes.at[i, "grids_after"] = len(after)
+        changes.at[i, "codes_kept"] = len(before & after)
+        changes.at[i, "grids_kept"] = len(before & after)
+        changes.at[i, "codes_issued"] = len(after - before)
+        changes.at[i, "codes_retired"] = len(before - after)
+        changes.at[i, "households_moved"] = int(moved.get(code, 0))
+    changed = set(
+        changes.loc[changes["status"].isin(["changed", "recoded", "new"]), "community_code"]
+    )
+    mc = m[m["community_code"].isin(changed)]
+    share = (
+        float(mc["moved"].sum() / mc["households_new"].sum())
+        if len(mc) and mc["households_new"].sum()
+        else 0.0
+    )
+    return changes, share
+
+
+def write_change_map(previous: PreviousRun, res: RepartitionResult, path: str | Path) -> Path:
+    """Draw the changes: grids that kept their code, new grids, and the previous boundaries.
+
+    Parameters
+    ----------
+    previous : PreviousRun
+    res : RepartitionResult
+    path : path-like
+        The PNG to write (atomically).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from gridgeo.district import metric_crs
+    from gridgeo.export._fonts import cjk_family
+    from gridgeo.io import atomic_path
+
+    family = cjk_family()
+    new = res.grids
+    crs = metric_crs(new)
+    new = new.to_crs(crs)
+    old = previous.grids.to_crs(crs)
+    old_codes = set(previous.grids["grid_code"])
+    changed = set(res.changes.loc[res.changes["status"] != "unchanged", "community_code"])
+    plt.rcParams["font.family"] = family
+    fig, ax = plt.subplots(figsize=(10, 10))
+    same = new[~new["community_code"].isin(changed)]
+    mine = new[new["community_code"].isin(changed)]
+    if len(same):
+        same.plot(ax=ax, color="#eeeeee", edgecolor="#bbbbbb", linewidth=0.3)
+    if len(mine):
+        kept = mine["grid_code"].isin(old_codes)
+        mine[kept].plot(ax=ax, color="#a6dba0", edgecolor="black", linewidth=0.6)
+        if (~kept).any():
+            mine[~kept].plot(ax=ax, color="#fdb863", edgecolor="black", linewidth=0.6)
+        prev = old[old["community_code"].isin(changed | set(res.changes["recoded_from"]))]
+        prev.boundary.plot(ax=ax, color="#c51b7d", linewidth=1.0, linestyle="--")
+        for geom, code in zip(mine.geometry, mine["grid_code"], strict=True):
+            p = geom.representative_point()
+            ax.annotate(code[-7:], (p.x, p.y), ha="center", fontsize=6)
+        x0, y0, x1, y1 = mine.total_bounds
+        pad = 0.15 * max(x1 - x0, y1 - y0, 100.0)
+        ax.set_xlim(x0 - pad, x1 + pad)
+        ax.set_ylim(y0 - pad, y1 + pad)
+    ax.legend(handles=[Patch(color="#a6dba0", label="grid kept its code"), Patch(color="#fdb863", label="new code"),
+                       Patch(facecolor="none", edgecolor="#c51b7d", linestyle="--", label="previous grid boundary"),
+                       Patch(color="#eeeeee", label="community unchanged")], loc="lower right", fontsize=8)  # fmt: skip
+    ax.set_title(f"网格调整 changes: {len(changed)} community(ies) re-partitioned")
+    ax.set_axis_off()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return path
