@@ -202,7 +202,12 @@ def _polygonal(geom):
         return None
     if not geom.is_valid:
         geom = shapely.make_valid(geom)
-    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and not p.is_empty]
+    # make_valid may nest a MultiPolygon inside a GeometryCollection: flatten twice.
+    parts = [
+        p
+        for p in shapely.get_parts(shapely.get_parts(geom))
+        if p.geom_type == "Polygon" and not p.is_empty
+    ]
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else shapely.union_all(parts)
