@@ -79,7 +79,7 @@ def build(counties: list[str] | None, n_grids: int, n_buildings: int, seed: int 
     ids, codes, pts = zip(*bld_rows, strict=True)
     pts = np.array(pts, dtype=object)
     buildings = gpd.GeoDataFrame(
-        {"building_id": ids, "households": rng.integers(5, 60, len(ids)), "residents": rng.integers(10, 150, len(ids)),
+        {"building_id": ids, "households": rng.integers(4, 21, len(ids)), "residents": rng.integers(10, 150, len(ids)),
          "community_code": codes},
         geometry=shapely.buffer(pts, 8, cap_style="square"), crs=WORK_CRS,
     )  # fmt: skip
