@@ -170,17 +170,37 @@ def detect_changes(
             community_code=code, community_name=names.get(code, ""), recoded_from="", notes=""
         )
         if code not in new_codes:
+            # Where its ground went: re-coded, merged into a neighbour, split among several.
+            og = old_com.geometry[code]
+            heirs = [
+                c
+                for c, g in zip(
+                    district.communities["community_code"],
+                    district.communities.geometry,
+                    strict=True,
+                )
+                if shapely.intersection(og, g).area > tolerance_m2
+            ]
+            to = [c for c, src in recoded.items() if src == code]
             row.update(
                 status="removed",
                 households_before=int(before["households"].sum()),
-                notes="community gone",
+                notes=(
+                    f"re-coded to {to[0]}"
+                    if to
+                    else f"merged into {heirs[0]}"
+                    if len(heirs) == 1
+                    else f"split among {', '.join(sorted(heirs))}"
+                    if heirs
+                    else "community gone"
+                ),
             )
             rows.append(row)
             continue
         if code not in old_codes and code not in recoded:
             over = [
                 oc
-                for oc in sorted(old_codes - new_codes)
+                for oc in sorted(old_codes)
                 if shapely.intersection(old_com.geometry[oc], geom).area > tolerance_m2
             ]
             row.update(status="new", households_after=int(after["households"].sum()), buildings_added=len(after),
@@ -286,8 +306,14 @@ def repartition(
         result = partition_district(sub, lower=lower, upper=upper, measure=measure, units=units,
                                     time_limit=time_limit, seed=seed, prior=prior)  # fmt: skip
         grids = result.grids.copy()
-        grids["grid_code"] = _inherit(previous, result, recode_map)
+        recoded = {
+            s: c
+            for c, s in zip(changes["community_code"], changes["recoded_from"], strict=True)
+            if s
+        }
+        grids["grid_code"] = _inherit(previous, result, recode_map, recoded)
         new_rows = assign_codes(grids, registry=registry, date=date, retire_missing=True)
+        _retire_absorbed(previous, changes, new_rows, registry, date)
         new_b = result.buildings
     parts = [kept_rows[[c for c in kept_rows.columns]]]
     if new_rows is not None:
@@ -338,9 +364,24 @@ def _prior(
     return {u: recode_map.get(c, c) for u, c in prior.items()}
 
 
-def _inherit(previous: PreviousRun, result: PartitionResult, recode_map: dict[str, str]) -> list:
-    """The code each new grid keeps (mutual main successor / predecessor), None for new codes."""
+def _inherit(
+    previous: PreviousRun,
+    result: PartitionResult,
+    recode_map: dict[str, str],
+    recoded: dict[str, str],
+) -> list:
+    """The code each new grid keeps (mutual main successor / predecessor), None for new codes.
+
+    A code stays in its community (``recoded``: old -> new community code): the ground a
+    community gained from a split or merged neighbour gets new codes.
+    """
     code_of = dict(zip(previous.grids["grid_id"], previous.grids["grid_code"], strict=True))
+    old_com = {
+        recode_map.get(c, c): recoded.get(k, k)
+        for c, k in zip(
+            previous.grids["grid_code"], previous.grids["community_code"].astype(str), strict=True
+        )
+    }
     old_b = previous.buildings.assign(
         old=previous.buildings["grid_id"].map(code_of).map(lambda c: recode_map.get(c, c))
     )
@@ -350,14 +391,20 @@ def _inherit(previous: PreviousRun, result: PartitionResult, recode_map: dict[st
     grids = result.grids
     # Dedicated grids of the same land-use feature are the same grid.
     out: dict[str, str] = {}
+    com_of = dict(zip(grids["grid_id"], grids["community_code"], strict=True))
     if "landuse_id" in previous.grids.columns:
         old_ded = previous.grids[previous.grids["grid_class"] == "dedicated"]
-        by_lu = dict(zip(old_ded["landuse_id"].astype(str), old_ded["grid_code"], strict=True))
+        ded_codes = [recode_map.get(c, c) for c in old_ded["grid_code"]]
+        # A land-use feature across a border is one dedicated grid per community.
+        by_lu = {
+            (old_com[c], lid): c
+            for c, lid in zip(ded_codes, old_ded["landuse_id"].astype(str), strict=True)
+        }
         for gid, cls, lid in zip(
             grids["grid_id"], grids["grid_class"], grids["landuse_id"].astype(str), strict=True
         ):
-            if cls == "dedicated" and lid in by_lu:
-                out[gid] = recode_map.get(by_lu[lid], by_lu[lid])
+            if cls == "dedicated" and (com_of[gid], lid) in by_lu:
+                out[gid] = by_lu[(com_of[gid], lid)]
     cls_of = dict(zip(grids["grid_id"], grids["grid_class"], strict=True))
     old_cls = dict(
         zip(
@@ -368,7 +415,7 @@ def _inherit(previous: PreviousRun, result: PartitionResult, recode_map: dict[st
     )
     shared = shared[
         [
-            cls_of.get(g) == old_cls.get(o) == "community"
+            cls_of.get(g) == old_cls.get(o) == "community" and com_of.get(g) == old_com.get(o)
             for g, o in zip(shared["grid_id"], shared["old"], strict=True)
         ]
     ]
@@ -386,6 +433,42 @@ def _inherit(previous: PreviousRun, result: PartitionResult, recode_map: dict[st
                 out[gid] = code
                 taken.add(code)
     return [out.get(g) for g in grids["grid_id"]]
+
+
+def _retire_absorbed(
+    previous: PreviousRun,
+    changes: pd.DataFrame,
+    new_rows: gpd.GeoDataFrame,
+    registry: CodeRegistry,
+    date: dt.date | str | None,
+) -> None:
+    """Retire the active codes of removed communities whose ground other communities took.
+
+    Lineage links each to the new grids over it (``merge`` when one old grid went into one
+    new grid, ``split`` when it went into several). A community that vanished with no
+    successor keeps its codes active: a file that merely lacks it must not retire codes
+    for ever.
+    """
+    removed = changes[(changes["status"] == "removed") & (changes["notes"] != "community gone")]
+    gone = previous.grids[previous.grids["community_code"].isin(set(removed["community_code"]))]
+    gone = gone[[registry.record(c).status == "active" if c in registry else False
+                 for c in gone["grid_code"]]]  # fmt: skip
+    if gone.empty:
+        return
+    new = (
+        new_rows.to_crs(gone.crs) if gone.crs is not None and new_rows.crs is not None else new_rows
+    )
+    pairs = [
+        (oc, nc)
+        for oc, og in zip(gone["grid_code"], gone.geometry, strict=True)
+        for nc, ng in zip(new["grid_code"], new.geometry, strict=True)
+        if shapely.intersection(og, ng).area > 0.01 * min(og.area, ng.area)
+    ]
+    n_new = pd.Series([o for o, _ in pairs], dtype=object).value_counts().to_dict()
+    links = [(o, n, "split" if n_new[o] > 1 else "merge") for o, n in pairs]
+    registry.retire_many(
+        list(gone["grid_code"]), links=links, date=date, note="community merged or split"
+    )
 
 
 def _grid_changes(changes: pd.DataFrame, previous: PreviousRun, grids, buildings, recode_map):
