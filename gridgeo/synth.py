@@ -50,7 +50,27 @@ def county_boundaries() -> gpd.GeoDataFrame:
     return gdf.set_index("adcode")
 
 
-def community_frame(street_codes: list[str] | tuple[str, ...], *, seed: int = 0) -> gpd.GeoDataFrame:
+@lru_cache(maxsize=1)
+def _disjoint_counties() -> gpd.GeoSeries:
+    """County boundaries in the work CRS, made disjoint (the simplified outlines overlap a little).
+
+    Each county loses what a county of a lower code already covers, so communities built in
+    neighbouring counties never overlap.
+    """
+    counties = county_boundaries().to_crs(WORK_CRS).sort_index()
+    counties = counties[~counties.index.str.endswith("00")]  # the city outline itself
+    taken = shapely.Polygon()
+    out = {}
+    for code, geom in zip(counties.index, counties.geometry, strict=True):
+        mine = shapely.difference(geom, taken)
+        out[code] = mine
+        taken = shapely.union(taken, geom)
+    return gpd.GeoSeries(out, crs=WORK_CRS)
+
+
+def community_frame(
+    street_codes: list[str] | tuple[str, ...], *, seed: int = 0
+) -> gpd.GeoDataFrame:
     """Build community/village polygons with real codes and names for the given streets/towns.
 
     Parameters
@@ -67,14 +87,15 @@ def community_frame(street_codes: list[str] | tuple[str, ...], *, seed: int = 0)
         ``centre_real`` (bool: the centre point is published), geometry (EPSG:4549).
     """
     table = load_divisions()
-    counties = county_boundaries().to_crs(WORK_CRS)
+    counties = _disjoint_counties()
     rng = np.random.default_rng(seed)
     rows = []
+    streets: list[tuple] = []
     for street in street_codes:
         if street not in table.index or table.at[street, "level"] != "town":
             raise ValueError(f"{street} is not a street/town code of the Qingdao table")
         members = table[table["parent"] == street].sort_index()
-        county = counties.loc[street[:6]].geometry
+        county = counties.loc[street[:6]]
         pts = gpd.GeoSeries(
             gpd.points_from_xy(members["longitude"], members["latitude"]), crs=OUTPUT_CRS
         ).to_crs(WORK_CRS)
@@ -85,7 +106,9 @@ def community_frame(street_codes: list[str] | tuple[str, ...], *, seed: int = 0)
         spacing = np.where(villages, 1400.0, 600.0)
         n = len(members)
         radius = float(np.sqrt(n) * np.median(spacing) * 0.55)
-        xy = np.array([[p.x, p.y] if k else [np.nan, np.nan] for p, k in zip(pts, known, strict=True)])
+        xy = np.array(
+            [[p.x, p.y] if k else [np.nan, np.nan] for p, k in zip(pts, known, strict=True)]
+        )
         placed = [tuple(v) for v in xy[known]]
         for i in np.flatnonzero(~known):
             for _ in range(200):
@@ -103,34 +126,90 @@ def community_frame(street_codes: list[str] | tuple[str, ...], *, seed: int = 0)
         xy = xy + rng.normal(0, 1.0, xy.shape)
         extent = shapely.MultiPoint(xy).convex_hull.buffer(float(np.median(spacing)) * 0.6)
         extent = extent.intersection(county)
-        cells = shapely.voronoi_polygons(shapely.MultiPoint(xy), extend_to=extent, ordered=True)
-        for (code, m), (x, y), cell in zip(members.iterrows(), xy, shapely.get_parts(cells), strict=True):
-            geom = cell.intersection(extent)
-            geom = _part_with(geom, shapely.Point(x, y))
-            rows.append(
-                {
-                    "community_code": code,
-                    "name": m["name"],
-                    "street_code": street,
-                    "street_name": table.at[street, "name"],
-                    "ur_code": "" if pd.isna(m["ur_code"]) else str(m["ur_code"]),
-                    "centre_real": bool(pd.notna(m["longitude"])),
-                    "geometry": snap(geom, 0.01),
-                }
+        streets.append((street, members, xy, extent))
+    # One Voronoi diagram per county over every centre of its streets, so that neighbouring
+    # streets' communities share boundaries instead of overlapping.
+    by_county: dict[str, list] = {}
+    for item in streets:
+        by_county.setdefault(item[0][:6], []).append(item)
+    for county_code in sorted(by_county):
+        items = by_county[county_code]
+        xy_all = np.vstack([it[2] for it in items])
+        extent_all = shapely.union_all([it[3] for it in items]) if len(items) > 1 else items[0][3]
+        cells = list(
+            shapely.get_parts(
+                shapely.voronoi_polygons(
+                    shapely.MultiPoint(xy_all), extend_to=extent_all, ordered=True
+                )
             )
+        )
+        k = 0
+        for street, members, xy, _extent in items:
+            for (code, m), (x, y) in zip(members.iterrows(), xy, strict=True):
+                cell = cells[k]
+                k += 1
+                geom = cell.intersection(extent_all)
+                geom = _part_with(geom, shapely.Point(x, y))
+                rows.append(
+                    {
+                        "community_code": code,
+                        "name": m["name"],
+                        "street_code": street,
+                        "street_name": table.at[street, "name"],
+                        "ur_code": "" if pd.isna(m["ur_code"]) else str(m["ur_code"]),
+                        "centre_real": bool(pd.notna(m["longitude"])),
+                        "geometry": geom,
+                    }
+                )
+    rows.sort(key=lambda r: r["community_code"])
+    for row, geom in zip(rows, _shared_topology([r["geometry"] for r in rows]), strict=True):
+        row["geometry"] = snap(geom, 0.01)
     return gpd.GeoDataFrame(rows, crs=WORK_CRS)
 
 
-def _street_anchor(table: pd.DataFrame, street: str, known_pts: gpd.GeoSeries, county) -> shapely.Point:
+def _street_anchor(
+    table: pd.DataFrame, street: str, known_pts: gpd.GeoSeries, county
+) -> shapely.Point:
     if len(known_pts):
         return shapely.Point(float(np.median(known_pts.x)), float(np.median(known_pts.y)))
     if pd.notna(table.at[street, "longitude"]):
         return (
-            gpd.GeoSeries([shapely.Point(table.at[street, "longitude"], table.at[street, "latitude"])], crs=OUTPUT_CRS)
+            gpd.GeoSeries(
+                [shapely.Point(table.at[street, "longitude"], table.at[street, "latitude"])],
+                crs=OUTPUT_CRS,
+            )
             .to_crs(WORK_CRS)
             .iloc[0]
         )
     return county.point_on_surface()
+
+
+def _shared_topology(geoms: list) -> list:
+    """Rebuild polygons from their noded boundaries so that neighbours share every vertex.
+
+    Cells clipped to different county outlines meet at T-junctions; rounding each polygon to
+    the 1 cm grid alone would then open slivers of overlap. Rebuilt from one noded
+    arrangement, shared edges carry the same vertices and round alike.
+    """
+    if len(geoms) < 2:
+        return geoms
+    arr = np.array(geoms, dtype=object)
+    noded = shapely.union_all(shapely.boundary(arr))
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    reps = shapely.point_on_surface(faces)
+    tree = shapely.STRtree(arr)
+    fi, gi = tree.query(reps, predicate="within")
+    owner = pd.Series(gi).groupby(fi).min()
+    groups: dict[int, list] = {}
+    for f, g in owner.items():
+        groups.setdefault(int(g), []).append(faces[f])
+    out = []
+    for i, g in enumerate(geoms):
+        parts = groups.get(i)
+        out.append(
+            _part_with(shapely.union_all(parts), shapely.point_on_surface(g)) if parts else g
+        )
+    return out
 
 
 def _part_with(geom, point):
@@ -144,10 +223,14 @@ def _part_with(geom, point):
 
 
 def _rect(cx: float, cy: float, w: float, h: float, angle: float):
-    return affinity.rotate(shapely.box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), angle, origin=(cx, cy))
+    return affinity.rotate(
+        shapely.box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), angle, origin=(cx, cy)
+    )
 
 
-def generate_layers(communities: gpd.GeoDataFrame, *, seed: int = 0, scale: float = 1.0) -> dict[str, gpd.GeoDataFrame]:
+def generate_layers(
+    communities: gpd.GeoDataFrame, *, seed: int = 0, scale: float = 1.0
+) -> dict[str, gpd.GeoDataFrame]:
     """Fill community polygons with generated buildings, land use, roads and a river.
 
     Parameters
@@ -172,7 +255,11 @@ def generate_layers(communities: gpd.GeoDataFrame, *, seed: int = 0, scale: floa
     com = communities.sort_values("community_code").reset_index(drop=True)
     district = shapely.union_all(com.geometry.values)
     roads = _roads(com, district, rng)
-    road_zone = shapely.buffer(shapely.union_all([r["geometry"] for r in roads]), 9.0) if roads else shapely.Polygon()
+    road_zone = (
+        shapely.buffer(shapely.union_all([r["geometry"] for r in roads]), 9.0)
+        if roads
+        else shapely.Polygon()
+    )
     river = _river(com, district, rng)
     river_zone = river.buffer(25.0) if river is not None else shapely.Polygon()
 
@@ -226,7 +313,11 @@ def generate_layers(communities: gpd.GeoDataFrame, *, seed: int = 0, scale: floa
 
     def frame(rows, columns):
         if not rows:
-            return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in columns}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+            return gpd.GeoDataFrame(
+                {c: pd.Series(dtype=object) for c in columns},
+                geometry=gpd.GeoSeries([], crs=crs),
+                crs=crs,
+            )
         return gpd.GeoDataFrame(rows, crs=crs)
 
     out = {
@@ -234,7 +325,10 @@ def generate_layers(communities: gpd.GeoDataFrame, *, seed: int = 0, scale: floa
         "buildings": frame(buildings, ["building_id", "households", "residents", "community_code"]),
         "landuse": frame(landuse, ["landuse_id", "landuse_class", "name"]),
         "roads": frame(roads, ["road_id", "name"]),
-        "rivers": frame([{"river_id": "R1", "name": "河流", "geometry": river}] if river is not None else [], ["river_id", "name"]),
+        "rivers": frame(
+            [{"river_id": "R1", "name": "河流", "geometry": river}] if river is not None else [],
+            ["river_id", "name"],
+        ),
     }
     result = {}
     for name, gdf in out.items():
@@ -251,7 +345,9 @@ _LANDUSE_NAMES = {
 }  # fmt: skip
 
 
-def _landuse_wishes(village: bool, rng: np.random.Generator) -> list[tuple[str, tuple[float, float]]]:
+def _landuse_wishes(
+    village: bool, rng: np.random.Generator
+) -> list[tuple[str, tuple[float, float]]]:
     wishes = []
     odds = (
         {"mountain": 0.45, "forest": 0.2, "reservoir": 0.12, "factory": 0.12, "school": 0.15, "construction_site": 0.1}
@@ -313,30 +409,46 @@ def _roads(com, district, rng):
     """Main roads: straight lines across the district about every 450 m in town, 1.5 km outside."""
     roads = []
     minx, miny, maxx, maxy = district.bounds
-    urban_area = shapely.union_all([g for c, g in zip(com["community_code"], com.geometry, strict=True) if int(c[9:12]) < 200] or [shapely.Polygon()])
+    urban_area = shapely.union_all(
+        [g for c, g in zip(com["community_code"], com.geometry, strict=True) if int(c[9:12]) < 200]
+        or [shapely.Polygon()]
+    )
     k = 0
-    for area, step, prefix in ((urban_area, 450.0, "路"), (district.difference(urban_area.buffer(50)), 1500.0, "公路")):
+    for area, step, prefix in (
+        (urban_area, 450.0, "路"),
+        (district.difference(urban_area.buffer(50)), 1500.0, "公路"),
+    ):
         if area.is_empty:
             continue
         ax0, ay0, ax1, ay1 = area.bounds
         angle = rng.uniform(-12, 12)
         for x in np.arange(ax0 + rng.uniform(0.3, 0.7) * step, ax1, step):
-            line = affinity.rotate(shapely.LineString([(x, ay0 - 500), (x, ay1 + 500)]), angle, origin=area.centroid)
+            line = affinity.rotate(
+                shapely.LineString([(x, ay0 - 500), (x, ay1 + 500)]), angle, origin=area.centroid
+            )
             for part in shapely.get_parts(line.intersection(area)):
                 if part.length > 100:
                     k += 1
-                    roads.append({"road_id": f"RD{k:04d}", "name": f"南北{k}{prefix}", "geometry": part})
+                    roads.append(
+                        {"road_id": f"RD{k:04d}", "name": f"南北{k}{prefix}", "geometry": part}
+                    )
         for y in np.arange(ay0 + rng.uniform(0.3, 0.7) * step, ay1, step):
-            line = affinity.rotate(shapely.LineString([(ax0 - 500, y), (ax1 + 500, y)]), angle, origin=area.centroid)
+            line = affinity.rotate(
+                shapely.LineString([(ax0 - 500, y), (ax1 + 500, y)]), angle, origin=area.centroid
+            )
             for part in shapely.get_parts(line.intersection(area)):
                 if part.length > 100:
                     k += 1
-                    roads.append({"road_id": f"RD{k:04d}", "name": f"东西{k}{prefix}", "geometry": part})
+                    roads.append(
+                        {"road_id": f"RD{k:04d}", "name": f"东西{k}{prefix}", "geometry": part}
+                    )
     return roads
 
 
 def _river(com, district, rng):
-    villages = [g for c, g in zip(com["community_code"], com.geometry, strict=True) if int(c[9:12]) >= 200]
+    villages = [
+        g for c, g in zip(com["community_code"], com.geometry, strict=True) if int(c[9:12]) >= 200
+    ]
     if len(villages) < 4:
         return None
     area = shapely.union_all(villages)
@@ -367,7 +479,9 @@ def qingdao_sample(*, seed: int = 0) -> dict[str, gpd.GeoDataFrame]:
     return generate_layers(community_frame(SAMPLE_STREETS, seed=seed), seed=seed)
 
 
-def qingdao_city(*, seed: int = 0, counties: list[str] | None = None, scale: float = 1.0) -> dict[str, gpd.GeoDataFrame]:
+def qingdao_city(
+    *, seed: int = 0, counties: list[str] | None = None, scale: float = 1.0
+) -> dict[str, gpd.GeoDataFrame]:
     """A generated Qingdao-scale city on the real frame: every real community and village.
 
     Parameters

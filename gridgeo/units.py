@@ -37,6 +37,10 @@ GRID_SIZE = None
 #: few 1e-10 m that floating-point overlay leaves between faces, without moving any
 #: boundary visibly. Shared vertices round alike, so the tiling is kept.
 SNAP_M = 1e-6
+#: Shared boundaries are simplified together (a coverage simplification) by this tolerance (m).
+SIMPLIFY_M = 0.01
+#: Units of land without buildings smaller than this (m²) join a neighbour.
+SLIVER_M2 = 1.0
 #: Shared boundaries shorter than this (m) do not make two units adjacent (touching corners).
 MIN_SHARED_M = 0.5
 
@@ -125,10 +129,12 @@ def build_units(district: District, options: UnitOptions | None = None) -> Units
         lu_idx = lu_tree.query(poly, predicate="intersects") if lu_tree is not None else []
         com_lu = lu.iloc[np.sort(lu_idx)]
         extra_water = [
-            river_polys[i] for i in (np.sort(rp_tree.query(poly, predicate="intersects")) if rp_tree else [])
+            river_polys[i]
+            for i in (np.sort(rp_tree.query(poly, predicate="intersects")) if rp_tree else [])
         ]
         com_lines = [
-            lines[i] for i in (np.sort(line_tree.query(poly, predicate="intersects")) if line_tree else [])
+            lines[i]
+            for i in (np.sort(line_tree.query(poly, predicate="intersects")) if line_tree else [])
         ]
         units, bmap = _community_units(
             code, poly, bld.iloc[idx], bpts[idx], com_lu, extra_water, com_lines, options
@@ -359,7 +365,53 @@ def _reconcile(units: list[dict], poly) -> list[dict]:
     for u, g in zip(out, arr, strict=True):
         for part in _polygons(g):
             keep.append({**u, "geometry": part, "area_m2": float(part.area)})
-    return keep
+    keep = _absorb_slivers(keep)
+    # Drop near-collinear vertices and hair-thin spikes consistently across neighbours, so the
+    # shapes stay valid after reprojection to longitude/latitude.
+    geoms = shapely.coverage_simplify(
+        np.array([u["geometry"] for u in keep], dtype=object), SIMPLIFY_M, simplify_boundary=False
+    )
+    for u, g in zip(keep, geoms, strict=True):
+        u["geometry"] = g
+        u["area_m2"] = float(g.area)
+    return [u for u in keep if not u["geometry"].is_empty]
+
+
+def _absorb_slivers(units: list[dict]) -> list[dict]:
+    """Merge land units (no building, not dedicated) below :data:`SLIVER_M2` into a neighbour.
+
+    The neighbour is the one sharing most boundary; such slivers come from land-use or road
+    outlines that graze the community boundary, and alone they would be grids of no area.
+    """
+    small = [
+        i
+        for i, u in enumerate(units)
+        if u["kind"] in ("leftover", "absorbable", "minor_dedicated")
+        and u["geometry"].area < SLIVER_M2
+    ]
+    if not small or len(units) < 2:
+        return units
+    arr = np.array([u["geometry"] for u in units], dtype=object)
+    tree = shapely.STRtree(arr)
+    gone = set()
+    for i in small:
+        cand = [
+            int(c) for c in tree.query(arr[i], predicate="intersects") if c != i and c not in gone
+        ]
+        if not cand:
+            continue
+        shared = shapely.length(shapely.intersection(arr[i].boundary, shapely.boundary(arr[cand])))
+        for k in np.argsort(-shared, kind="stable"):
+            merged = shapely.union(arr[cand[k]], arr[i])
+            if merged.geom_type == "Polygon":
+                arr[cand[k]] = merged
+                gone.add(i)
+                break
+    out = []
+    for i, u in enumerate(units):
+        if i not in gone:
+            out.append({**u, "geometry": arr[i], "area_m2": float(arr[i].area)})
+    return out
 
 
 def _faces(lines: list, area) -> list:

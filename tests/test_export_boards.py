@@ -66,10 +66,19 @@ def test_board_text_names_code_people_and_phones(batch, plan, community, grids):
         assert f"户数 {row.at[code, 'households']} 户" in board
         assert "0532-8000-0000" in board and "0532-8000-0000" in card
         people = plan.for_grid(code)
+        order = {"leader": 0, "full_time": 1, "part_time": 2, "instructor": 3}  # the card's order
+        people = people.assign(_o=people["role"].map(order).fillna(9)).sort_values(
+            ["_o", "name"], kind="stable"
+        )
         assert len(people) and (people["role"].isin(["leader", "full_time"])).any()
-        for person in people.itertuples():
+        for k, person in enumerate(people.itertuples()):
             assert person.name in board and person.phone in board and person.role_label in board
-            assert person.name in card
+            if (
+                len(people) <= 5 or k < 4
+            ):  # a card holds five lines; the rest are referred to the board
+                assert person.name in card
+        if len(people) > 5:
+            assert f"另有 {len(people) - 4} 名网格员" in card
         assert "民情联系卡" in card
 
 

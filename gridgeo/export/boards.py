@@ -51,6 +51,10 @@ _DEDICATED_LABEL = {
 }  # fmt: skip
 
 
+#: Lines of people a contact card holds.
+CARD_LINES = 5
+
+
 def render_board(
     grid_code: str,
     grids: gpd.GeoDataFrame,
@@ -496,6 +500,10 @@ def _cards(ctx: _Context, code: str, table: pd.DataFrame, phone: str, size) -> F
         f"{(r.role_label or ROLE_LABELS.get(r.role, r.role))}  {r.name}  {r.phone}"
         for r in people.itertuples(index=False)
     ]
+    if len(lines) > CARD_LINES:  # a card holds five lines: the rest are on the board
+        lines = lines[: CARD_LINES - 1] + [
+            f"另有 {len(lines) - CARD_LINES + 1} 名网格员，见网格公示牌"
+        ]
     for i in range(nrow):
         for j in range(ncol):
             x0 = gx + j * (cw + gx)
@@ -535,7 +543,7 @@ def _cards(ctx: _Context, code: str, table: pd.DataFrame, phone: str, size) -> F
                 family=f,
                 va="center",
             )
-            for k, line in enumerate(lines[:5]):
+            for k, line in enumerate(lines):
                 fig.text(x0 + 0.02, y0 + ch * (0.56 - k * 0.1), line, size=7, family=f, va="center")
             fig.text(
                 x0 + 0.02,
