@@ -205,6 +205,15 @@ def _overfull(base):
     return m
 
 
+def _grid_demolished(base):
+    """Every building of one grid of 017 demolished: its ground goes to its neighbours."""
+    m = _copy(base.layers)
+    gid = f"{KANGPING}-C02"
+    bids = base.result.buildings.loc[base.result.buildings["grid_id"] == gid, "building_id"]
+    m["buildings"] = m["buildings"][~m["buildings"]["building_id"].isin(set(bids))]
+    return m
+
+
 SCENARIOS = {
     "added": _buildings_added,
     "demolished": _buildings_demolished,
@@ -214,6 +223,7 @@ SCENARIOS = {
     "split": _split,
     "merged": _merged,
     "overfull": _overfull,
+    "grid_demolished": _grid_demolished,
 }
 
 
@@ -239,6 +249,7 @@ EXPECTED = {
     "split": ({KANGPING: "changed", SPLIT_CODE: "new"}, {}, {SPLIT_CODE: f"made from {KANGPING}", KANGPING: "boundary moved"}),
     "merged": ({FUKANG: "removed", KANGPING: "changed"}, {}, {FUKANG: f"merged into {KANGPING}", KANGPING: "boundary moved"}),
     "overfull": ({NANSHAN: "changed"}, {}, {NANSHAN: "household counts changed"}),
+    "grid_demolished": ({KANGPING: "changed"}, {}, {KANGPING: "demolished"}),
 }  # fmt: skip
 
 
@@ -328,6 +339,11 @@ def test_repartition_invariants(name, base, reruns):
     assert not set(codes) & retired
     assert set(base.coded["grid_code"]) <= set(codes) | retired
     assert active == set(codes), "an active code that no grid holds"
+    # Every code this run retired says what became of its ground.
+    now = reg.codes(status="retired")
+    for code in now.loc[now["valid_to"] == DAY1, "code"]:
+        lin = reg.lineage(code)
+        assert (lin["old_code"] == code).any(), f"{code} retired without lineage"
     # Every building of the new inputs is in exactly one grid of its community.
     b = res.buildings
     assert b["building_id"].is_unique

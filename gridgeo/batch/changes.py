@@ -312,8 +312,8 @@ def repartition(
             if s
         }
         grids["grid_code"] = _inherit(previous, result, recode_map, recoded)
-        new_rows = assign_codes(grids, registry=registry, date=date, retire_missing=True)
-        _retire_absorbed(previous, changes, new_rows, registry, date)
+        new_rows = assign_codes(grids, registry=registry, date=date)
+        _retire_gone(changes, new_rows, registry, date)
         new_b = result.buildings
     parts = [kept_rows[[c for c in kept_rows.columns]]]
     if new_rows is not None:
@@ -435,40 +435,42 @@ def _inherit(
     return [out.get(g) for g in grids["grid_id"]]
 
 
-def _retire_absorbed(
-    previous: PreviousRun,
+def _retire_gone(
     changes: pd.DataFrame,
     new_rows: gpd.GeoDataFrame,
     registry: CodeRegistry,
     date: dt.date | str | None,
 ) -> None:
-    """Retire the active codes of removed communities whose ground other communities took.
+    """Retire the active codes of the re-partitioned communities that no grid kept.
 
-    Lineage links each to the new grids over it (``merge`` when one old grid went into one
-    new grid, ``split`` when it went into several). A community that vanished with no
-    successor keeps its codes active: a file that merely lacks it must not retire codes
-    for ever.
+    Also the codes of removed communities whose ground other communities took. Each is
+    linked to every grid now over it, new or kept (``split`` when several, ``merge`` when
+    one): a grid whose houses were demolished and whose ground went to a neighbour that
+    kept its code has a successor too. A community that vanished with no successor keeps
+    its codes active: a file that merely lacks it must not retire codes for ever.
     """
     removed = changes[(changes["status"] == "removed") & (changes["notes"] != "community gone")]
-    gone = previous.grids[previous.grids["community_code"].isin(set(removed["community_code"]))]
-    gone = gone[[registry.record(c).status == "active" if c in registry else False
-                 for c in gone["grid_code"]]]  # fmt: skip
-    if gone.empty:
-        return
-    new = (
-        new_rows.to_crs(gone.crs) if gone.crs is not None and new_rows.crs is not None else new_rows
+    scope = set(new_rows["community_code"]) | set(removed["community_code"])
+    active = registry.codes(status="active")
+    held = set(new_rows["grid_code"])
+    gone = sorted(
+        c
+        for c, k in zip(active["code"], active["community_code"], strict=True)
+        if k in scope and c not in held
     )
+    if not gone:
+        return
+    snaps = registry.snapshots(status="active", crs=new_rows.crs)
+    snaps = snaps[snaps["code"].isin(set(gone))]
     pairs = [
         (oc, nc)
-        for oc, og in zip(gone["grid_code"], gone.geometry, strict=True)
-        for nc, ng in zip(new["grid_code"], new.geometry, strict=True)
+        for oc, og in zip(snaps["code"], snaps.geometry, strict=True)
+        for nc, ng in zip(new_rows["grid_code"], new_rows.geometry, strict=True)
         if shapely.intersection(og, ng).area > 0.01 * min(og.area, ng.area)
     ]
     n_new = pd.Series([o for o, _ in pairs], dtype=object).value_counts().to_dict()
     links = [(o, n, "split" if n_new[o] > 1 else "merge") for o, n in pairs]
-    registry.retire_many(
-        list(gone["grid_code"]), links=links, date=date, note="community merged or split"
-    )
+    registry.retire_many(gone, links=links, date=date, note="re-partitioned (gridgeo.batch)")
 
 
 def _grid_changes(changes: pd.DataFrame, previous: PreviousRun, grids, buildings, recode_map):
