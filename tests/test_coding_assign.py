@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -233,15 +231,11 @@ def test_missing_crs_is_an_input_error():
         assign_codes(grids)
 
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
-
-
-@pytest.mark.skipif(
-    not any(SAMPLES.glob("*grid*.gpkg")), reason="no real grid sample in data/samples yet"
-)
-def test_real_sample_codes_are_valid_and_unique():
-    path = sorted(SAMPLES.glob("*grid*.gpkg"))[0]
-    grids = gpd.read_file(path)
-    coded = assign_codes(grids)
+def test_sample_partition_codes_are_valid_unique_and_in_serial_order(sample_result):
+    coded = assign_codes(sample_result.grids)
     assert coded["grid_code"].is_unique
     assert all(validate_code(c) == [] for c in coded["grid_code"])
+    assert (coded["grid_code"].str[:12] == coded["community_code"]).all()
+    # Class digit: 1 community grid, 2 dedicated grid.
+    digit = coded["grid_code"].str[12]
+    assert ((digit == "1") == (coded["grid_class"] == "community")).all()
