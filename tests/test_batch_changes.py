@@ -515,3 +515,12 @@ def test_cli_run_then_rerun(base, tmp_path):
     # The same inputs, seed and date give the same file, byte for byte.
     assert (out1 / "grids.gpkg").read_bytes() == (out3 / "grids.gpkg").read_bytes()
     assert (out2 / "grids.gpkg").read_bytes() == (tmp_path / "out2b" / "grids.gpkg").read_bytes()
+
+
+def test_load_previous_names_every_missing_file(tmp_path):
+    from gridgeo.batch import load_previous
+    from gridgeo.errors import InputError
+
+    with pytest.raises(InputError) as err:
+        load_previous(tmp_path)
+    assert "grids.gpkg" in str(err.value) and "building_grid.csv" in str(err.value)
