@@ -12,7 +12,8 @@ Measured side by side in one run, on an otherwise idle machine:
    ratio, and the share of regions / grids inside [300, 500];
 2. one community of 5,000 households in about 300 buildings: median wall time of the partition;
 3. generated cities of 10k, 100k and 300k buildings (real Qingdao frame): time of validate,
-   units and partition, and peak memory (each size in a fresh process).
+   units and partition on 2 Dask workers, and peak memory of the driver and its workers
+   (each size in a fresh process).
 """
 
 from __future__ import annotations
@@ -207,13 +208,45 @@ def _city_worker(n_buildings: int) -> dict:
     t = time.perf_counter()
     district = validate_layers(layers)
     tv = time.perf_counter() - t
+    sampler = _TreeMemory()
     t = time.perf_counter()
-    res = run_partition(district, options=RunOptions(time_limit=0.05))
+    res = run_partition(district, options=RunOptions(time_limit=0.05), workers=2)
     tp = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = max(sampler.stop(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"buildings": len(district.buildings), "communities": len(district.communities),
             "households": int(district.buildings["households"].sum()), "grids": len(res.result.grids),
             "generate_s": round(gen, 1), "validate_s": round(tv, 1), "units_partition_s": round(tp, 1), "peak_mib": round(peak)}  # fmt: skip
+
+
+class _TreeMemory:
+    """Peak resident memory (MiB) of this process and its children (the Dask workers)."""
+
+    def __init__(self, every_s: float = 0.2) -> None:
+        import threading
+
+        import psutil
+
+        self.peak = 0.0
+        self._stop = threading.Event()
+        me = psutil.Process()
+
+        def run() -> None:
+            while not self._stop.is_set():
+                try:
+                    procs = [me, *me.children(recursive=True)]
+                    rss = sum(p.memory_info().rss for p in procs if p.is_running())
+                except psutil.Error:
+                    continue
+                self.peak = max(self.peak, rss / 1024**2)
+                self._stop.wait(every_s)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def cities(sizes: list[int]) -> str:
@@ -239,6 +272,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes only")
     ap.add_argument("--no-spopt", action="store_true", help="skip the spopt comparison")
     ap.add_argument("--city-worker", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("parts", nargs="*", default=["lattices", "sample", "community", "cities"],
+                    help="which parts to run (default all): lattices sample community cities")  # fmt: skip
     args = ap.parse_args()
     if args.city_worker is not None:
         print(json.dumps(_city_worker(args.city_worker)))
@@ -249,19 +284,24 @@ def main() -> None:
             import spopt  # noqa: F401
         except ImportError:
             sys.exit("spopt is not installed: pip install spopt, or pass --no-spopt")
-    sides = [10] if args.quick else [10, 20, 30]
-    body = [
-        "### Lattices: gridgeo against spopt MaxPHeuristic (threshold 300)",
-        "",
-        lattices(sides, with_spopt),
-        "",
-    ]
-    body += ["### The sample", "", sample(with_spopt and not args.quick), ""]
-    body += ["### One community of 5,000 households", "", one_community(3 if args.quick else 7), ""]
-    sizes = [10_000] if args.quick else [10_000, 100_000, 300_000]
-    body += ["### Generated cities (one process, time_limit 0.05)", "", cities(sizes), ""]
-    write_section("Partition" + (" (quick)" if args.quick else ""), "\n".join(body))
-    print("\n".join(body))
+    parts = set(args.parts)
+    q = " (quick)" if args.quick else ""
+    if "lattices" in parts:
+        sides = [10] if args.quick else [10, 20, 30]
+        write_section("Partition: lattices against spopt" + q,
+                      "gridgeo `partition_graph` (band 300-500, time_limit 0.2) against spopt `MaxPHeuristic` "
+                      "(threshold 300, no upper bound), side by side in one run.\n\n" + lattices(sides, with_spopt))  # fmt: skip
+    if "sample" in parts:
+        write_section("Partition: the sample" + q, sample(with_spopt and not args.quick))
+    if "community" in parts:
+        write_section(
+            "Partition: one community of 5,000 households" + q,
+            one_community(3 if args.quick else 7),
+        )
+    if "cities" in parts:
+        sizes = [10_000] if args.quick else [10_000, 100_000, 300_000]
+        write_section("Partition: generated cities" + q,
+                      "2 Dask workers, time_limit 0.05; peak memory of driver + workers.\n\n" + cities(sizes))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from gridgeo.partition._cpsat import SolveStatus, solve_partition
 from gridgeo.partition.heuristic import _order_key, bisection_plan
 
 #: Components whose exact model has more node-part pairs than this are solved by LNS.
-EXACT_LIMIT = 1500
+EXACT_LIMIT = 600
 
 
 @dataclass

@@ -1,0 +1,193 @@
+"""A Qingdao-scale city end to end, on Dask (issue 6); run by hand, figures to RESULTS.md.
+
+    .venv/bin/python benchmarks/bench_city.py                 # the whole city (~6,650 communities)
+    .venv/bin/python benchmarks/bench_city.py --counties 370203 370202 --quick   # to check it runs
+
+Steps, each timed, on an otherwise idle machine:
+
+1. generate the city on the real frame (every real community and village of Qingdao) and
+   write it to a GeoPackage (not counted in the run);
+2. the run: read and validate, units and partition on 2 Dask workers (time_limit as given),
+   coverage proof, codes with a registry, write the grids — with peak memory of the driver
+   and its workers;
+3. speed-up from 1 to 2 workers, on the first communities of the city;
+4. a re-run after 1 % of the communities changed (households of one grid's buildings raised,
+   some buildings demolished): its time against the full run, and the share of the changed
+   communities' households that keep their grid code;
+5. a province (Shandong, about 101 million residents) estimated from the measured cost per
+   resident, and the cluster that would run it in an hour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from _results import write_section  # noqa: E402
+from bench_partition import _TreeMemory  # noqa: E402
+
+SHANDONG_RESIDENTS = 101_000_000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument(
+        "--counties", nargs="*", default=None, help="6-digit county codes (default: all of Qingdao)"
+    )
+    ap.add_argument(
+        "--time-limit", type=float, default=0.02, help="CP-SAT deterministic seconds per community"
+    )
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--speedup-communities", type=int, default=600)
+    ap.add_argument("--quick", action="store_true", help="write to a '(quick)' section")
+    args = ap.parse_args()
+
+    from gridgeo.batch import PreviousRun, RunOptions, repartition, run_partition
+    from gridgeo.coding import CodeRegistry, assign_codes
+    from gridgeo.coverage import check_coverage
+    from gridgeo.io import LayerSource, write_layers, write_table
+    from gridgeo.synth import qingdao_city
+    from gridgeo.validate import load_district, validate_layers
+
+    tmp = Path(tempfile.mkdtemp(prefix="gridgeo-city-"))
+    t = time.perf_counter()
+    layers = qingdao_city(seed=0, counties=args.counties)
+    write_layers(layers, tmp / "city.gpkg")
+    t_gen = time.perf_counter() - t
+    n_b = len(layers["buildings"])
+    print(
+        f"generated {len(layers['communities'])} communities, {n_b} buildings in {t_gen:.0f} s",
+        flush=True,
+    )
+    del layers
+
+    stages: dict[str, float] = {}
+    mem = _TreeMemory()
+    t0 = time.perf_counter()
+    t = t0
+    sources = {
+        n: LayerSource(tmp / "city.gpkg", n)
+        for n in ("communities", "buildings", "landuse", "roads", "rivers")
+    }
+    district = load_district(sources)
+    stages["read + validate"] = time.perf_counter() - t
+    t = time.perf_counter()
+    opts = RunOptions(time_limit=args.time_limit)
+    batch = run_partition(district, options=opts, workers=args.workers, progress=True)
+    res = batch.result
+    stages[f"units + partition ({args.workers} workers)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    proof = check_coverage(res.grids, district, units=res.units)
+    stages["coverage proof"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with CodeRegistry(tmp / "registry.sqlite") as reg:
+        coded = assign_codes(res.grids, registry=reg, date="2026-01-01")
+    stages["codes (registry)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    write_layers({"grids": coded}, tmp / "out" / "grids.gpkg")
+    write_table(res.buildings, tmp / "out" / "building_grid.csv")
+    stages["write"] = time.perf_counter() - t
+    full = time.perf_counter() - t0
+    peak = mem.stop()
+    households = int(district.buildings["households"].sum())
+    residents = int(district.buildings["residents"].sum())
+    com = coded[coded["grid_class"] == "community"]
+    legal = com[com["flag"] == ""]
+    lines = [
+        f"City: {len(district.communities)} communities and villages, {n_b} buildings, {households:,} households, "
+        f"{residents:,} residents (generated in {t_gen:.0f} s, not counted). {len(coded)} grids "
+        f"({len(com)} community, {len(coded) - len(com)} dedicated); unflagged community grids in [300, 500]: "
+        f"{legal['households'].between(300, 500).mean():.1%}; coverage proof "
+        f"{'PROVED' if proof.ok else 'REFUTED'}; {len(batch.failures)} community task(s) failed.",
+        "",
+        "| stage | s |",
+        "|---|---|",
+        *[f"| {k} | {v:.1f} |" for k, v in stages.items()],
+        f"| **end to end** | **{full:.1f}** ({full / 60:.1f} min) |",
+        "",
+        f"Peak memory, driver and workers together: {peak:,.0f} MiB.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+    # Speed-up 1 -> 2 workers on the first communities.
+    codes = sorted(district.communities["community_code"])[: args.speedup_communities]
+    sub = district.subset(codes)
+    times = {}
+    for w in (1, 2):
+        t = time.perf_counter()
+        run_partition(sub, options=opts, workers=w)
+        times[w] = time.perf_counter() - t
+    lines += [
+        f"Speed-up on {len(codes)} communities: 1 worker {times[1]:.1f} s, 2 workers {times[2]:.1f} s "
+        f"(x{times[1] / times[2]:.2f}).",
+        "",
+    ]
+    print(lines[-2], flush=True)
+
+    # Re-run after 1 % of the communities changed.
+    rng = np.random.default_rng(1)
+    all_codes = sorted(district.communities["community_code"])
+    changed = sorted(rng.choice(all_codes, max(1, len(all_codes) // 100), replace=False))
+    b = district.buildings.copy()
+    grid_of = res.buildings.set_index("building_id")["grid_id"]
+    for i, code in enumerate(changed):
+        mine = b.index[b["community_code"] == code]
+        if not len(mine):
+            continue
+        if i % 2 == 0:  # households of one grid's buildings raised by 15 %
+            first = grid_of.reindex(b.loc[mine, "building_id"]).dropna().sort_values().iloc[0]
+            sel = mine[(grid_of.reindex(b.loc[mine, "building_id"]) == first).to_numpy()]
+            b.loc[sel, "households"] = np.ceil(b.loc[sel, "households"] * 1.15).astype(int)
+            b.loc[sel, "residents"] = np.maximum(b.loc[sel, "residents"], b.loc[sel, "households"])
+        else:  # a tenth of the buildings demolished
+            drop = rng.choice(mine, max(1, len(mine) // 10), replace=False)
+            b = b.drop(drop)
+    new_layers = {
+        "communities": district.communities.to_crs(district.crs), "buildings": b.to_crs(district.crs),
+        "landuse": district.landuse.to_crs(district.crs), "roads": district.roads.to_crs(district.crs),
+        "rivers": district.rivers.to_crs(district.crs),
+    }  # fmt: skip
+    new_district = validate_layers(new_layers)
+    previous = PreviousRun(coded, res.buildings)
+    t = time.perf_counter()
+    with CodeRegistry(tmp / "registry.sqlite") as reg:
+        rr = repartition(
+            previous, new_district, registry=reg, time_limit=args.time_limit, date="2026-06-01"
+        )
+    t_re = time.perf_counter() - t
+    n_changed = int((rr.changes["status"] != "unchanged").sum())
+    lines += [
+        f"Re-run after {len(changed)} communities (1 %) changed ({n_changed} detected): {t_re:.1f} s, "
+        f"{t_re / full:.1%} of the full run; {1 - rr.moved_share:.1%} of the changed communities' households "
+        f"keep their grid code.",
+        "",
+    ]
+    print(lines[-2], flush=True)
+
+    # Province estimate from the measured cost per resident (units + partition + proof + codes).
+    per_resident = full / residents
+    core_s = per_resident * SHANDONG_RESIDENTS * args.workers
+    cores_1h = int(np.ceil(core_s / 3600))
+    lines += [
+        f"Shandong estimate (about {SHANDONG_RESIDENTS / 1e6:.0f} million residents, {SHANDONG_RESIDENTS / residents:.1f}x "
+        f"this city): {core_s / 3600:.1f} core-hours at the measured {per_resident * 1e6:.1f} s per million residents "
+        f"per {args.workers} cores; in one hour on about {cores_1h} cores (e.g. {int(np.ceil(cores_1h / 16))} "
+        f"machines of 16 cores), the driver's read/validate and proof being split by city as well.",
+    ]
+    print(lines[-1], flush=True)
+    write_section(
+        "Qingdao-scale city on Dask" + (" (quick)" if args.quick else ""), "\n".join(lines)
+    )
+    pd.DataFrame([stages]).to_csv(tmp / "stages.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()
