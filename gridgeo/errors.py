@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas
 
 
 class GridgeoError(Exception):
@@ -63,3 +67,25 @@ class CodeError(GridgeoError, ValueError):
 
 class RegistryError(GridgeoError):
     """The grid-code registry is missing, corrupt or in conflict."""
+
+
+class StaffingError(InfeasibleError):
+    """The roster cannot give every grid a full-time worker.
+
+    Attributes
+    ----------
+    missing : int
+        How many more full-time workers the grids need (at the fewest).
+    grids : pandas.DataFrame
+        The grids left without one: key, community code and name, households, and the
+        ``patch`` a new worker would take.
+    """
+
+    def __init__(self, message: str, *, missing: int, grids: pandas.DataFrame) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.grids = grids
+
+
+class FontError(GridgeoError):
+    """No CJK font is available to set a board in."""

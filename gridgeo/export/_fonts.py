@@ -12,14 +12,10 @@ from functools import cache
 
 from matplotlib import font_manager
 
-from gridgeo.errors import GridgeoError
+from gridgeo.errors import FontError
 
 #: Families tried in order (the first is the one the project installs).
 FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "Source Han Sans CN", "Noto Sans SC")
-
-
-class FontError(GridgeoError):
-    """No CJK font is available to set a board in."""
 
 
 @cache

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 
 from gridgeo.district import metric_crs
-from gridgeo.errors import InfeasibleError, InputError, Problem
+from gridgeo.errors import InfeasibleError, InputError, Problem, StaffingError
 from gridgeo.export import _staff_cpsat as cpsat
 from gridgeo.export._common import DEFAULT_DUTIES, ROLE_LABELS, check_grids
 from gridgeo.export.roster import check_roster
@@ -44,24 +44,6 @@ ASSIGNMENT_COLUMNS = [
     "grid_code", "grid_id", "community_code", "community_name", "worker_id", "name", "phone",
     "kind", "role", "role_label", "duties", "photo", "travel_m",
 ]  # fmt: skip
-
-
-class StaffingError(InfeasibleError):
-    """The roster cannot give every grid a full-time worker.
-
-    Attributes
-    ----------
-    missing : int
-        How many more full-time workers the grids need (at the fewest).
-    grids : pandas.DataFrame
-        The grids left without one: key, community code and name, households, and the
-        ``patch`` a new worker would take.
-    """
-
-    def __init__(self, message: str, *, missing: int, grids: pd.DataFrame):
-        super().__init__(message)
-        self.missing = missing
-        self.grids = grids
 
 
 @dataclass
