@@ -17,6 +17,7 @@ Every function takes a ``seed`` and returns the same layers for the same argumen
 from __future__ import annotations
 
 import json
+import warnings
 from functools import lru_cache
 from importlib import resources
 
@@ -164,6 +165,11 @@ def community_frame(
     rows.sort(key=lambda r: r["community_code"])
     for row, geom in zip(rows, _shared_topology([r["geometry"] for r in rows]), strict=True):
         row["geometry"] = snap(geom, 0.01)
+    # A centre published outside its (de-overlapped) county can leave a community no ground.
+    empty = [r["community_code"] for r in rows if r["geometry"] is None or r["geometry"].is_empty]
+    if empty:
+        warnings.warn(f"no ground left for {len(empty)} communities ({', '.join(empty[:5])}); left out", stacklevel=2)
+        rows = [r for r in rows if r["community_code"] not in set(empty)]
     return gpd.GeoDataFrame(rows, crs=WORK_CRS)
 
 
