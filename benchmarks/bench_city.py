@@ -21,6 +21,7 @@ Steps, each timed, on an otherwise idle machine:
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 import tempfile
 import time
@@ -47,6 +48,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--speedup-communities", type=int, default=600)
     ap.add_argument("--quick", action="store_true", help="write to a '(quick)' section")
+    ap.add_argument("--cache", default=None, help="pickle of generated layers to reuse (written when missing)")
     args = ap.parse_args()
 
     from gridgeo.batch import PreviousRun, RunOptions, repartition, run_partition
@@ -58,7 +60,18 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="gridgeo-city-"))
     t = time.perf_counter()
-    layers = qingdao_city(seed=0, counties=args.counties)
+    if args.cache and Path(args.cache).exists():
+        with open(args.cache, "rb") as fh:
+            layers = pickle.load(fh)  # noqa: S301 - our own cache
+        com = layers["communities"]
+        layers["communities"] = com[~(com.geometry.isna() | com.geometry.is_empty)]
+        kept = set(layers["communities"]["community_code"])
+        layers["buildings"] = layers["buildings"][layers["buildings"]["community_code"].isin(kept)]
+    else:
+        layers = qingdao_city(seed=0, counties=args.counties)
+        if args.cache:
+            with open(args.cache, "wb") as fh:
+                pickle.dump(layers, fh)
     write_layers(layers, tmp / "city.gpkg")
     t_gen = time.perf_counter() - t
     n_b = len(layers["buildings"])
