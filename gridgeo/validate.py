@@ -371,8 +371,11 @@ def code_problems(code: str) -> list[str]:
     village = int(code[9:12])
     if village == 0:
         out.append("digits 10–12 are 000: this is a street/town code, not a community or village")
-    elif village > 399:
-        out.append(f"digits 10–12 are {code[9:12]}: communities use 001–199, villages 200–399")
+    elif village > 599:
+        out.append(
+            f"digits 10–12 are {code[9:12]}: communities use 001–199, villages 200–399, "
+            "other committees (e.g. of development zones) 400–599"
+        )
     return out
 
 
