@@ -121,6 +121,10 @@ def detect_changes(
 ) -> pd.DataFrame:
     """Compare the new inputs with a previous run, community by community.
 
+    Vectorised over the whole city: buildings are compared with one merge on
+    ``(community, building_id)`` and boundaries with one array-wise symmetric difference,
+    so the cost grows with the size of the inputs, not with their square.
+
     Parameters
     ----------
     previous : PreviousRun
@@ -137,60 +141,98 @@ def detect_changes(
     """
     work = district.work_crs
     old_g = previous.grids.to_crs(work)
-    old_com = old_g.dissolve(by="community_code", sort=True)
-    old_b = previous.buildings.merge(
-        previous.grids[["grid_id", "community_code"]], on="grid_id", how="left"
-    )
-    new_b = district.buildings[["building_id", "households", "community_code"]]
-    rows = []
-    new_codes = set(district.communities["community_code"])
-    old_codes = set(old_com.index)
+    old_com = old_g[["community_code", "geometry"]].dissolve(by="community_code", sort=True)
+    old_geom = dict(zip(old_com.index, old_com.geometry.values, strict=True))
+    com = district.communities.sort_values("community_code", kind="stable")
+    new_codes_list = com["community_code"].tolist()
+    new_geom = dict(zip(new_codes_list, com.geometry.values, strict=True))
+    names = dict(zip(com["community_code"], com["name"], strict=True))
+    new_codes, old_codes = set(new_geom), set(old_geom)
+
+    # A new code on (almost) the same ground as a vanished one: the community was re-coded.
     recoded: dict[str, str] = {}
-    for code, geom in zip(
-        district.communities["community_code"], district.communities.geometry, strict=True
-    ):
-        if code in old_codes:
-            continue
-        # A new code on (almost) the same ground as a vanished one: the community was re-coded.
-        for oc in sorted(old_codes - new_codes):
-            og = old_com.geometry[oc]
-            inter = shapely.intersection(og, geom).area
-            if inter > 0.95 * max(og.area, geom.area):
-                recoded[code] = oc
-                break
-    names = dict(
-        zip(district.communities["community_code"], district.communities["name"], strict=True)
+    vanished = sorted(old_codes - new_codes)
+    if vanished:
+        van_geoms = np.array([old_geom[c] for c in vanished], dtype=object)
+        van_tree = shapely.STRtree(van_geoms)
+        for code in new_codes_list:
+            if code in old_codes:
+                continue
+            geom = new_geom[code]
+            for i in np.sort(van_tree.query(geom, predicate="intersects")):
+                og = van_geoms[i]
+                if shapely.intersection(og, geom).area > 0.95 * max(og.area, geom.area):
+                    recoded[code] = vanished[i]
+                    break
+    back = {old: new for new, old in recoded.items()}
+
+    # Buildings: one outer merge keyed by the (new) community each side belongs to.
+    gcom = previous.grids[["grid_id", "community_code"]].astype({"community_code": str})
+    old_b = previous.buildings[["building_id", "households"]].assign(
+        key=previous.buildings["grid_id"].map(dict(zip(gcom["grid_id"], gcom["community_code"],
+                                                       strict=True)))
+    )  # fmt: skip
+    old_b["key"] = old_b["key"].map(lambda c: back.get(c, c))
+    new_b = district.buildings[["building_id", "households", "community_code"]].rename(
+        columns={"community_code": "key"}
     )
+    m = old_b.merge(new_b, on=["key", "building_id"], how="outer", suffixes=("_old", "_new"),
+                    indicator=True)  # fmt: skip
+    both = m["_merge"] == "both"
+    per = pd.DataFrame(
+        {
+            "added": (m["_merge"] == "right_only").groupby(m["key"]).sum(),
+            "removed": (m["_merge"] == "left_only").groupby(m["key"]).sum(),
+            "counts": (both & (m["households_old"] != m["households_new"])).groupby(m["key"]).sum(),
+        }
+    )
+    hh_before = old_b.groupby("key")["households"].sum()
+    hh_after = new_b.groupby("key")["households"].sum()
+    n_after = new_b.groupby("key").size()
+
+    # Boundaries: one array-wise symmetric difference over the communities on both sides.
+    pairs = [(c, recoded.get(c, c)) for c in new_codes_list if recoded.get(c, c) in old_codes]
+    moved_area = {}
+    if pairs:
+        a = np.array([old_geom[o] for _, o in pairs], dtype=object)
+        b = np.array([new_geom[c] for c, _ in pairs], dtype=object)
+        moved_area = dict(
+            zip(
+                [c for c, _ in pairs], shapely.area(shapely.symmetric_difference(a, b)), strict=True
+            )
+        )
+
+    new_geoms = np.array([new_geom[c] for c in new_codes_list], dtype=object)
+    new_tree = shapely.STRtree(new_geoms)
+    old_list = sorted(old_codes)
+    old_geoms = np.array([old_geom[c] for c in old_list], dtype=object)
+    old_tree = shapely.STRtree(old_geoms)
+
+    def overlapping(geom, tree, geoms, codes) -> list[str]:
+        hit = tree.query(geom, predicate="intersects")
+        return sorted(
+            codes[i] for i in hit if shapely.intersection(geoms[i], geom).area > tolerance_m2
+        )
+
+    rows = []
     for code in sorted(new_codes | old_codes):
-        geom = district.communities.set_index("community_code").geometry.get(code)
-        before = old_b[old_b["community_code"] == recoded.get(code, code)]
-        after = new_b[new_b["community_code"] == code]
         row = dict.fromkeys(CHANGE_COLUMNS, 0)
         row.update(
             community_code=code, community_name=names.get(code, ""), recoded_from="", notes=""
         )
         if code not in new_codes:
             # Where its ground went: re-coded, merged into a neighbour, split among several.
-            og = old_com.geometry[code]
-            heirs = [
-                c
-                for c, g in zip(
-                    district.communities["community_code"],
-                    district.communities.geometry,
-                    strict=True,
-                )
-                if shapely.intersection(og, g).area > tolerance_m2
-            ]
-            to = [c for c, src in recoded.items() if src == code]
+            heirs = overlapping(old_geom[code], new_tree, new_geoms, new_codes_list)
+            to = back.get(code)
             row.update(
                 status="removed",
-                households_before=int(before["households"].sum()),
+                households_before=int(hh_before.get(to or code, 0)),
                 notes=(
-                    f"re-coded to {to[0]}"
+                    f"re-coded to {to}"
                     if to
                     else f"merged into {heirs[0]}"
                     if len(heirs) == 1
-                    else f"split among {', '.join(sorted(heirs))}"
+                    else f"split among {', '.join(heirs)}"
                     if heirs
                     else "community gone"
                 ),
@@ -198,26 +240,21 @@ def detect_changes(
             rows.append(row)
             continue
         if code not in old_codes and code not in recoded:
-            over = [
-                oc
-                for oc in sorted(old_codes)
-                if shapely.intersection(old_com.geometry[oc], geom).area > tolerance_m2
-            ]
-            row.update(status="new", households_after=int(after["households"].sum()), buildings_added=len(after),
+            over = overlapping(new_geom[code], old_tree, old_geoms, old_list)
+            row.update(status="new", households_after=int(hh_after.get(code, 0)),
+                       buildings_added=int(n_after.get(code, 0)),
                        notes=("made from " + ", ".join(over)) if over else "new community")  # fmt: skip
             rows.append(row)
             continue
-        ob = set(before["building_id"])
-        nb = set(after["building_id"])
-        both = before.set_index("building_id")["households"].reindex(sorted(ob & nb))
-        now = after.set_index("building_id")["households"].reindex(sorted(ob & nb))
-        og = old_com.geometry[recoded.get(code, code)]
-        moved = float(shapely.symmetric_difference(og, geom).area)
+        moved = float(moved_area.get(code, 0.0))
         row.update(
-            buildings_added=len(nb - ob), buildings_removed=len(ob - nb), counts_changed=int((both != now).sum()),
-            households_before=int(before["households"].sum()), households_after=int(after["households"].sum()),
+            buildings_added=int(per["added"].get(code, 0)),
+            buildings_removed=int(per["removed"].get(code, 0)),
+            counts_changed=int(per["counts"].get(code, 0)),
+            households_before=int(hh_before.get(code, 0)),
+            households_after=int(hh_after.get(code, 0)),
             boundary_moved_m2=round(moved, 1) if moved > tolerance_m2 else 0.0,
-        )  # fmt: skip
+        )
         what = []
         if code in recoded:
             row["recoded_from"] = recoded[code]
@@ -460,14 +497,15 @@ def _retire_gone(
     )
     if not gone:
         return
-    snaps = registry.snapshots(status="active", crs=new_rows.crs)
-    snaps = snaps[snaps["code"].isin(set(gone))]
-    pairs = [
-        (oc, nc)
-        for oc, og in zip(snaps["code"], snaps.geometry, strict=True)
-        for nc, ng in zip(new_rows["grid_code"], new_rows.geometry, strict=True)
-        if shapely.intersection(og, ng).area > 0.01 * min(og.area, ng.area)
-    ]
+    snaps = registry.snapshots(status="active", crs=new_rows.crs, codes=gone)
+    new_geoms = new_rows.geometry.values
+    tree = shapely.STRtree(new_geoms)
+    pairs = []
+    for oc, og in zip(snaps["code"], snaps.geometry, strict=True):
+        for j in np.sort(tree.query(og, predicate="intersects")):
+            ng = new_geoms[j]
+            if shapely.intersection(og, ng).area > 0.01 * min(og.area, ng.area):
+                pairs.append((oc, new_rows["grid_code"].iloc[j]))
     n_new = pd.Series([o for o, _ in pairs], dtype=object).value_counts().to_dict()
     links = [(o, n, "split" if n_new[o] > 1 else "merge") for o, n in pairs]
     registry.retire_many(gone, links=links, date=date, note="re-partitioned (gridgeo.batch)")
@@ -494,22 +532,28 @@ def _grid_changes(changes: pd.DataFrame, previous: PreviousRun, grids, buildings
     )
     new_codes = grids.groupby("community_code")["grid_code"].apply(set)
     changes = changes.copy()
-    for i, code in enumerate(changes["community_code"]):
-        src = changes.at[i, "recoded_from"] or code
-        before = old_codes.get(src, set())
-        if changes.at[i, "recoded_from"]:
+    old_codes = old_codes.to_dict()
+    new_codes = new_codes.to_dict()
+    moved = moved.to_dict()
+    cols: dict[str, list[int]] = {k: [] for k in ("grids_before", "grids_after", "codes_kept",
+                                                  "codes_issued", "codes_retired", "households_moved")}  # fmt: skip
+    for code, src in zip(changes["community_code"], changes["recoded_from"], strict=True):
+        before = old_codes.get(src or code, set())
+        if src:
             before = {
                 recode_map.get(c, c)
                 for c in previous.grids.loc[previous.grids["community_code"] == src, "grid_code"]
             }
         after = new_codes.get(code, set())
-        changes.at[i, "grids_before"] = len(before)
-        changes.at[i, "grids_after"] = len(after)
-        changes.at[i, "codes_kept"] = len(before & after)
-        changes.at[i, "grids_kept"] = len(before & after)
-        changes.at[i, "codes_issued"] = len(after - before)
-        changes.at[i, "codes_retired"] = len(before - after)
-        changes.at[i, "households_moved"] = int(moved.get(code, 0))
+        cols["grids_before"].append(len(before))
+        cols["grids_after"].append(len(after))
+        cols["codes_kept"].append(len(before & after))
+        cols["codes_issued"].append(len(after - before))
+        cols["codes_retired"].append(len(before - after))
+        cols["households_moved"].append(int(moved.get(code, 0)))
+    for k, v in cols.items():
+        changes[k] = v
+    changes["grids_kept"] = changes["codes_kept"]
     changed = set(
         changes.loc[changes["status"].isin(["changed", "recoded", "new"]), "community_code"]
     )

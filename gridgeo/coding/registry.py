@@ -866,13 +866,17 @@ class CodeRegistry:
             .reset_index(drop=True)
         )
 
-    def snapshots(self, *, status: str | None = "active", crs: Any = None):
+    def snapshots(
+        self, *, status: str | None = "active", crs: Any = None, codes: Iterable[str] | None = None
+    ):
         """Return the geometry snapshots as a GeoDataFrame.
 
         Parameters
         ----------
         status : {'active', 'retired'} or None
             Which codes (None for all).
+        codes : iterable of str, optional
+            Only these codes (a re-partition needs a few among a city's).
         crs : str or CRS, optional
             Output CRS; default the CRS of the first snapshot. Snapshots stored in another
             CRS are transformed to it.
@@ -889,7 +893,12 @@ class CodeRegistry:
         if status is not None:
             sql += " WHERE status = ?"
             args.append(status)
-        recs = [CodeRecord(*r) for r in self._con.execute(sql + " ORDER BY code", args)]
+        wanted = set(codes) if codes is not None else None
+        recs = [
+            CodeRecord(*r)
+            for r in self._con.execute(sql + " ORDER BY code", args)
+            if wanted is None or r[0] in wanted
+        ]
         recs = [r for r in recs if r.geometry_wkb is not None]
         crss = [r.crs for r in recs]
         target = crs if crs is not None else (crss[0] if crss else None)
