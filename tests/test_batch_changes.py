@@ -512,6 +512,14 @@ def test_cli_run_then_rerun(base, tmp_path):
         after[after["community_code"] == NANSHAN][keep].reset_index(drop=True),
         before[before["community_code"] == NANSHAN][keep].reset_index(drop=True),
     )
+    # The proof covers the two re-partitioned communities; --full-proof covers all three.
+    assert "grids tile the 2 communities" in (out2 / "coverage.md").read_text(encoding="utf-8")
+    shutil.copytree(out1, tmp_path / "out1c")
+    assert main(["rerun", new_cfg, "--previous", str(tmp_path / "out1c"), "--out", str(tmp_path / "out4"),
+                 "--time-limit", str(TIME), "--date", DAY1, "--full-proof"]) == 0  # fmt: skip
+    full = (tmp_path / "out4" / "coverage.md").read_text(encoding="utf-8")
+    assert "# Coverage proof: PROVED" in full and "grids tile the 3 communities" in full
+    assert (tmp_path / "out4" / "grids.gpkg").read_bytes() == (out2 / "grids.gpkg").read_bytes()
     # The same inputs, seed and date give the same file, byte for byte.
     assert (out1 / "grids.gpkg").read_bytes() == (out3 / "grids.gpkg").read_bytes()
     assert (out2 / "grids.gpkg").read_bytes() == (tmp_path / "out2b" / "grids.gpkg").read_bytes()
