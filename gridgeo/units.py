@@ -218,7 +218,8 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
 
     # Blocks: the rest of the community cut by roads and rivers (to tell a cell's parts apart).
     rest = shapely.difference(poly, claimed)
-    cut = [shapely.intersection(ln, poly.buffer(1.0)) for ln in lines]
+    near = poly.buffer(1.0)
+    cut = list(shapely.intersection(np.array(lines, dtype=object), near)) if lines else []
     block_lines = [poly.boundary, *[p[3].boundary for p in parts], *cut]
     blocks = _faces(block_lines, rest)
     block_tree = shapely.STRtree(blocks) if blocks else None
@@ -228,10 +229,7 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
     cell_lines = []
     if len(gen) >= 2:
         cells = shapely.voronoi_polygons(shapely.multipoints(gen), extend_to=poly, ordered=True)
-        cell_lines = [
-            shapely.intersection(shapely.boundary(c), poly.buffer(1.0))
-            for c in shapely.get_parts(cells)
-        ]
+        cell_lines = list(shapely.intersection(shapely.boundary(shapely.get_parts(cells)), near))
     faces = _faces(block_lines + cell_lines, poly)
     reps = shapely.point_on_surface(np.array(faces, dtype=object)) if faces else np.array([])
 
@@ -239,17 +237,30 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
     groups: dict[tuple, list] = {}
     part_tree = shapely.STRtree([p[3] for p in parts]) if parts else None
     gen_tree = shapely.STRtree(shapely.points(gen)) if len(gen) else None
-    for face, rep in zip(faces, reps, strict=True):
-        key = None
-        if part_tree is not None:
-            hit = part_tree.query(rep, predicate="intersects")
-            if len(hit):
-                key = ("part", int(hit.min()))
-        if key is None:
-            blk = block_tree.query(rep, predicate="intersects") if block_tree is not None else []
-            b = int(blk.min()) if len(blk) else -1
-            c = int(gen_tree.nearest(rep)) if gen_tree is not None else -1
-            key = ("cell", b, c)
+    n_faces = len(faces)
+
+    def first_hit(tree) -> np.ndarray:
+        """Per face, the lowest index of the tree's geometries its point lies on, or -1."""
+        out = np.full(n_faces, -1)
+        if tree is None or not n_faces:
+            return out
+        fi, gi = tree.query(reps, predicate="intersects")
+        if len(fi):
+            low = pd.Series(gi).groupby(fi).min()
+            out[low.index.to_numpy()] = low.to_numpy()
+        return out
+
+    part_of, block_of = first_hit(part_tree), first_hit(block_tree)
+    cell_of = np.full(n_faces, -1)
+    if gen_tree is not None and n_faces:
+        free = np.flatnonzero(part_of < 0)
+        if len(free):
+            cell_of[free] = gen_tree.nearest(reps[free])
+    for i, face in enumerate(faces):
+        if part_of[i] >= 0:
+            key = ("part", int(part_of[i]))
+        else:
+            key = ("cell", int(block_of[i]), int(cell_of[i]))
         groups.setdefault(key, []).append(face)
 
     units: list[dict] = []
@@ -278,9 +289,10 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
         for it in items:
             if it[0] != "leftover" or not homes:
                 continue
-            shared = [
-                shapely.length(shapely.intersection(it[1].boundary, h[1].boundary)) for h in homes
-            ]
+            home_geoms = np.array([h[1] for h in homes], dtype=object)
+            shared = shapely.length(
+                shapely.intersection(it[1].boundary, shapely.boundary(home_geoms))
+            )
             best = int(np.argmax(shared))
             if shared[best] >= MIN_SHARED_M:
                 homes[best][1] = shapely.union(homes[best][1], it[1])
