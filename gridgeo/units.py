@@ -165,6 +165,8 @@ def _polygons(geom) -> list:
     """The polygon parts of a geometry, largest first, empty ones dropped."""
     if geom is None or geom.is_empty:
         return []
+    if geom.geom_type == "Polygon":  # the common case: nothing to split or sort
+        return [geom] if geom.area > 0.01 else []
     parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and p.area > 0.01]
     out = []
     for p in parts:

@@ -498,7 +498,10 @@ def _grid_frame(rows: list[dict], u: gpd.GeoDataFrame, district: District) -> gp
     if not rows:
         return gpd.GeoDataFrame(columns=GRID_COLUMNS, geometry="geometry", crs=district.crs)
     geom_of = dict(zip(u["unit_id"], u.geometry.values, strict=True))
-    cols = u.set_index("unit_id")[["households", "residents", "n_buildings"]]
+    counts = {
+        c: dict(zip(u["unit_id"], u[c].to_numpy(), strict=True))
+        for c in ("households", "residents", "n_buildings")
+    }
     out = []
     for g in rows:
         geoms = [geom_of[x] for x in g["units"]]
@@ -508,7 +511,7 @@ def _grid_frame(rows: list[dict], u: gpd.GeoDataFrame, district: District) -> gp
             parts = sorted(shapely.get_parts(merged), key=lambda p: -p.area)
             merged = shapely.MultiPolygon(parts)
             g["flag"] = (g["flag"] + ";" if g["flag"] else "") + "multipart"
-        sums = cols.loc[g["units"]].sum()
+        sums = {c: sum(int(v[x]) for x in g["units"]) for c, v in counts.items()}
         out.append({
             "grid_id": g["grid_id"], "community_code": g["community_code"], "community_name": g["community_name"],
             "grid_class": g["grid_class"], "dedicated_class": g["dedicated_class"], "landuse_id": g["landuse_id"],
