@@ -175,6 +175,18 @@ def _polygons(geom) -> list:
     return sorted(out, key=lambda p: (-p.area, p.centroid.x, p.centroid.y))
 
 
+def _first_hit(tree: shapely.STRtree | None, geoms: np.ndarray) -> np.ndarray:
+    """Per geometry, the lowest index of the tree's geometries it intersects, or -1."""
+    out = np.full(len(geoms), -1)
+    if tree is None or not len(geoms):
+        return out
+    gi, ti = tree.query(geoms, predicate="intersects")
+    if len(gi):
+        low = pd.Series(ti).groupby(gi).min()
+        out[low.index.to_numpy()] = low.to_numpy()
+    return out
+
+
 def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options):
     """The units of one community and the building -> unit pairs.
 
@@ -240,19 +252,7 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
     part_tree = shapely.STRtree([p[3] for p in parts]) if parts else None
     gen_tree = shapely.STRtree(shapely.points(gen)) if len(gen) else None
     n_faces = len(faces)
-
-    def first_hit(tree) -> np.ndarray:
-        """Per face, the lowest index of the tree's geometries its point lies on, or -1."""
-        out = np.full(n_faces, -1)
-        if tree is None or not n_faces:
-            return out
-        fi, gi = tree.query(reps, predicate="intersects")
-        if len(fi):
-            low = pd.Series(gi).groupby(fi).min()
-            out[low.index.to_numpy()] = low.to_numpy()
-        return out
-
-    part_of, block_of = first_hit(part_tree), first_hit(block_tree)
+    part_of, block_of = _first_hit(part_tree, reps), _first_hit(block_tree, reps)
     cell_of = np.full(n_faces, -1)
     if gen_tree is not None and n_faces:
         free = np.flatnonzero(part_of < 0)
@@ -320,10 +320,7 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
     bmap: list[tuple[str, str]] = []
     if len(bx) and len(units):
         tree = shapely.STRtree(geoms)
-        bi, ui = tree.query(bpts, predicate="intersects")
-        first = pd.Series(ui).groupby(bi).min()
-        home = np.full(len(bx), -1)
-        home[first.index.to_numpy()] = first.to_numpy()
+        home = _first_hit(tree, bpts)
         for b in np.flatnonzero(home < 0):
             home[b] = int(tree.nearest(bpts[b]))
         for b, j in enumerate(home):
