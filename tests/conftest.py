@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 from gridgeo.synth import qingdao_sample
 from gridgeo.validate import validate_layers
@@ -26,3 +27,8 @@ def sample_result(sample_district):
     from gridgeo.partition import partition_district
 
     return partition_district(sample_district, time_limit=0.1, seed=0)
+
+
+# Property tests draw the same examples on every run, so what CI runs is what a user runs.
+settings.register_profile("gridgeo", derandomize=True)
+settings.load_profile("gridgeo")
