@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import geopandas as gpd  # noqa: E402
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import shapely  # noqa: E402
 from _results import write_section  # noqa: E402
 
@@ -185,43 +186,42 @@ def one_community(repeats: int) -> str:
 def _city_worker(n_buildings: int) -> dict:
     """One city size, in this (fresh) process: generate, then time validate/units/partition."""
     from gridgeo.batch import RunOptions, run_partition
-    from gridgeo.synth import qingdao_city
+    from gridgeo.divisions import load_divisions
+    from gridgeo.synth import community_frame, generate_layers
     from gridgeo.validate import validate_layers
 
-    # About 25 buildings per community at scale 1; pick counties until the size is reached.
-    counties = [
-        "370203",
-        "370202",
-        "370212",
-        "370213",
-        "370211",
-        "370214",
-        "370281",
-        "370215",
-        "370283",
-        "370285",
-    ]
-    scale = 1.0
     t = time.perf_counter()
-    layers = None
-    for n in range(1, len(counties) + 1):
-        layers = qingdao_city(seed=0, counties=counties[:n], scale=scale)
-        if len(layers["buildings"]) >= n_buildings:
+    # The real frame of the whole city is built once; its communities are filled in chunks, in
+    # code order, until the size is reached (regenerating the growing city per added county
+    # made the 300k row quadratic).
+    table = load_divisions()
+    towns = sorted(c for c in table[table["level"] == "town"].index if (table["parent"] == c).any())
+    frame = community_frame(towns, seed=0)
+    parts: list[dict] = []
+    n_have = 0
+    for i, start in enumerate(range(0, len(frame), 250)):
+        part = generate_layers(frame.iloc[start : start + 250], seed=i, scale=1.0)
+        for v in part.values():  # land-use, road and river ids restart per chunk
+            for col in (c for c in v.columns if c.endswith("_id") and c != "building_id"):
+                v[col] = f"C{i}-" + v[col].astype(str)
+        parts.append(part)
+        n_have += len(part["buildings"])
+        if n_have >= n_buildings:
             break
+    layers = {
+        k: gpd.GeoDataFrame(pd.concat([p[k] for p in parts], ignore_index=True), crs=parts[0][k].crs)
+        for k in parts[0]
+    }
     b = layers["buildings"]
-    if len(b) > n_buildings:  # keep whole communities up to the size
-        keep = set(
-            layers["communities"]["community_code"].iloc[
-                : max(1, int(len(layers["communities"]) * n_buildings / len(b)))
-            ]
-        )
+    if len(b) > n_buildings:  # keep whole communities, in order, up to the size
+        per = b.groupby("community_code").size()
+        codes = layers["communities"]["community_code"]
+        upto = per.reindex(codes).fillna(0).cumsum().to_numpy()
+        keep = set(codes.iloc[: max(1, int(np.searchsorted(upto, n_buildings)) + 1)])
         layers = {
-            k: (v[v["community_code"].isin(keep)] if k in ("communities",) else v)
+            k: (v[v["community_code"].isin(keep)] if "community_code" in v.columns else v)
             for k, v in layers.items()
         }
-        layers["buildings"] = b[
-            b["building_id"].str[:12].isin(keep)
-        ]  # generated ids start with the code
     gen = time.perf_counter() - t
     t = time.perf_counter()
     district = validate_layers(layers)

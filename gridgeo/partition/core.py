@@ -29,6 +29,9 @@ from gridgeo.partition.heuristic import _order_key, bisection_plan
 
 #: Components whose exact model has more node-part pairs than this are solved by LNS.
 EXACT_LIMIT = 600
+#: CP-SAT deterministic time of one pair re-split, and pairs re-split per unit of budget.
+PAIR_DET_TIME = 0.04
+PAIRS_PER_BUDGET = 25
 
 
 @dataclass
@@ -315,8 +318,8 @@ def _improve(graph, w, lower, upper, plan, cost, budget, seed):
             key = (min(a, b), max(a, b))
             links[key] = links.get(key, 0.0) + cost.get(frozenset((u, v)), 1.0)
     # The pairs with the longest common boundary have the most to gain.
-    pairs = sorted(links, key=lambda k: (-links[k], k))[: max(1, int(budget * 25))]
-    per_pair = 0.04
+    pairs = sorted(links, key=lambda k: (-links[k], k))[: max(1, int(budget * PAIRS_PER_BUDGET))]
+    per_pair = PAIR_DET_TIME
     changed = False
     for a, b in pairs:
         region = sorted((n for n in graph if plan[n] in (a, b)), key=_order_key)
