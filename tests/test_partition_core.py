@@ -199,3 +199,50 @@ def test_check_plan_reports_what_is_wrong():
     problems = check_plan(g, {0: 0, 1: 1, 2: 0}, "households", 300, 500)
     assert any("not connected" in p for p in problems)
     assert any("weighs 200" in p for p in problems)
+
+
+def test_pair_window_merges_far_units_into_fixed_connected_nodes():
+    from gridgeo.partition.core import _pair_window
+
+    g = nx.grid_2d_graph(4, 12)
+    w = {n: 10 for n in g}
+    plan = {n: 0 if n[1] < 6 else 1 for n in g}  # two 4x6 blocks, seam between columns 5 and 6
+    cost = {frozenset((u, v)): 1.0 + u[0] for u, v in g.edges}
+    weights, edges, members, hint, fixed = _pair_window(g, w, plan, list(g), cost, 2)
+    # Every unit in exactly one model node, weights kept, columns 3-8 free, the rest merged.
+    flat = [n for m in members for n in m]
+    assert sorted(flat) == sorted(g) and len(flat) == len(set(flat))
+    assert sum(weights) == sum(w.values())
+    free = [m[0] for i, m in enumerate(members) if i not in fixed]
+    assert sorted({n[1] for n in free}) == [3, 4, 5, 6, 7, 8]
+    assert all(len(m) == 1 for i, m in enumerate(members) if i not in fixed)
+    merged = [m for i, m in enumerate(members) if i in fixed]
+    assert len(merged) == 2 and all(nx.is_connected(g.subgraph(m)) for m in merged)
+    for i, m in enumerate(members):
+        assert {plan[n] for n in m} == {
+            plan[members[0][0]] if hint[i] == 0 else 1 - plan[members[0][0]]
+        }
+    assert all(fixed[i] == hint[i] for i in fixed)
+    # The model's cut is the units' cut, parallel edges summed.
+    cut = sum(c for i, j, c in edges if hint[i] != hint[j])
+    assert cut == pytest.approx(
+        sum(cost[frozenset((u, v))] for u, v in g.edges if plan[u] != plan[v])
+    )
+    assert sum(c for *_, c in edges) == pytest.approx(
+        sum(
+            cost[frozenset((u, v))]
+            for u, v in g.edges
+            if not (u in merged[0] and v in merged[0]) and not (u in merged[1] and v in merged[1])
+        )
+    )
+
+
+def test_small_budget_skips_the_exact_model_and_says_so():
+    g = lattice_graph(5, seed=2)
+    small = solve_graph(g, "households", 300, 500, seed=0, time_limit=0.02)
+    large = solve_graph(g, "households", 300, 500, seed=0, time_limit=2.0)
+    for sol in (small, large):
+        assert check_plan(g, sol.assignment, "households", 300, 500) == []
+    assert small.status == SolveStatus.HEURISTIC and small.bound is None
+    assert large.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE) and large.bound is not None
+    assert large.objective <= small.objective + 1e-9

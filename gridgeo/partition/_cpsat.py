@@ -84,6 +84,7 @@ def solve_partition(
     fixed: dict[int, int] | None = None,
     deterministic_time: float = 10.0,
     seed: int = 0,
+    hint_search: bool = False,
 ) -> SolveResult:
     """Solve the partition model on nodes ``0..n-1``.
 
@@ -105,6 +106,9 @@ def solve_partition(
         CP-SAT's deterministic time limit (about seconds on a typical machine).
     seed : int
         CP-SAT's random seed.
+    hint_search : bool
+        Branch on the hint's values first (CP-SAT's HINT_SEARCH): a short solve then explores
+        the neighbourhood of a good plan instead of restarting from the LP.
 
     Returns
     -------
@@ -114,19 +118,21 @@ def solve_partition(
     n = len(weights)
     P = min(k_max, n)
     m = cp_model.CpModel()
+    LinearExpr = cp_model.LinearExpr
     x = {}
     for i in range(n):
         for p in range(min(i + 1, P)):
-            x[i, p] = m.new_bool_var(f"x{i}_{p}")
-        m.add_exactly_one(x[i, p] for p in range(min(i + 1, P)))
-    used = [m.new_bool_var(f"used{p}") for p in range(P)]
+            x[i, p] = m.new_bool_var("")
+        m.add_exactly_one([x[i, p] for p in range(min(i + 1, P))])
+    used = [m.new_bool_var("") for p in range(P)]
     for p in range(P - 1):
         m.add_implication(used[p + 1], used[p])
-    m.add(sum(used) >= k_min)
-    m.add(sum(used) <= k_max)
+    m.add_linear_constraint(LinearExpr.sum(used), k_min, k_max)
     members = {p: [i for i in range(n) if (i, p) in x] for p in range(P)}
     for p in range(P):
-        load = sum(weights[i] * x[i, p] for i in members[p])
+        load = LinearExpr.weighted_sum(
+            [x[i, p] for i in members[p]], [weights[i] for i in members[p]]
+        )
         m.add(load >= lower * used[p])
         m.add(load <= upper * used[p])
         for i in members[p]:
@@ -135,52 +141,57 @@ def solve_partition(
     r = {}
     for p in range(P):
         for i in members[p]:
-            r[i, p] = m.new_bool_var(f"r{i}_{p}")
+            r[i, p] = m.new_bool_var("")
             m.add_implication(r[i, p], x[i, p])
-        m.add(sum(r[i, p] for i in members[p]) == used[p])
+        m.add(LinearExpr.sum([r[i, p] for i in members[p]]) == used[p])
     same = []
     flows: dict[tuple[int, int], cp_model.IntVar] = {}
     supplies = []
-    flow_in = [[] for _ in range(n)]
-    flow_out = [[] for _ in range(n)]
-    obj = []
-    for e, (i, j, c) in enumerate(edges):
-        s = m.new_bool_var(f"same{e}")
+    flow_in: list[list] = [[] for _ in range(n)]
+    flow_out: list[list] = [[] for _ in range(n)]
+    obj_vars = []
+    obj_coefs = []
+    # With two parts, x[i, 1] is the negation of x[i, 0]: part 0's clauses say it all.
+    span = 1 if P == 2 else P
+    for i, j, c in edges:
+        s = m.new_bool_var("")
+        ns = s.Not()
         same.append(s)
-        for p in range(P):
+        for p in range(span):
             a, b = (i, p) in x, (j, p) in x
             if a and b:
-                # Linear (not reified) so that the LP relaxation sees the cut: |x_i - x_j| <= 1 - s.
-                m.add(x[i, p] - x[j, p] + s <= 1)
-                m.add(x[j, p] - x[i, p] + s <= 1)
+                # same => x[i, p] == x[j, p], as two clauses (|x_i - x_j| <= 1 - s).
+                m.add_bool_or([x[i, p].Not(), x[j, p], ns])
+                m.add_bool_or([x[j, p].Not(), x[i, p], ns])
             elif a:
                 m.add_implication(s, x[i, p].Not())
             elif b:
                 m.add_implication(s, x[j, p].Not())
         for u, v in ((i, j), (j, i)):
-            f = m.new_int_var(0, n, f"f{u}_{v}")
-            m.add(f == 0).only_enforce_if(s.Not())
+            f = m.new_int_var(0, n, "")
+            m.add(f == 0).only_enforce_if(ns)
             flow_out[u].append(f)
             flow_in[v].append(f)
             flows[u, v] = f
-        obj.append((max(1, round(c * COST_SCALE)), s))
+        obj_vars.append(s)
+        obj_coefs.append(max(1, round(c * COST_SCALE)))
     for i in range(n):
-        is_root = sum(r[i, p] for p in range(P) if (i, p) in r)
-        supply = m.new_int_var(0, n, f"s{i}")
+        supply = m.new_int_var(0, n, "")
         supplies.append(supply)
-        m.add(supply <= n * is_root)
-        m.add(sum(flow_out[i]) - sum(flow_in[i]) == supply - 1)
-    total_cost = sum(c for c, _ in obj)
-    m.minimize(total_cost - sum(c * s for c, s in obj))
+        roots = [r[i, p] for p in range(P) if (i, p) in r]
+        m.add(supply <= n * LinearExpr.sum(roots))
+        m.add(LinearExpr.sum(flow_out[i]) - LinearExpr.sum(flow_in[i]) == supply - 1)
+    m.minimize(sum(obj_coefs) - LinearExpr.weighted_sum(obj_vars, obj_coefs))
     if hint is not None:
         relabel = _canonical(hint)
-        for (i, p), var in x.items():
-            m.add_hint(var, relabel[i] == p)
-        for p in range(P):
-            m.add_hint(used[p], p < max(relabel) + 1)
-        for e, (i, j, _c) in enumerate(edges):
-            m.add_hint(same[e], relabel[i] == relabel[j])
-        _hint_flow(m, relabel, edges, r, flows, supplies)
+        k_hint = max(relabel) + 1
+        pairs = [(var, relabel[i] == p) for (i, p), var in x.items()]
+        pairs += [(used[p], p < k_hint) for p in range(P)]
+        pairs += [(same[e], relabel[i] == relabel[j]) for e, (i, j, _c) in enumerate(edges)]
+        pairs += _hint_flow(relabel, edges, r, flows, supplies)
+        h = m.proto.solution_hint
+        h.vars.extend([var.index for var, _ in pairs])
+        h.values.extend([int(val) for _, val in pairs])
     if fixed:
         for i, p in fixed.items():
             m.add(x[i, p] == 1)
@@ -188,6 +199,8 @@ def solve_partition(
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = int(seed)
     solver.parameters.max_deterministic_time = float(deterministic_time)
+    if hint_search and hint is not None:
+        solver.parameters.search_branching = cp_model.HINT_SEARCH
     code = solver.solve(m)
     wall = time.perf_counter() - start
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -201,8 +214,11 @@ def solve_partition(
     return SolveResult(SolveStatus.TIMED_OUT, None, None, None, wall)
 
 
-def _hint_flow(m, relabel, edges, r, flows, supplies) -> None:
-    """Complete a hint: roots at each part's lowest node, flow along a BFS tree of the part."""
+def _hint_flow(relabel, edges, r, flows, supplies) -> list:
+    """Complete a hint: roots at each part's lowest node, flow along a BFS tree of the part.
+
+    Returns (variable, value) pairs.
+    """
     n = len(relabel)
     adj: list[list[int]] = [[] for _ in range(n)]
     for i, j, _c in edges:
@@ -226,13 +242,10 @@ def _hint_flow(m, relabel, edges, r, flows, supplies) -> None:
     for u in reversed(order):
         if parent[u] >= 0:
             size[parent[u]] += size[u]
-    tree = {(parent[v], v) for v in range(n) if parent[v] >= 0}
-    for (u, v), var in flows.items():
-        m.add_hint(var, size[v] if (u, v) in tree else 0)
-    for i in range(n):
-        m.add_hint(supplies[i], size[i] if parent[i] == -1 else 0)
-    for (i, p), var in r.items():
-        m.add_hint(var, parent[i] == -1 and relabel[i] == p)
+    out = [(var, size[v] if parent[v] == u else 0) for (u, v), var in flows.items()]
+    out += [(supplies[i], size[i] if parent[i] == -1 else 0) for i in range(n)]
+    out += [(var, parent[i] == -1 and relabel[i] == p) for (i, p), var in r.items()]
+    return out
 
 
 def _canonical(plan: list[int]) -> list[int]:
