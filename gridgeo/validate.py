@@ -36,6 +36,9 @@ _FAMILY = {
 }  # fmt: skip
 
 _CODE_RE = re.compile(r"^\d{12}$")
+#: Geometry type names in the order of shapely.get_type_id.
+_TYPE_NAMES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+               "MultiPolygon", "GeometryCollection")  # fmt: skip
 
 
 class _Collector:
@@ -226,7 +229,9 @@ def _check_layer(
         gdf[idc] = [f"{name}-{i + 1}" for i in range(len(gdf))]
     ids = gdf[idc]
     if idc == "community_code":
-        ids = ids.map(_code_text)
+        ids = _codes_text(ids)
+    elif _all_text(ids):
+        ids = ids.astype(object)
     else:
         ids = ids.map(lambda v: "" if _isnull(v) else (str(int(v)) if isinstance(v, float) and float(v).is_integer() else str(v)))
     gdf[idc] = ids
@@ -253,7 +258,12 @@ def _check_layer(
     # Geometry: present, of the right family, valid (repaired) or refused.
     geoms = gdf.geometry.values
     fam_ok = set(spec.geometry)
-    for i, (fid, g) in enumerate(zip(ids, geoms, strict=True)):
+    arr = np.asarray(geoms)
+    types = shapely.get_type_id(arr)
+    ok_types = [t for t, n in enumerate(_TYPE_NAMES) if _FAMILY.get(n) in fam_ok]
+    suspect = np.flatnonzero(shapely.is_missing(arr) | shapely.is_empty(arr) | ~np.isin(types, ok_types))
+    for i in suspect:  # only the features with a problem are looked at one by one
+        fid, g = ids.iloc[i], arr[i]
         if g is None or shapely.is_empty(g):
             col.error(label, fid or f"row {i + 1}", "has no geometry", blocking=True)
             continue
@@ -286,7 +296,7 @@ def _check_layer(
         for c in ("households", "residents"):
             gdf[c] = _check_counts(gdf[c], ids, c, label, col)
         if "community_code" in gdf.columns:
-            gdf["community_code"] = gdf["community_code"].map(_code_text)
+            gdf["community_code"] = _codes_text(gdf["community_code"])
         bad = gdf[(gdf["residents"] < gdf["households"]) & (gdf["households"] >= 0)]
         for fid, g in zip(bad["building_id"][:50], bad.geometry[:50], strict=False):
             col.warn("input.counts", label, fid, "fewer residents than households: check the census counts", g, gdf.crs)
@@ -314,6 +324,18 @@ def _isnull(v: object) -> bool:
         return False
 
 
+def _all_text(values: pd.Series) -> bool:
+    """Every value is a str (no missing value, no number)."""
+    return bool(values.notna().all()) and pd.api.types.infer_dtype(values, skipna=False) == "string"
+
+
+def _codes_text(values: pd.Series) -> pd.Series:
+    """:func:`_code_text` over a column (vectorised when the column is all text)."""
+    if _all_text(values):
+        return values.astype(object).str.strip()
+    return values.map(_code_text)
+
+
 def _code_text(v: object) -> str:
     """Return a division code as text, undoing the float/int a spreadsheet made of it."""
     if _isnull(v):
@@ -336,7 +358,11 @@ def _polygonal(g):
 
 def _check_counts(values: pd.Series, ids: pd.Series, column: str, label: str, col: _Collector) -> pd.Series:
     num = pd.to_numeric(values, errors="coerce")
-    for fid, raw, v in zip(ids, values, num, strict=True):
+    arr = num.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = np.isnan(arr) | (arr < 0) | (arr != np.round(arr))
+    # Only the rows with a problem are looked at one by one, in file order.
+    for fid, raw, v in zip(ids[bad], values[bad], num[bad], strict=True):
         if _isnull(raw):
             col.error(label, fid, f"{column} is missing: give a whole number ≥ 0")
         elif _isnull(v):

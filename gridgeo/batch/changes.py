@@ -566,6 +566,21 @@ def _grid_changes(changes: pd.DataFrame, previous: PreviousRun, grids, buildings
     return changes, share
 
 
+def _compound_patch(geoms, **style):
+    """Polygons as one matplotlib PathPatch (holes kept: exteriors and interiors wind opposite)."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MplPath
+
+    parts = shapely.orient_polygons(shapely.get_parts(np.asarray(geoms)))
+    rings = shapely.get_rings(parts)
+    xy, ring = shapely.get_coordinates(rings, return_index=True)
+    codes = np.full(len(xy), MplPath.LINETO, dtype=MplPath.code_type)
+    start = np.r_[0, np.flatnonzero(np.diff(ring)) + 1]
+    codes[start] = MplPath.MOVETO
+    codes[np.r_[start[1:] - 1, len(xy) - 1]] = MplPath.CLOSEPOLY
+    return PathPatch(MplPath(xy, codes), **style)
+
+
 def write_change_map(previous: PreviousRun, res: RepartitionResult, path: str | Path) -> Path:
     """Draw the changes: grids that kept their code, new grids, and the previous boundaries.
 
@@ -602,7 +617,13 @@ def write_change_map(previous: PreviousRun, res: RepartitionResult, path: str | 
     same = new[~new["community_code"].isin(changed)]
     mine = new[new["community_code"].isin(changed)]
     if len(same):
-        same.plot(ax=ax, color="#eeeeee", edgecolor="#bbbbbb", linewidth=0.3)
+        # Context only: one compound path instead of a patch per grid (a city has ~20,000).
+        # add_artist, not add_patch: the latter walks every vertex in Python to update the limits.
+        ax.add_artist(_compound_patch(same.geometry.values, facecolor="#eeeeee", edgecolor="#bbbbbb", linewidth=0.3))
+        x0, y0, x1, y1 = same.total_bounds
+        ax.update_datalim([(x0, y0), (x1, y1)])
+        ax.autoscale_view()
+        ax.set_aspect("equal")
     if len(mine):
         kept = mine["grid_code"].isin(old_codes)
         mine[kept].plot(ax=ax, color="#a6dba0", edgecolor="black", linewidth=0.6)
