@@ -64,7 +64,8 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="gridgeo-city-"))
     t = time.perf_counter()
-    if args.cache and Path(args.cache).exists():
+    cached = bool(args.cache and Path(args.cache).exists())
+    if cached:
         with open(args.cache, "rb") as fh:
             layers = pickle.load(fh)  # noqa: S301 - our own cache
         com = layers["communities"]
@@ -119,7 +120,7 @@ def main() -> None:
     legal = com[com["flag"] == ""]
     lines = [
         f"City: {len(district.communities)} communities and villages, {n_b} buildings, {households:,} households, "
-        f"{residents:,} residents (generated in {t_gen:.0f} s, not counted). {len(coded)} grids "
+        f"{residents:,} residents ({'loaded from a cache and written' if cached else 'generated and written'} in {t_gen:.0f} s, not counted). {len(coded)} grids "
         f"({len(com)} community, {len(coded) - len(com)} dedicated); unflagged community grids in [300, 500]: "
         f"{legal['households'].between(300, 500).mean():.1%}; coverage proof "
         f"{'PROVED' if proof.ok else 'REFUTED'}; {len(batch.failures)} community task(s) failed.",
@@ -224,7 +225,7 @@ def main() -> None:
         f"Shandong estimate (about {SHANDONG_RESIDENTS / 1e6:.0f} million residents, {SHANDONG_RESIDENTS / residents:.1f}x "
         f"this city): {core_s / 3600:.1f} core-hours at the measured {per_resident * 1e6:.1f} s per million residents "
         f"per {args.workers} cores; in one hour on about {cores_1h} cores (e.g. {int(np.ceil(cores_1h / 16))} "
-        f"machines of 16 cores), the driver's read/validate and proof being split by city as well.",
+        f"machine(s) of 16 cores), the driver's read/validate and proof being split by city as well.",
     ]
     print(lines[-1], flush=True)
     write_section(

@@ -453,7 +453,7 @@ def _refine(graph, w, lower, upper, plan, cost, max_rounds: int = 25) -> dict:
             if best is None or len(members[a]) == 1:
                 continue
             rest = members[a] - {n}
-            if not nx.is_connected(graph.subgraph(rest)):
+            if not _connected(graph.adj, rest):
                 continue
             b = best[1]
             plan[n] = b
@@ -465,6 +465,19 @@ def _refine(graph, w, lower, upper, plan, cost, max_rounds: int = 25) -> dict:
         if not moved:
             break
     return plan
+
+
+def _connected(adj, nodes: set) -> bool:
+    """Whether ``nodes`` (non-empty) induce a connected subgraph (a plain BFS, no subgraph view)."""
+    start = next(iter(nodes))
+    seen = {start}
+    stack = [start]
+    while stack:
+        for m in adj[stack.pop()]:
+            if m in nodes and m not in seen:
+                seen.add(m)
+                stack.append(m)
+    return len(seen) == len(nodes)
 
 
 def check_plan(graph: nx.Graph, plan: dict, weight: str, lower: int, upper: int) -> list[str]:
