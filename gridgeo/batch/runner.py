@@ -303,7 +303,7 @@ def _run_dask(pending, options, task, workers, scheduler, finish) -> None:
 
 
 #: Communities travel to the Dask workers in chunks of about this many buildings (at most this
-#: many communities): 615 generated communities on 2 workers took 70.1 s so against 81.6 s with
+#: many communities): 615 generated communities on 2 workers took 70.1 s against 81.6 s with
 #: one task per community (task and serialisation overhead in the driver).
 CHUNK_BUILDINGS = 1500
 CHUNK_COMMUNITIES = 16
