@@ -35,18 +35,13 @@ from _results import write_section  # noqa: E402
 
 from gridgeo.coverage import check_coverage  # noqa: E402
 from gridgeo.district import District  # noqa: E402
-from gridgeo.divisions import load_divisions  # noqa: E402
-from gridgeo.synth import OUTPUT_CRS, WORK_CRS, community_frame  # noqa: E402
+from gridgeo.synth import OUTPUT_CRS, WORK_CRS, city_towns, community_frame  # noqa: E402
 
 
 def build(counties: list[str] | None, n_grids: int, n_buildings: int, seed: int = 0):
     """The district (metric CRS) and the grid layer (EPSG:4490) of the benchmark."""
     rng = np.random.default_rng(seed)
-    table = load_divisions()
-    towns = [t for t in table[table["level"] == "town"].index if (table["parent"] == t).any()]
-    if counties:
-        towns = [t for t in towns if t[:6] in set(counties)]
-    com = community_frame(sorted(towns), seed=seed).to_crs(WORK_CRS).reset_index(drop=True)
+    com = community_frame(city_towns(counties), seed=seed).to_crs(WORK_CRS).reset_index(drop=True)
     com["geometry"] = shapely.set_precision(com.geometry.values, 0.01)
     if "is_village" not in com.columns:
         com["is_village"] = com["community_code"].str[9:12].astype(int) >= 200

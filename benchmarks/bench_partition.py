@@ -186,17 +186,14 @@ def one_community(repeats: int) -> str:
 def _city_worker(n_buildings: int) -> dict:
     """One city size, in this (fresh) process: generate, then time validate/units/partition."""
     from gridgeo.batch import RunOptions, run_partition
-    from gridgeo.divisions import load_divisions
-    from gridgeo.synth import community_frame, generate_layers
+    from gridgeo.synth import city_towns, community_frame, generate_layers
     from gridgeo.validate import validate_layers
 
     t = time.perf_counter()
     # The real frame of the whole city is built once; its communities are filled in chunks, in
     # code order, until the size is reached (regenerating the growing city per added county
     # made the 300k row quadratic).
-    table = load_divisions()
-    towns = sorted(c for c in table[table["level"] == "town"].index if (table["parent"] == c).any())
-    frame = community_frame(towns, seed=0)
+    frame = community_frame(city_towns(), seed=0)
     parts: list[dict] = []
     n_have = 0
     for i, start in enumerate(range(0, len(frame), 250)):

@@ -504,12 +504,28 @@ def qingdao_city(
     dict
         Layers as from :func:`generate_layers`.
     """
+    return generate_layers(community_frame(city_towns(counties), seed=seed), seed=seed, scale=scale)
+
+
+def city_towns(counties: list[str] | None = None) -> list[str]:
+    """The street and town codes of Qingdao that have communities or villages, in code order.
+
+    Parameters
+    ----------
+    counties : list of str, optional
+        6-digit county codes to keep (default: all ten).
+
+    Returns
+    -------
+    list of str
+        12-digit codes, ready for :func:`community_frame`.
+    """
     table = load_divisions()
     towns = table[table["level"] == "town"].index
     if counties:
         towns = [t for t in towns if t[:6] in set(counties)]
-    towns = [t for t in towns if (table["parent"] == t).any()]
-    return generate_layers(community_frame(sorted(towns), seed=seed), seed=seed, scale=scale)
+    has_members = set(table["parent"].dropna())
+    return sorted(t for t in towns if t in has_members)
 
 
 def lattice_graph(side: int, *, seed: int = 0, low: int = 10, high: int = 80):
