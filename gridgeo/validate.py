@@ -36,9 +36,6 @@ _FAMILY = {
 }  # fmt: skip
 
 _CODE_RE = re.compile(r"^\d{12}$")
-#: Geometry type names in the order of shapely.get_type_id.
-_TYPE_NAMES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
-               "MultiPolygon", "GeometryCollection")  # fmt: skip
 
 
 class _Collector:
@@ -260,7 +257,8 @@ def _check_layer(
     fam_ok = set(spec.geometry)
     arr = np.asarray(geoms)
     types = shapely.get_type_id(arr)
-    ok_types = [t for t, n in enumerate(_TYPE_NAMES) if _FAMILY.get(n) in fam_ok]
+    family_of_id = {n.upper(): f for n, f in _FAMILY.items()}  # shapely.GeometryType names
+    ok_types = [int(t) for t in shapely.GeometryType if family_of_id.get(t.name) in fam_ok]
     suspect = np.flatnonzero(shapely.is_missing(arr) | shapely.is_empty(arr) | ~np.isin(types, ok_types))
     for i in suspect:  # only the features with a problem are looked at one by one
         fid, g = ids.iloc[i], arr[i]
