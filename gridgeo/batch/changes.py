@@ -149,20 +149,26 @@ def detect_changes(
     names = dict(zip(com["community_code"], com["name"], strict=True))
     new_codes, old_codes = set(new_geom), set(old_geom)
 
+    new_geoms = np.array([new_geom[c] for c in new_codes_list], dtype=object)
+    new_tree = shapely.STRtree(new_geoms)
+    old_list = sorted(old_codes)
+    old_geoms = np.array([old_geom[c] for c in old_list], dtype=object)
+    old_tree = shapely.STRtree(old_geoms)
+
     # A new code on (almost) the same ground as a vanished one: the community was re-coded.
     recoded: dict[str, str] = {}
-    vanished = sorted(old_codes - new_codes)
+    vanished = old_codes - new_codes
     if vanished:
-        van_geoms = np.array([old_geom[c] for c in vanished], dtype=object)
-        van_tree = shapely.STRtree(van_geoms)
         for code in new_codes_list:
             if code in old_codes:
                 continue
             geom = new_geom[code]
-            for i in np.sort(van_tree.query(geom, predicate="intersects")):
-                og = van_geoms[i]
-                if shapely.intersection(og, geom).area > 0.95 * max(og.area, geom.area):
-                    recoded[code] = vanished[i]
+            for i in np.sort(old_tree.query(geom, predicate="intersects")):
+                og = old_geoms[i]
+                if old_list[i] in vanished and (
+                    shapely.intersection(og, geom).area > 0.95 * max(og.area, geom.area)
+                ):
+                    recoded[code] = old_list[i]
                     break
     back = {old: new for new, old in recoded.items()}
 
@@ -201,12 +207,6 @@ def detect_changes(
                 [c for c, _ in pairs], shapely.area(shapely.symmetric_difference(a, b)), strict=True
             )
         )
-
-    new_geoms = np.array([new_geom[c] for c in new_codes_list], dtype=object)
-    new_tree = shapely.STRtree(new_geoms)
-    old_list = sorted(old_codes)
-    old_geoms = np.array([old_geom[c] for c in old_list], dtype=object)
-    old_tree = shapely.STRtree(old_geoms)
 
     def overlapping(geom, tree, geoms, codes) -> list[str]:
         hit = tree.query(geom, predicate="intersects")
