@@ -460,7 +460,10 @@ def _edges(geoms: list, ids: list[str], lines: list, options: UnitOptions) -> pd
     along = np.zeros(len(left))
     if lines and len(left):
         zone = shapely.buffer(shapely.union_all(lines), options.road_width_m)
-        along = shapely.length(shapely.intersection(shared, zone))
+        shapely.prepare(zone)
+        # Only edges that reach the zone are overlaid with it (the others are 0 along it).
+        near = shapely.intersects(zone, shared)
+        along[near] = shapely.length(shapely.intersection(shared[near], zone))
     cost = length - (1.0 - options.road_discount) * along
     return pd.DataFrame({
         "u": np.array(ids, dtype=object)[left], "v": np.array(ids, dtype=object)[right],

@@ -196,6 +196,25 @@ def test_disconnected_community_parts_are_partitioned_apart():
     assert xs[0] < 300 < 600 < xs[1]
 
 
+def test_unit_edges_along_a_road_cost_less():
+    # Cutting along a road is cheap (R1 prefers streets as grid lines): the edge under the road
+    # is all "along", the one meeting it 15 m (the road width) of it, a far road changes nothing.
+    from shapely.geometry import LineString
+
+    from gridgeo.units import UnitOptions, _edges
+
+    a, b, c = box(0, 0, 100, 100), box(100, 0, 200, 100), box(0, 100, 100, 200)
+    opts = UnitOptions()
+    near = _edges([a, b, c], ["a", "b", "c"], [LineString([(100, -50), (100, 150)])], opts)
+    e = near.set_index(["u", "v"])
+    assert set(e.index) == {("a", "b"), ("a", "c")}  # b and c only touch at a point
+    assert e.loc[("a", "b"), "along_m"] == pytest.approx(100.0)
+    assert e.loc[("a", "b"), "cost"] == pytest.approx(100.0 * opts.road_discount)
+    assert e.loc[("a", "c"), "along_m"] == pytest.approx(opts.road_width_m)
+    far = _edges([a, b, c], ["a", "b", "c"], [LineString([(1000, 0), (1000, 100)])], opts)
+    assert (far["along_m"] == 0).all() and (far["cost"] == far["shared_m"]).all()
+
+
 def test_band_no_number_of_grids_fits_gives_the_closest_alternative():
     # 520 households: 1 grid is 20 over, 2 grids are 40 under each: one grid is closest.
     d = _district(
