@@ -445,13 +445,16 @@ def _check_communities(com: gpd.GeoDataFrame, label: str, col: _Collector, tol: 
 
 def _locate_buildings(bld: gpd.GeoDataFrame, com: gpd.GeoDataFrame, label: str, col: _Collector) -> gpd.GeoDataFrame:
     """Give each building the community it lies in; report strays and border straddlers."""
-    reps = shapely.point_on_surface(bld.geometry.values)
-    bi, ci = com.sindex.query(reps, predicate="within")
+    # One index query: the communities each footprint touches; a building lies in the one
+    # holding its representative point (a point on the footprint, so among those touched).
+    fb, fc = com.sindex.query(bld.geometry.values, predicate="intersects")
+    com_geoms = com.geometry.values
+    shapely.prepare(com_geoms)
+    inside = shapely.contains(com_geoms[fc], shapely.point_on_surface(bld.geometry.values[fb]))
     codes = np.full(len(bld), "", dtype=object)
-    codes[bi] = com["community_code"].values[ci]
+    codes[fb[inside]] = com["community_code"].values[fc[inside]]
     # Footprints that cross a community border: assigned to the community holding most of it.
     polys = shapely.get_type_id(bld.geometry.values) >= 3
-    fb, fc = com.sindex.query(bld.geometry.values, predicate="intersects")
     counts = pd.Series(fb).value_counts()
     crossing = set(counts.index[counts > 1])
     for b in sorted(crossing):
