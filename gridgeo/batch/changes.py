@@ -178,23 +178,23 @@ def detect_changes(
         key=previous.buildings["grid_id"].map(dict(zip(gcom["grid_id"], gcom["community_code"],
                                                        strict=True)))
     )  # fmt: skip
-    old_b["key"] = old_b["key"].map(lambda c: back.get(c, c))
+    if back:
+        old_b["key"] = old_b["key"].replace(back)
     new_b = district.buildings[["building_id", "households", "community_code"]].rename(
         columns={"community_code": "key"}
     )
     m = old_b.merge(new_b, on=["key", "building_id"], how="outer", suffixes=("_old", "_new"),
                     indicator=True)  # fmt: skip
     both = m["_merge"] == "both"
-    per = pd.DataFrame(
-        {
-            "added": (m["_merge"] == "right_only").groupby(m["key"]).sum(),
-            "removed": (m["_merge"] == "left_only").groupby(m["key"]).sum(),
-            "counts": (both & (m["households_old"] != m["households_new"])).groupby(m["key"]).sum(),
-        }
-    )
-    hh_before = old_b.groupby("key")["households"].sum()
-    hh_after = new_b.groupby("key")["households"].sum()
-    n_after = new_b.groupby("key").size()
+    # Per community counts as plain dicts: the loop below looks each up thousands of times.
+    per = {
+        "added": (m["_merge"] == "right_only").groupby(m["key"]).sum().to_dict(),
+        "removed": (m["_merge"] == "left_only").groupby(m["key"]).sum().to_dict(),
+        "counts": (both & (m["households_old"] != m["households_new"])).groupby(m["key"]).sum().to_dict(),
+    }  # fmt: skip
+    hh_before = old_b.groupby("key")["households"].sum().to_dict()
+    hh_after = new_b.groupby("key")["households"].sum().to_dict()
+    n_after = new_b.groupby("key").size().to_dict()
 
     # Boundaries: one array-wise symmetric difference over the communities on both sides.
     pairs = [(c, recoded.get(c, c)) for c in new_codes_list if recoded.get(c, c) in old_codes]
