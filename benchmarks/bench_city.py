@@ -55,7 +55,7 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    from gridgeo.batch import RunOptions, run_partition
+    from gridgeo.batch import RunOptions, community_outlines, run_partition
     from gridgeo.coding import CodeRegistry, assign_codes
     from gridgeo.coverage import check_coverage
     from gridgeo.io import LayerSource, write_layers, write_table
@@ -109,7 +109,9 @@ def main() -> None:
         coded = assign_codes(res.grids, registry=reg, date="2026-01-01")
     stages["codes (registry)"] = time.perf_counter() - t
     t = time.perf_counter()
-    write_layers({"grids": coded}, tmp / "out" / "grids.gpkg")
+    write_layers(
+        {"grids": coded, "communities": community_outlines(district)}, tmp / "out" / "grids.gpkg"
+    )
     write_table(res.buildings, tmp / "out" / "building_grid.csv")
     stages["write"] = time.perf_counter() - t
     full = time.perf_counter() - t0

@@ -257,6 +257,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The main job."""
+    from gridgeo.batch import community_outlines
     from gridgeo.coding import CodeRegistry, assign_codes
     from gridgeo.io import write_layers, write_table, write_text
     from gridgeo.partition import partition_district
@@ -318,7 +319,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         coded = assign_codes(grids, registry=reg, date=args.date, retire_missing=True)
     _say(f"codes: {coded['grid_code'].nunique()} codes, registry {registry_path}")
 
-    layers = {"grids": coded, "units": result.units.units.to_crs(district.crs)}
+    layers = {
+        "grids": coded,
+        "units": result.units.units.to_crs(district.crs),
+        "communities": community_outlines(district),
+    }
     if len(verdict.findings):
         layers["findings"] = verdict.findings
     write_layers(layers, out / "grids.gpkg")
@@ -346,7 +351,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     """Re-partition what changed since a previous run."""
-    from gridgeo.batch.changes import load_previous, repartition, write_change_map
+    from gridgeo.batch.changes import (
+        community_outlines,
+        load_previous,
+        repartition,
+        write_change_map,
+    )
     from gridgeo.coding import CodeRegistry
     from gridgeo.io import write_layers, write_table, write_text
     from gridgeo.validate import load_district
@@ -392,7 +402,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             f"coverage (R5) of {what}: {'PROVED' if verdict.ok else 'REFUTED'} - "
             f"{n_block} blocking finding(s)"
         )
-    layers = {"grids": res.grids}
+    layers = {"grids": res.grids, "communities": community_outlines(district)}
     if verdict is not None and len(verdict.findings):
         layers["findings"] = verdict.findings
     write_layers(layers, out / "grids.gpkg")

@@ -17,7 +17,13 @@ import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 
-from gridgeo.batch import CHANGE_COLUMNS, PreviousRun, detect_changes, repartition
+from gridgeo.batch import (
+    CHANGE_COLUMNS,
+    PreviousRun,
+    community_outlines,
+    detect_changes,
+    repartition,
+)
 from gridgeo.coding import CodeRegistry, assign_codes
 from gridgeo.coverage import check_coverage
 from gridgeo.partition import partition_district
@@ -253,11 +259,17 @@ EXPECTED = {
 }  # fmt: skip
 
 
+@pytest.mark.parametrize("outlines", [True, False], ids=["outlines", "grid-union"])
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_detect_changes_classifies(name, base, districts):
+def test_detect_changes_classifies(name, outlines, base, districts):
+    # With the community outlines a run writes, and without them (an older output: the
+    # outlines are then the union of each community's grids), the same changes are found.
     statuses, counts, notes = EXPECTED[name]
     new = districts[name]
-    ch = detect_changes(base.previous, new).set_index("community_code")
+    previous = base.previous
+    if outlines:
+        previous = PreviousRun(previous.grids, previous.buildings, community_outlines(base.district))
+    ch = detect_changes(previous, new).set_index("community_code")
     assert list(ch.reset_index().columns) == CHANGE_COLUMNS
     want = {c: statuses.get(c, "unchanged") for c in sorted(set(CODES) | set(statuses))}
     assert ch["status"].to_dict() == want
@@ -273,6 +285,20 @@ def test_detect_changes_classifies(name, base, districts):
     if name == "boundary":
         assert ch.at[NANSHAN, "boundary_moved_m2"] > 100
         assert ch.at[NANSHAN, "boundary_moved_m2"] == ch.at[KANGPING, "boundary_moved_m2"]
+
+
+def test_outlines_not_covering_every_grid_are_not_used(base, tmp_path):
+    from gridgeo.batch import load_previous
+    from gridgeo.io import write_layers
+
+    outlines = community_outlines(base.district)
+    write_layers({"grids": base.coded, "communities": outlines[outlines["community_code"] != NANSHAN]},
+                 tmp_path / "grids.gpkg")  # fmt: skip
+    base.result.buildings.to_csv(tmp_path / "building_grid.csv", index=False)
+    assert load_previous(tmp_path).communities is None
+    write_layers({"grids": base.coded, "communities": outlines}, tmp_path / "grids.gpkg")
+    got = load_previous(tmp_path).communities
+    assert got is not None and sorted(got["community_code"]) == sorted(CODES)
 
 
 def test_nothing_changed(base, registry):
@@ -507,6 +533,9 @@ def test_cli_run_then_rerun(base, tmp_path):
     from gridgeo.batch import load_previous
 
     before, after = load_previous(out1).grids, load_previous(out2).grids
+    # Both runs leave the community outlines the next re-run compares with.
+    for out in (out1, out2):
+        assert sorted(load_previous(out).communities["community_code"]) == sorted(CODES)
     keep = [c for c in after.columns if c in before.columns]
     assert_geodataframe_equal(
         after[after["community_code"] == NANSHAN][keep].reset_index(drop=True),

@@ -1,7 +1,8 @@
 """Re-partition what changed, keep what did not (R8: grids and codes follow the community).
 
-A previous run is its grid layer (with codes) and its building -> grid table (with counts);
-both are written by ``gridgeo run``. Given new inputs:
+A previous run is its grid layer (with codes), the community outlines it was cut from and its
+building -> grid table (with counts); all are written by ``gridgeo run`` and ``gridgeo rerun``.
+Given new inputs:
 
 1. :func:`detect_changes` compares them per community: buildings built or demolished,
    household counts changed, a boundary moved, a community split, merged or re-coded;
@@ -50,10 +51,34 @@ class PreviousRun:
         The grid layer with ``grid_code`` (any CRS).
     buildings : DataFrame
         ``building_id``, ``grid_id``, ``households``, ``residents``.
+    communities : GeoDataFrame or None
+        The validated community polygons the grids were cut from (layer ``communities`` of
+        ``grids.gpkg``, see :func:`community_outlines`); None for an output without them,
+        whose outlines are then the union of each community's grids.
     """
 
     grids: gpd.GeoDataFrame
     buildings: pd.DataFrame
+    communities: gpd.GeoDataFrame | None = None
+
+
+def community_outlines(district: District) -> gpd.GeoDataFrame:
+    """The validated community polygons, in the input CRS, to write beside the grids.
+
+    A later re-run compares the new communities with these exactly (an unchanged
+    boundary is bit for bit the same polygon) instead of with the union of the grids.
+
+    Parameters
+    ----------
+    district : District
+
+    Returns
+    -------
+    GeoDataFrame
+        ``community_code``, ``name``, geometry; in code order.
+    """
+    com = district.communities.sort_values("community_code", kind="stable")
+    return com[["community_code", "name", "geometry"]].to_crs(district.crs).reset_index(drop=True)
 
 
 @dataclass
@@ -113,7 +138,16 @@ def load_previous(folder: str | Path) -> PreviousRun:
         raise InputError(problems)
     grids["community_code"] = grids["community_code"].astype(str)
     grids["grid_code"] = grids["grid_code"].astype(str)
-    return PreviousRun(grids, b)
+    communities = None
+    if "communities" in {n for n, _ in pyogrio.list_layers(gpath)}:
+        communities = pyogrio.read_dataframe(gpath, layer="communities")
+        communities["community_code"] = communities["community_code"].astype(str)
+        # Outlines that do not account for every grid's community are not the run's: unused.
+        if communities.crs is None or not set(grids["community_code"]) <= set(
+            communities["community_code"]
+        ):
+            communities = None
+    return PreviousRun(grids, b, communities)
 
 
 def detect_changes(
@@ -122,8 +156,11 @@ def detect_changes(
     """Compare the new inputs with a previous run, community by community.
 
     Vectorised over the whole city: buildings are compared with one merge on
-    ``(community, building_id)`` and boundaries with one array-wise symmetric difference,
-    so the cost grows with the size of the inputs, not with their square.
+    ``(community, building_id)``; boundaries are compared exactly with the outlines the
+    previous run wrote (:attr:`PreviousRun.communities`), and only those that differ, or all
+    when the previous run has no outlines (then the union of its grids), are measured with
+    one array-wise symmetric difference. The cost grows with the size of the inputs, not
+    with their square.
 
     Parameters
     ----------
@@ -140,10 +177,26 @@ def detect_changes(
         ``changed``, ``new``, ``removed`` or ``recoded``.
     """
     work = district.work_crs
-    old_g = previous.grids.to_crs(work)
-    old_com = old_g[["community_code", "geometry"]].dissolve(by="community_code", sort=True)
-    old_geom = dict(zip(old_com.index, old_com.geometry.values, strict=True))
     com = district.communities.sort_values("community_code", kind="stable")
+    same_outline: set[str] = set()
+    if previous.communities is not None:
+        # The outlines the previous run wrote: an unchanged boundary is the identical polygon.
+        # (only communities that have grids: one a previous batch run failed on is new again)
+        stored = previous.communities[
+            previous.communities["community_code"].isin(set(previous.grids["community_code"]))
+        ].sort_values("community_code", kind="stable")
+        old_geom = dict(zip(stored["community_code"], stored.to_crs(work).geometry.values, strict=True))
+        new_in = dict(zip(com["community_code"], com.geometry.to_crs(stored.crs).values, strict=True))
+        both_codes = [c for c in stored["community_code"] if c in new_in]
+        same = shapely.equals_identical(
+            np.array([new_in[c] for c in both_codes], dtype=object),
+            stored.set_index("community_code").geometry.loc[both_codes].values,
+        )
+        same_outline = {c for c, s in zip(both_codes, same, strict=True) if s}
+    else:
+        old_g = previous.grids.to_crs(work)
+        old_com = old_g[["community_code", "geometry"]].dissolve(by="community_code", sort=True)
+        old_geom = dict(zip(old_com.index, old_com.geometry.values, strict=True))
     new_codes_list = com["community_code"].tolist()
     new_geom = dict(zip(new_codes_list, com.geometry.values, strict=True))
     names = dict(zip(com["community_code"], com["name"], strict=True))
@@ -197,7 +250,11 @@ def detect_changes(
     n_after = new_b.groupby("key").size().to_dict()
 
     # Boundaries: one array-wise symmetric difference over the communities on both sides.
-    pairs = [(c, recoded.get(c, c)) for c in new_codes_list if recoded.get(c, c) in old_codes]
+    pairs = [
+        (c, recoded.get(c, c))
+        for c in new_codes_list
+        if recoded.get(c, c) in old_codes and c not in same_outline
+    ]
     moved_area = {}
     if pairs:
         a = np.array([old_geom[o] for _, o in pairs], dtype=object)
