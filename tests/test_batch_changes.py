@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
@@ -299,6 +300,20 @@ def test_outlines_not_covering_every_grid_are_not_used(base, tmp_path):
     write_layers({"grids": base.coded, "communities": outlines}, tmp_path / "grids.gpkg")
     got = load_previous(tmp_path).communities
     assert got is not None and sorted(got["community_code"]) == sorted(CODES)
+
+
+def test_outlines_survive_the_geopackage_bit_for_bit(tmp_path):
+    # A GeoPackage layer holds one geometry type (mixed polygons are promoted to multi): the
+    # outlines are compared as MultiPolygons on both sides, so an unchanged one is identical.
+    from gridgeo.batch.changes import _multi
+    from gridgeo.io import write_layers
+
+    geoms = [shapely.box(0, 0, 1, 1), shapely.MultiPolygon([shapely.box(2, 2, 3, 3), shapely.box(4, 4, 5, 5)])]
+    g = gpd.GeoDataFrame({"community_code": ["a", "b"]}, geometry=geoms, crs=4490)
+    write_layers({"communities": g}, tmp_path / "x.gpkg")
+    back = pyogrio.read_dataframe(tmp_path / "x.gpkg", layer="communities")
+    assert shapely.equals_identical(_multi(back.geometry.values), _multi(geoms)).all()
+    assert not shapely.equals_identical(back.geometry.values[0], geoms[0])  # promoted on writing
 
 
 def test_nothing_changed(base, registry):

@@ -75,10 +75,22 @@ def community_outlines(district: District) -> gpd.GeoDataFrame:
     Returns
     -------
     GeoDataFrame
-        ``community_code``, ``name``, geometry; in code order.
+        ``community_code``, ``name``, geometry (every one a MultiPolygon: a GeoPackage layer
+        holds one type, so mixed ones would be promoted on writing); in code order.
     """
     com = district.communities.sort_values("community_code", kind="stable")
-    return com[["community_code", "name", "geometry"]].to_crs(district.crs).reset_index(drop=True)
+    out = com[["community_code", "name", "geometry"]].to_crs(district.crs).reset_index(drop=True)
+    return out.set_geometry(gpd.GeoSeries(_multi(out.geometry.values), crs=out.crs))
+
+
+def _multi(geoms) -> np.ndarray:
+    """Each polygon as a MultiPolygon of its parts (a MultiPolygon stays what it is)."""
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.full(len(geoms), None, dtype=object)
+    parts, idx = shapely.get_parts(geoms, return_index=True)
+    if len(parts):
+        shapely.multipolygons(parts, indices=idx, out=out)
+    return out
 
 
 @dataclass
@@ -186,11 +198,11 @@ def detect_changes(
             previous.communities["community_code"].isin(set(previous.grids["community_code"]))
         ].sort_values("community_code", kind="stable")
         old_geom = dict(zip(stored["community_code"], stored.to_crs(work).geometry.values, strict=True))
-        new_in = dict(zip(com["community_code"], com.geometry.to_crs(stored.crs).values, strict=True))
+        new_in = dict(zip(com["community_code"], _multi(com.geometry.to_crs(stored.crs).values), strict=True))
         both_codes = [c for c in stored["community_code"] if c in new_in]
         same = shapely.equals_identical(
             np.array([new_in[c] for c in both_codes], dtype=object),
-            stored.set_index("community_code").geometry.loc[both_codes].values,
+            _multi(stored.set_index("community_code").geometry.loc[both_codes].values),
         )
         same_outline = {c for c, s in zip(both_codes, same, strict=True) if s}
     else:
