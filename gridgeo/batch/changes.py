@@ -678,7 +678,6 @@ def write_change_map(previous: PreviousRun, res: RepartitionResult, path: str | 
     new = res.grids
     crs = metric_crs(new)
     new = new.to_crs(crs)
-    old = previous.grids.to_crs(crs)
     old_codes = set(previous.grids["grid_code"])
     changed = set(res.changes.loc[res.changes["status"] != "unchanged", "community_code"])
     plt.rcParams["font.family"] = family
@@ -698,7 +697,8 @@ def write_change_map(previous: PreviousRun, res: RepartitionResult, path: str | 
         mine[kept].plot(ax=ax, color="#a6dba0", edgecolor="black", linewidth=0.6)
         if (~kept).any():
             mine[~kept].plot(ax=ax, color="#fdb863", edgecolor="black", linewidth=0.6)
-        prev = old[old["community_code"].isin(changed | set(res.changes["recoded_from"]))]
+        old = previous.grids
+        prev = old[old["community_code"].isin(changed | set(res.changes["recoded_from"]))].to_crs(crs)
         prev.boundary.plot(ax=ax, color="#c51b7d", linewidth=1.0, linestyle="--")
         for geom, code in zip(mine.geometry, mine["grid_code"], strict=True):
             p = geom.representative_point()
