@@ -83,6 +83,52 @@ def test_failing_community_in_process(small, reference):
     assert_geodataframe_equal(batch.result.grids, _only(reference, others))
 
 
+def test_each_community_is_cut_out_when_its_turn_comes(small, monkeypatch):
+    # Memory stays bounded: the driver does not hold every community's inputs at once.
+    import gridgeo.batch.runner as runner
+
+    cut: list[str] = []
+    real = runner.community_subsets
+
+    def counting(district, codes=None):
+        for code, sub in real(district, codes):
+            cut.append(code)
+            yield code, sub
+
+    seen: list[list[str]] = []
+
+    def task(sub, options):
+        seen.append(list(cut))
+        return run_community(sub, options)
+
+    monkeypatch.setattr(runner, "community_subsets", counting)
+    run_partition(small, options=OPTS, task=task)
+    assert seen == [CODES[: i + 1] for i in range(len(CODES))]
+
+
+def test_dask_chunks_are_cut_lazily():
+    # Chunks for the Dask workers are formed as they are sent: an endless stream works.
+    import itertools
+    from types import SimpleNamespace
+
+    from gridgeo.batch.runner import _chunks
+
+    pulled = []
+
+    def stream():
+        for i in itertools.count():
+            pulled.append(i)
+            yield (f"c{i}", SimpleNamespace(buildings=range(400)), "")
+
+    chunks = _chunks(stream(), 1500, 16)
+    first, second = next(chunks), next(chunks)
+    assert [c for c, _, _ in first] == ["c0", "c1", "c2", "c3"]  # 1,600 buildings >= 1,500
+    assert [c for c, _, _ in second] == ["c4", "c5", "c6", "c7"]
+    assert pulled == list(range(9))  # one item read ahead, nothing more
+    small = _chunks(((f"s{i}", SimpleNamespace(buildings=[]), "") for i in range(40)), 1500, 16)
+    assert [len(c) for c in small] == [16, 16, 8]  # at most 16 communities a chunk
+
+
 def test_checkpoint_resumes_without_recomputing(small, reference, tmp_path):
     first = run_partition(small, options=OPTS, checkpoint_dir=tmp_path)
     assert first.from_checkpoint == 0

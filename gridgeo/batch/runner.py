@@ -23,7 +23,7 @@ import os
 import pickle
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -218,17 +218,20 @@ def run_partition(
     done: dict[str, PartitionResult] = {}
     failures: list[tuple[str, str]] = []
     bar = _Progress(total, enabled=progress)
-    pending: list[tuple[str, District, str]] = []
-    reused = 0
-    for code, sub in subsets:
-        key = input_key(sub, options) if ckpt is not None else ""
-        cached = _load(ckpt, code, key) if ckpt is not None else None
-        if cached is not None:
-            done[code] = cached
-            reused += 1
-            bar.step()
-            continue
-        pending.append((code, sub, key))
+    reused: list[str] = []
+
+    def pending() -> Iterator[tuple[str, District, str]]:
+        # A generator: each community's inputs are cut out when its task is about to be sent,
+        # so the driver never holds a second copy of the whole city.
+        for code, sub in subsets:
+            key = input_key(sub, options) if ckpt is not None else ""
+            cached = _load(ckpt, code, key) if ckpt is not None else None
+            if cached is not None:
+                done[code] = cached
+                reused.append(code)
+                bar.step()
+                continue
+            yield code, sub, key
 
     def finish(code: str, key: str, res: PartitionResult | None, err: BaseException | str | None) -> None:
         if err is not None:
@@ -240,7 +243,7 @@ def run_partition(
         bar.step()
 
     if scheduler is None and workers <= 1:
-        for code, sub, key in pending:
+        for code, sub, key in pending():
             try:
                 res = task(sub, options)
             except Exception as exc:  # noqa: BLE001 - a failing community is reported, the others go on
@@ -248,11 +251,11 @@ def run_partition(
             else:
                 finish(code, key, res, None)
     else:
-        _run_dask(pending, options, task, workers, scheduler, finish)
+        _run_dask(pending(), options, task, workers, scheduler, finish)
     bar.close()
     result = assemble([done[c] for c in sorted(done)], district)
     fails = pd.DataFrame(sorted(failures), columns=["community_code", "error"])
-    return BatchResult(result, fails, reused, time.perf_counter() - start)
+    return BatchResult(result, fails, len(reused), time.perf_counter() - start)
 
 
 def _run_dask(pending, options, task, workers, scheduler, finish) -> None:
@@ -273,8 +276,10 @@ def _run_dask(pending, options, task, workers, scheduler, finish) -> None:
         keys: dict = {}
         ac = as_completed()
 
-        def submit() -> None:
-            chunk = queue.pop(0)
+        def submit() -> bool:
+            chunk = next(queue, None)
+            if chunk is None:
+                return False
             first, last = chunk[0][0], chunk[-1][0]
             fut = client.submit(
                 _run_chunk, task, [sub for _, sub, _ in chunk], options,
@@ -282,9 +287,11 @@ def _run_dask(pending, options, task, workers, scheduler, finish) -> None:
             )  # fmt: skip
             keys[fut.key] = [(code, key) for code, _, key in chunk]
             ac.add(fut)
+            return True
 
-        for _ in range(min(window, len(queue))):
-            submit()
+        for _ in range(window):
+            if not submit():
+                break
         for fut in ac:
             members = keys.pop(fut.key)
             try:
@@ -294,8 +301,7 @@ def _run_dask(pending, options, task, workers, scheduler, finish) -> None:
             for (code, key), (res, err) in zip(members, outcomes, strict=True):
                 finish(code, key, res, err)
             fut.release()
-            if queue:
-                submit()
+            submit()
     finally:
         client.close()
         if cluster is not None:
@@ -309,17 +315,18 @@ CHUNK_BUILDINGS = 1500
 CHUNK_COMMUNITIES = 16
 
 
-def _chunks(pending: list, buildings: int, communities: int) -> list[list]:
-    """Consecutive groups of pending communities, each about ``buildings`` buildings."""
-    out: list[list] = []
+def _chunks(pending: Iterable, buildings: int, communities: int) -> Iterator[list]:
+    """Consecutive groups of pending communities, each about ``buildings`` buildings (lazily)."""
+    chunk: list = []
     size = 0
     for item in pending:
-        if not out or size >= buildings or len(out[-1]) >= communities:
-            out.append([])
-            size = 0
-        out[-1].append(item)
+        if chunk and (size >= buildings or len(chunk) >= communities):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
         size += len(item[1].buildings)
-    return out
+    if chunk:
+        yield chunk
 
 
 def _run_chunk(task, subs: list, options) -> list[tuple[PartitionResult | None, str | None]]:
