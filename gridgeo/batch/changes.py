@@ -261,7 +261,8 @@ def detect_changes(
     hh_after = new_b.groupby("key")["households"].sum().to_dict()
     n_after = new_b.groupby("key").size().to_dict()
 
-    # Boundaries: one array-wise symmetric difference over the communities on both sides.
+    # Boundaries: one array-wise symmetric difference over the communities on both sides
+    # whose outline is not the identical polygon.
     pairs = [
         (c, recoded.get(c, c))
         for c in new_codes_list
@@ -697,8 +698,8 @@ def write_change_map(previous: PreviousRun, res: RepartitionResult, path: str | 
         mine[kept].plot(ax=ax, color="#a6dba0", edgecolor="black", linewidth=0.6)
         if (~kept).any():
             mine[~kept].plot(ax=ax, color="#fdb863", edgecolor="black", linewidth=0.6)
-        old = previous.grids
-        prev = old[old["community_code"].isin(changed | set(res.changes["recoded_from"]))].to_crs(crs)
+        was = previous.grids["community_code"].isin(changed | set(res.changes["recoded_from"]))
+        prev = previous.grids[was].to_crs(crs)
         prev.boundary.plot(ax=ax, color="#c51b7d", linewidth=1.0, linestyle="--")
         for geom, code in zip(mine.geometry, mine["grid_code"], strict=True):
             p = geom.representative_point()
