@@ -426,7 +426,12 @@ def _check_communities(com: gpd.GeoDataFrame, label: str, col: _Collector, tol: 
     # Overlaps between communities: slivers trimmed, real overlaps refused.
     geoms = com.geometry.values
     left, right = com.sindex.query(geoms, predicate="intersects")
-    pairs = [(i, j) for i, j in zip(left, right, strict=True) if i < j]
+    keep = left < right
+    left, right = left[keep], right[keep]
+    # Neighbours meet along a line; only pairs whose interiors meet overlap (one vectorised
+    # test; trimming below only shrinks polygons, so no other pair can come to overlap).
+    inner = shapely.relate_pattern(geoms[left], geoms[right], "T********")
+    pairs = list(zip(left[inner], right[inner], strict=True))
     new = list(geoms)
     for i, j in pairs:
         inter = shapely.intersection(new[i], new[j])
