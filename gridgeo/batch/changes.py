@@ -489,10 +489,10 @@ def _inherit(
             previous.grids["grid_code"], previous.grids["community_code"].astype(str), strict=True
         )
     }
-    old_b = previous.buildings.assign(
-        old=previous.buildings["grid_id"].map(code_of).map(lambda c: recode_map.get(c, c))
-    )
     new_b = result.buildings[["building_id", "grid_id"]]
+    # Only the previous rows of the re-partitioned buildings (not the whole city's).
+    old_b = previous.buildings[previous.buildings["building_id"].isin(new_b["building_id"])]
+    old_b = old_b.assign(old=_after_recoding(old_b["grid_id"].map(code_of), recode_map))
     m = old_b[["building_id", "old", "households"]].merge(new_b, on="building_id")
     shared = m.groupby(["grid_id", "old"], sort=True)["households"].sum().reset_index()
     grids = result.grids
@@ -515,7 +515,7 @@ def _inherit(
     cls_of = dict(zip(grids["grid_id"], grids["grid_class"], strict=True))
     old_cls = dict(
         zip(
-            previous.grids["grid_code"].map(lambda c: recode_map.get(c, c)),
+            _after_recoding(previous.grids["grid_code"], recode_map),
             previous.grids["grid_class"],
             strict=True,
         )
@@ -581,14 +581,21 @@ def _retire_gone(
     registry.retire_many(gone, links=links, date=date, note="re-partitioned (gridgeo.batch)")
 
 
+def _after_recoding(codes: pd.Series, recode_map: dict[str, str]) -> pd.Series:
+    """Previous grid codes as they read after the re-coding of their communities."""
+    return codes.replace(recode_map) if recode_map else codes
+
+
 def _grid_changes(changes: pd.DataFrame, previous: PreviousRun, grids, buildings, recode_map):
     """Fill the grid columns of the change report; the share of households that moved."""
     code_of_old = dict(zip(previous.grids["grid_id"], previous.grids["grid_code"], strict=True))
     code_of_new = dict(zip(grids["grid_id"], grids["grid_code"], strict=True))
-    ob = previous.buildings.assign(
-        code=previous.buildings["grid_id"].map(code_of_old).map(lambda c: recode_map.get(c, c))
-    )
+    # Households move only in re-partitioned communities (the others are copied as they were).
+    redo = set(changes.loc[changes["status"] != "unchanged", "community_code"])
     nb = buildings.assign(code=buildings["grid_id"].map(code_of_new))
+    nb = nb[nb["code"].str[:12].isin(redo)]
+    ob = previous.buildings[previous.buildings["building_id"].isin(nb["building_id"])]
+    ob = ob.assign(code=_after_recoding(ob["grid_id"].map(code_of_old), recode_map))
     m = ob[["building_id", "code", "households"]].merge(
         nb[["building_id", "code", "households"]], on="building_id", suffixes=("_old", "_new")
     )
@@ -596,7 +603,7 @@ def _grid_changes(changes: pd.DataFrame, previous: PreviousRun, grids, buildings
     m["moved"] = np.where(m["code_old"] != m["code_new"], m["households_new"], 0)
     moved = m.groupby("community_code")["moved"].sum()
     old_codes = (
-        previous.grids.assign(c=previous.grids["grid_code"].map(lambda c: recode_map.get(c, c)))
+        previous.grids.assign(c=_after_recoding(previous.grids["grid_code"], recode_map))
         .groupby("community_code")["c"]
         .apply(set)
     )
