@@ -690,10 +690,16 @@ def write_change_map(previous: PreviousRun, res: RepartitionResult, path: str | 
     changed = set(res.changes.loc[res.changes["status"] != "unchanged", "community_code"])
     plt.rcParams["font.family"] = family
     fig, ax = plt.subplots(figsize=(10, 10))
-    same = new[~new["community_code"].isin(changed)]
     mine = new[new["community_code"].isin(changed)]
+    # Context: the unchanged communities, as their outlines when the previous run wrote them
+    # (a Qingdao-scale city: 51,000 vertices against 700,000 for its grids), else their grids.
+    if previous.communities is not None:
+        same = previous.communities[~previous.communities["community_code"].isin(changed)]
+        same = same[same["community_code"].isin(set(new["community_code"]))].to_crs(crs)
+    else:
+        same = new[~new["community_code"].isin(changed)]
     if len(same):
-        # Context only: one compound path instead of a patch per grid (a city has ~20,000).
+        # One compound path instead of a patch per polygon (a city has ~20,000 grids).
         # add_artist, not add_patch: the latter walks every vertex in Python to update the limits.
         ax.add_artist(_compound_patch(same.geometry.values, facecolor="#eeeeee", edgecolor="#bbbbbb", linewidth=0.3))
         x0, y0, x1, y1 = same.total_bounds
