@@ -68,3 +68,24 @@ def test_errors_are_one_line_exit_2(files, capsys):
     assert main(["staff", str(folder / "grids.gpkg"), "--roster", str(folder / "short.csv"),
                  "--out", str(folder / "s.csv"), "--time-limit", "1"]) == 2  # fmt: skip
     assert "full-time worker(s) short" in capsys.readouterr().err
+
+
+def test_export_names_resolve_and_the_cli_starts_without_them():
+    # Every public name of gridgeo.export resolves (loaded on first use), and building the
+    # command line does not import folium or the PDF backend (every command would pay ~0.8 s).
+    import subprocess
+    import sys
+
+    import gridgeo.export as export
+
+    assert sorted(export.__all__) == sorted(export._HOME)
+    for name in export.__all__:
+        assert getattr(export, name).__name__ == name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        export.nope  # noqa: B018
+    code = (
+        "import sys; from gridgeo.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('folium', 'matplotlib.backends.backend_pdf') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -3,14 +3,23 @@
 - :func:`write_map` / :func:`render_map` — the interactive HTML map of the grids; opens offline.
 - :func:`assign_staff` — a roster's workers on the grids (S1), chosen by CP-SAT.
 - :func:`write_boards` — notice boards (公示牌) and contact cards (民情联系卡) of a street (S2).
+
+The names are loaded on first use (PEP 562): the command line registers the export commands
+without importing folium and the PDF backend, which every other command would pay for.
 """
 
 from __future__ import annotations
 
-from gridgeo.export.boards import render_board, render_card, write_boards
-from gridgeo.export.maps import make_map, render_map, write_map
-from gridgeo.export.roster import check_roster, read_roster, sample_roster
-from gridgeo.export.staff import StaffingError, StaffPlan, assign_staff, grid_adjacency
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: Public name -> the module of this package that defines it.
+_HOME = {
+    "render_board": "boards", "render_card": "boards", "write_boards": "boards",
+    "make_map": "maps", "render_map": "maps", "write_map": "maps",
+    "check_roster": "roster", "read_roster": "roster", "sample_roster": "roster",
+    "StaffingError": "staff", "StaffPlan": "staff", "assign_staff": "staff", "grid_adjacency": "staff",
+}  # fmt: skip
 
 __all__ = [
     "StaffPlan",
@@ -27,3 +36,21 @@ __all__ = [
     "write_boards",
     "write_map",
 ]
+
+if TYPE_CHECKING:
+    from gridgeo.export.boards import render_board, render_card, write_boards
+    from gridgeo.export.maps import make_map, render_map, write_map
+    from gridgeo.export.roster import check_roster, read_roster, sample_roster
+    from gridgeo.export.staff import StaffingError, StaffPlan, assign_staff, grid_adjacency
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        value = getattr(importlib.import_module(f"gridgeo.export.{_HOME[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gridgeo.export' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])
