@@ -297,6 +297,9 @@ def test_outlines_not_covering_every_grid_are_not_used(base, tmp_path):
                  tmp_path / "grids.gpkg")  # fmt: skip
     base.result.buildings.to_csv(tmp_path / "building_grid.csv", index=False)
     assert load_previous(tmp_path).communities is None
+    no_codes = outlines.rename(columns={"community_code": "code"})
+    write_layers({"grids": base.coded, "communities": no_codes}, tmp_path / "grids.gpkg")
+    assert load_previous(tmp_path).communities is None
     write_layers({"grids": base.coded, "communities": outlines}, tmp_path / "grids.gpkg")
     got = load_previous(tmp_path).communities
     assert got is not None and sorted(got["community_code"]) == sorted(CODES)

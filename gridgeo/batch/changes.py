@@ -150,16 +150,26 @@ def load_previous(folder: str | Path) -> PreviousRun:
         raise InputError(problems)
     grids["community_code"] = grids["community_code"].astype(str)
     grids["grid_code"] = grids["grid_code"].astype(str)
-    communities = None
-    if "communities" in {n for n, _ in pyogrio.list_layers(gpath)}:
-        communities = pyogrio.read_dataframe(gpath, layer="communities")
-        communities["community_code"] = communities["community_code"].astype(str)
-        # Outlines that do not account for every grid's community are not the run's: unused.
-        if communities.crs is None or not set(grids["community_code"]) <= set(
-            communities["community_code"]
-        ):
-            communities = None
-    return PreviousRun(grids, b, communities)
+    return PreviousRun(grids, b, _outlines(gpath, set(grids["community_code"])))
+
+
+def _outlines(gpath: Path, codes: set[str]) -> gpd.GeoDataFrame | None:
+    """The layer ``communities`` of a previous run, or None when it cannot be the run's own.
+
+    Missing (an older output), unreadable, without CRS or codes, or not accounting for every
+    grid's community: change detection then uses the union of the grids, which is slower but
+    needs nothing more.
+    """
+    try:
+        if "communities" not in {n for n, _ in pyogrio.list_layers(gpath)}:
+            return None
+        com = pyogrio.read_dataframe(gpath, layer="communities")
+    except Exception:  # noqa: BLE001 - a damaged optional layer is not used
+        return None
+    if com.crs is None or "community_code" not in com.columns:
+        return None
+    com["community_code"] = com["community_code"].astype(str)
+    return com if codes <= set(com["community_code"]) else None
 
 
 def detect_changes(
