@@ -233,9 +233,9 @@ def run_partition(
                 continue
             yield code, sub, key
 
-    def finish(code: str, key: str, res: PartitionResult | None, err: BaseException | str | None) -> None:
+    def finish(code: str, key: str, res: PartitionResult | None, err: str | None) -> None:
         if err is not None:
-            failures.append((code, err if isinstance(err, str) else f"{type(err).__name__}: {err}"))
+            failures.append((code, err))
         else:
             done[code] = res
             if ckpt is not None:
@@ -244,12 +244,8 @@ def run_partition(
 
     if scheduler is None and workers <= 1:
         for code, sub, key in pending():
-            try:
-                res = task(sub, options)
-            except Exception as exc:  # noqa: BLE001 - a failing community is reported, the others go on
-                finish(code, key, None, exc)
-            else:
-                finish(code, key, res, None)
+            ((res, err),) = _run_chunk(task, [sub], options)
+            finish(code, key, res, err)
     else:
         _run_dask(pending(), options, task, workers, scheduler, finish)
     bar.close()
@@ -297,7 +293,7 @@ def _run_dask(pending, options, task, workers, scheduler, finish) -> None:
             try:
                 outcomes = fut.result()
             except Exception as exc:  # noqa: BLE001 - the whole task died: each community is reported
-                outcomes = [(None, f"{type(exc).__name__}: {exc}")] * len(members)
+                outcomes = [(None, _failure(exc))] * len(members)
             for (code, key), (res, err) in zip(members, outcomes, strict=True):
                 finish(code, key, res, err)
             fut.release()
@@ -330,14 +326,20 @@ def _chunks(pending: Iterable, buildings: int, communities: int) -> Iterator[lis
 
 
 def _run_chunk(task, subs: list, options) -> list[tuple[PartitionResult | None, str | None]]:
-    """Run ``task`` on each community of a chunk; a failure is returned, the others go on."""
+    """Run ``task`` on each community of a chunk (a Dask task, or one community in process);
+    a failure is returned as its message, the others go on."""
     out: list[tuple[PartitionResult | None, str | None]] = []
     for sub in subs:
         try:
             out.append((task(sub, options), None))
-        except Exception as exc:  # noqa: BLE001 - reported per community by the driver
-            out.append((None, f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - a failing community is reported, the others go on
+            out.append((None, _failure(exc)))
     return out
+
+
+def _failure(exc: BaseException) -> str:
+    """How a community's failure is reported: the exception's type and message."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 def assemble(results: list[PartitionResult], district: District) -> PartitionResult:
