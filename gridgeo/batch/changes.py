@@ -695,19 +695,21 @@ def write_change_map(previous: PreviousRun, res: RepartitionResult, path: str | 
     family = cjk_family()
     new = res.grids
     crs = metric_crs(new)
-    new = new.to_crs(crs)
     old_codes = set(previous.grids["grid_code"])
     changed = set(res.changes.loc[res.changes["status"] != "unchanged", "community_code"])
     plt.rcParams["font.family"] = family
     fig, ax = plt.subplots(figsize=(10, 10))
-    mine = new[new["community_code"].isin(changed)]
+    redone = new["community_code"].isin(changed)
+    mine = new[redone].to_crs(crs)
     # Context: the unchanged communities, as their outlines when the previous run wrote them
-    # (a Qingdao-scale city: 51,000 vertices against 700,000 for its grids), else their grids.
+    # (a Qingdao-scale city: 51,000 vertices against 700,000 for its grids), else their grids;
+    # only what is drawn is projected.
     if previous.communities is not None:
-        same = previous.communities[~previous.communities["community_code"].isin(changed)]
-        same = same[same["community_code"].isin(set(new["community_code"]))].to_crs(crs)
+        outlines = previous.communities
+        unchanged = outlines["community_code"].isin(set(new.loc[~redone, "community_code"]))
+        same = outlines[unchanged].to_crs(crs)
     else:
-        same = new[~new["community_code"].isin(changed)]
+        same = new[~redone].to_crs(crs)
     if len(same):
         # One compound path instead of a patch per polygon (a city has ~20,000 grids).
         # add_artist, not add_patch: the latter walks every vertex in Python to update the limits.
