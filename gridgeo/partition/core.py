@@ -333,7 +333,6 @@ def _improve(graph, w, lower, upper, plan, cost, budget, seed):
             links[key] = links.get(key, 0.0) + cost.get(frozenset((u, v)), 1.0)
     # The pairs with the longest common boundary have the most to gain.
     pairs = sorted(links, key=lambda k: (-links[k], k))[: max(1, int(budget * PAIRS_PER_BUDGET))]
-    per_pair = PAIR_DET_TIME
     changed = False
     for a, b in pairs:
         region = [n for n in graph if plan[n] in (a, b)]
@@ -344,7 +343,7 @@ def _improve(graph, w, lower, upper, plan, cost, budget, seed):
         )
         before = sum(c for i, j, c in edges if hint[i] != hint[j])
         res = solve_partition(weights, edges, lower, upper, 2, 2, hint=hint, fixed=fixed,
-                              deterministic_time=per_pair, seed=seed, hint_search=PAIR_HINT_SEARCH)  # fmt: skip
+                              deterministic_time=PAIR_DET_TIME, seed=seed, hint_search=PAIR_HINT_SEARCH)  # fmt: skip
         if res.assignment is None or res.objective is None or res.objective >= before - 1e-6:
             continue
         first = plan[members[0][0]]
