@@ -57,10 +57,11 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    from gridgeo.batch import RunOptions, community_outlines, run_partition
+    from gridgeo.batch import community_outlines, run_partition
     from gridgeo.coding import CodeRegistry, assign_codes
     from gridgeo.coverage import check_coverage
     from gridgeo.io import LayerSource, write_layers, write_table
+    from gridgeo.options import PartitionOptions
     from gridgeo.synth import qingdao_city
     from gridgeo.validate import load_district
 
@@ -99,7 +100,7 @@ def main() -> None:
     district = load_district(sources)
     stages["read + validate"] = time.perf_counter() - t
     t = time.perf_counter()
-    opts = RunOptions(time_limit=args.time_limit)
+    opts = PartitionOptions(time_limit=args.time_limit)
     batch = run_partition(district, options=opts, workers=args.workers, progress=True)
     res = batch.result
     stages[f"units + partition ({args.workers} workers)"] = time.perf_counter() - t

@@ -63,29 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", "-o", required=True, help="output folder (created; files in it are replaced)"
     )
-    p.add_argument(
-        "--lower",
-        type=int,
-        default=None,
-        help="lower bound of a grid (default 300 households / 800 residents)",
-    )
-    p.add_argument(
-        "--upper",
-        type=int,
-        default=None,
-        help="upper bound of a grid (default 500 households / 1200 residents)",
-    )
-    p.add_argument("--measure", choices=("households", "residents"), default="households",
-                   help="what the band counts (default households)")  # fmt: skip
-    p.add_argument(
-        "--time-limit",
-        type=float,
-        default=0.5,
-        help="CP-SAT deterministic seconds per community (default 0.5)",
-    )
-    p.add_argument(
-        "--seed", type=int, default=0, help="seed: the same inputs and seed give the same grids"
-    )
+    _band_options(p)
     p.add_argument("--registry", default=None,
                    help="code registry (SQLite); default OUT/registry.sqlite, kept between runs")  # fmt: skip
     p.add_argument(
@@ -105,19 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder of the previous run (grids.gpkg, building_grid.csv)",
     )
     p.add_argument("--out", "-o", required=True, help="output folder of this run")
-    p.add_argument("--lower", type=int, default=300, help="lower bound of a grid (default 300)")
-    p.add_argument("--upper", type=int, default=500, help="upper bound of a grid (default 500)")
-    p.add_argument("--measure", choices=("households", "residents"), default="households")
-    p.add_argument(
-        "--time-limit", type=float, default=0.5, help="CP-SAT deterministic seconds per community"
-    )
-    p.add_argument("--seed", type=int, default=0)
+    _band_options(p)
     p.add_argument("--registry", default=None,
-                   help="code registry (default PREVIOUS/registry.sqlite, updated in place)")  # fmt: skip
+                   help="code registry (default OUT/registry.sqlite, started as a copy of "
+                        "PREVIOUS/registry.sqlite; the previous folder is not written)")  # fmt: skip
     p.add_argument("--date", default=None, help="date of issued and retired codes (default today)")
     p.add_argument("--full-proof", action="store_true",
                    help="prove coverage of every community, not only the re-partitioned ones "
                         "(the others are the previous run's grids byte for byte)")  # fmt: skip
+    p.add_argument("--no-map", action="store_true", help="skip the HTML map")
     p.set_defaults(func=cmd_rerun)
 
     p = sub.add_parser(
@@ -143,6 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     register_coverage(sub)
     register_export(sub)
     return parser
+
+
+def _band_options(p: argparse.ArgumentParser) -> None:
+    """The band, the budget and the seed: the same flags on every command that partitions."""
+    from gridgeo.options import DEFAULT_BANDS, DEFAULT_TIME_LIMIT, MEASURES
+
+    (hl, hu), (rl, ru) = DEFAULT_BANDS["households"], DEFAULT_BANDS["residents"]
+    p.add_argument("--lower", type=int, default=None,
+                   help=f"lower bound of a grid (default {hl} households / {rl} residents)")  # fmt: skip
+    p.add_argument("--upper", type=int, default=None,
+                   help=f"upper bound of a grid (default {hu} households / {ru} residents)")  # fmt: skip
+    p.add_argument("--measure", choices=MEASURES, default="households",
+                   help="what the band counts (default households)")  # fmt: skip
+    p.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT,
+                   help=f"CP-SAT deterministic seconds per community (default {DEFAULT_TIME_LIMIT})")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="seed: the same inputs and seed give the same grids")
 
 
 def _batch_options(p: argparse.ArgumentParser) -> None:
@@ -255,186 +245,45 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _options(args: argparse.Namespace):
+    """The run's options from the command line (a bad value is an InputError: exit 2)."""
+    from gridgeo.options import PartitionOptions
+
+    return PartitionOptions.of(lower=args.lower, upper=args.upper, measure=args.measure,
+                               time_limit=args.time_limit, seed=args.seed)  # fmt: skip
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """The main job."""
-    from gridgeo.batch import community_outlines
-    from gridgeo.coding import CodeRegistry, assign_codes
-    from gridgeo.io import write_layers, write_table, write_text
-    from gridgeo.partition import partition_district
-    from gridgeo.units import build_units
-    from gridgeo.validate import load_district, summarise
+    """The main job (:func:`gridgeo.pipeline.run`)."""
+    from gridgeo import pipeline
 
-    out = Path(args.out)
-    lower = args.lower if args.lower is not None else (300 if args.measure == "households" else 800)
-    upper = (
-        args.upper if args.upper is not None else (500 if args.measure == "households" else 1200)
-    )
     t0 = time.perf_counter()
-    district = load_district(_sources(args))
-    summary = summarise(district)
-    total = summary.iloc[-1]
-    _say(f"read {len(district.communities)} communities, {int(total['buildings'])} buildings, "
-         f"{int(total['households'])} households, {int(total['residents'])} residents "
-         f"(work CRS {district.work_crs.name}; outputs in {district.crs.name})")  # fmt: skip
-    _findings(district.findings)
-
+    options = _options(args)
+    result = pipeline.run(_sources(args), args.out, options=options, registry=args.registry, progress=_say,
+                          bar=args.progress, workers=args.workers, scheduler=args.scheduler,
+                          checkpoint=args.checkpoint, date=args.date, draw_map=not args.no_map)  # fmt: skip
     if args.workers > 1 or args.scheduler or args.checkpoint:
-        from gridgeo.batch import RunOptions, run_partition
-
-        opts = RunOptions(
-            lower=lower,
-            upper=upper,
-            measure=args.measure,
-            time_limit=args.time_limit,
-            seed=args.seed,
-        )
-        batch = run_partition(district, options=opts, workers=args.workers, scheduler=args.scheduler,
-                              checkpoint_dir=args.checkpoint, progress=args.progress)  # fmt: skip
-        result = batch.result
-        _say(f"batch: {len(district.communities)} communities, {batch.from_checkpoint} from the checkpoint, "
-             f"{len(batch.failures)} failed, {batch.wall_s:.1f} s")  # fmt: skip
-        for row in batch.failures.itertuples():
-            _say(f"  FAILED {row.community_code}: {row.error}")
-    else:
-        units = build_units(district)
-        _say(f"units: {len(units.units)} tiling the communities, {len(units.edges)} adjacencies")
-        result = partition_district(district, lower=lower, upper=upper, measure=args.measure, units=units,
-                                    time_limit=args.time_limit, seed=args.seed)  # fmt: skip
-    grids = result.grids
-    rep = result.report
-    com = grids[grids["grid_class"] == "community"]
-    inside = int(((com[args.measure] >= lower) & (com[args.measure] <= upper)).sum())
-    _say(f"partition: {len(grids)} grids ({len(com)} community, {len(grids) - len(com)} dedicated); "
-         f"{inside}/{len(com)} community grids in [{lower}, {upper}] {args.measure}; "
-         f"status {dict(sorted(rep['status'].value_counts().items()))}")  # fmt: skip
-    flagged = rep[rep["flags"] != ""]
-    for row in flagged.itertuples():
-        _say(f"  {row.community_code} {row.community_name}: {row.flags} - {row.notes}")
-
-    verdict = _coverage(grids, district, result, lower, upper)
-
-    registry_path = Path(args.registry) if args.registry else out / "registry.sqlite"
-    registry_path.parent.mkdir(parents=True, exist_ok=True)
-    with CodeRegistry(registry_path) as reg:
-        coded = assign_codes(grids, registry=reg, date=args.date, retire_missing=True)
-    _say(f"codes: {coded['grid_code'].nunique()} codes, registry {registry_path}")
-
-    layers = {
-        "grids": coded,
-        "units": result.units.units.to_crs(district.crs),
-        "communities": community_outlines(district),
-    }
-    if len(verdict.findings):
-        layers["findings"] = verdict.findings
-    write_layers(layers, out / "grids.gpkg")
-    write_table(result.report, out / "partition_report.csv")
-    write_table(result.assignment, out / "unit_grid.csv")
-    write_table(result.buildings, out / "building_grid.csv")
-    write_table(summary, out / "summary.csv")
-    written = [
-        "grids.gpkg",
-        "partition_report.csv",
-        "unit_grid.csv",
-        "building_grid.csv",
-        "summary.csv",
-    ]
-    write_text(verdict.to_markdown(), out / "coverage.md")
-    written.append("coverage.md")
-    if not args.no_map:
-        written.append(_map(coded, district, verdict, out / "map.html").name)
-    _say(f"wrote {', '.join(written)} to {out} in {time.perf_counter() - t0:.1f} s")
-    if args.workers > 1 or args.scheduler or args.checkpoint:
-        if len(batch.failures):
-            return 1
-    return 0 if verdict.ok else 1
+        _say(f"batch: {len(result.district.communities)} communities, {result.from_checkpoint} from the "
+             f"checkpoint, {len(result.failures)} failed")  # fmt: skip
+    _say(f"done in {time.perf_counter() - t0:.1f} s ({_timings(result.timings)})")
+    return 0 if result.ok else 1
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    """Re-partition what changed since a previous run."""
-    from gridgeo.batch.changes import (
-        community_outlines,
-        load_previous,
-        repartition,
-        write_change_map,
-    )
-    from gridgeo.coding import CodeRegistry
-    from gridgeo.io import write_layers, write_table, write_text
-    from gridgeo.validate import load_district
+    """Re-partition what changed since a previous run (:func:`gridgeo.pipeline.rerun`)."""
+    from gridgeo import pipeline
 
-    out = Path(args.out)
-    previous = load_previous(args.previous)
-    district = load_district(_sources(args))
-    _findings(district.findings)
-    registry_path = (
-        Path(args.registry) if args.registry else Path(args.previous) / "registry.sqlite"
-    )
-    with CodeRegistry(registry_path) as reg:
-        res = repartition(previous, district, registry=reg, lower=args.lower, upper=args.upper, measure=args.measure,
-                          time_limit=args.time_limit, seed=args.seed, date=args.date)  # fmt: skip
-    ch = res.changes
-    changed = ch[ch["status"] != "unchanged"]
-    _say(f"changes: {len(changed)} of {len(ch)} communities changed; "
-         f"{res.moved_share:.1%} of their households changed grid code")  # fmt: skip
-    for row in changed.itertuples():
-        _say(f"  {row.community_code} {row.community_name}: {row.status} - {row.notes}; grids {row.grids_before}"
-             f" -> {row.grids_after}, codes kept {row.codes_kept}, issued {row.codes_issued}, "
-             f"retired {row.codes_retired}, households moved {row.households_moved}")  # fmt: skip
-    verdict = None
-    if res.result is not None:
-        from gridgeo.coverage import check_coverage
-
-        if args.full_proof:
-            scope, grids, units, what = district, res.grids, None, "every community"
-        else:
-            # Unchanged communities are the previous run's grids byte for byte; communities
-            # never overlap (validated), so proving the re-partitioned ones proves the change.
-            redo = sorted(set(res.result.grids["community_code"]))
-            scope = district.subset(redo)
-            grids = res.grids[res.grids["community_code"].isin(redo)]
-            units, what = res.result.units, f"the {len(redo)} re-partitioned community(ies)"
-        verdict = check_coverage(
-            grids, scope, units=units, lower=args.lower, upper=args.upper, measure=args.measure
-        )
-        n_block = (
-            int((verdict.findings["severity"] == "blocking").sum()) if len(verdict.findings) else 0
-        )
-        _say(
-            f"coverage (R5) of {what}: {'PROVED' if verdict.ok else 'REFUTED'} - "
-            f"{n_block} blocking finding(s)"
-        )
-    layers = {"grids": res.grids, "communities": community_outlines(district)}
-    if verdict is not None and len(verdict.findings):
-        layers["findings"] = verdict.findings
-    write_layers(layers, out / "grids.gpkg")
-    write_table(res.buildings, out / "building_grid.csv")
-    write_table(ch, out / "changes.csv")
-    if verdict is not None:
-        write_text(verdict.to_markdown(), out / "coverage.md")
-    write_change_map(previous, res, out / "changes.png")
-    _say(f"wrote grids.gpkg, building_grid.csv, changes.csv, changes.png to {out}")
-    return 0 if verdict is None or verdict.ok else 1
+    t0 = time.perf_counter()
+    options = _options(args)
+    result = pipeline.rerun(_sources(args), args.previous, args.out, options=options, registry=args.registry,
+                            progress=_say, date=args.date, full_proof=args.full_proof,
+                            draw_map=not args.no_map)  # fmt: skip
+    _say(f"done in {time.perf_counter() - t0:.1f} s ({_timings(result.timings)})")
+    return 0 if result.ok else 1
 
 
-def _coverage(grids, district, result, lower, upper):
-    """Run the coverage proof when the coverage stage is installed; print its verdict."""
-    from gridgeo.coverage import check_coverage
-
-    report = check_coverage(
-        grids, district, units=result.units, lower=lower, upper=upper, measure=result.measure
-    )
-    n_block = int((report.findings["severity"] == "blocking").sum()) if len(report.findings) else 0
-    verdict = "PROVED" if report.ok else "REFUTED"
-    _say(
-        f"coverage (R5): {verdict} - {n_block} blocking, {len(report.findings) - n_block} warning finding(s)"
-    )
-    return report
-
-
-def _map(grids, district, verdict, path: Path) -> Path:
-    from gridgeo.export.maps import write_map
-
-    findings = verdict.findings if verdict is not None else None
-    return write_map(grids, path, district=district, findings=findings)
+def _timings(timings: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,7 @@ from gridgeo.batch import (
 )
 from gridgeo.coding import CodeRegistry, assign_codes
 from gridgeo.coverage import check_coverage
+from gridgeo.options import PartitionOptions
 from gridgeo.partition import partition_district
 from gridgeo.validate import validate_layers
 
@@ -36,6 +37,7 @@ NANSHAN, FUKANG, KANGPING = CODES
 #: Well-formed codes of 阜新路街道 that the NBS table does not hold (so unused).
 NEW_CODE, SPLIT_CODE = "370203026101", "370203026102"
 TIME = 0.05
+OPTS = PartitionOptions(time_limit=TIME)
 DAY0, DAY1 = "2024-01-01", "2024-06-01"
 
 
@@ -323,7 +325,7 @@ def test_nothing_changed(base, registry):
     ch = detect_changes(base.previous, base.district)
     assert set(ch["status"]) == {"unchanged"}
     before = registry.codes()
-    res = repartition(base.previous, base.district, registry=registry, time_limit=TIME, date=DAY1)
+    res = repartition(base.previous, base.district, registry=registry, options=OPTS, date=DAY1)
     assert res.result is None
     assert res.moved_share == 0.0
     assert_geodataframe_equal(res.grids, base.coded[res.grids.columns])
@@ -347,7 +349,7 @@ class _Reruns:
             reg = CodeRegistry(path)
             prev_grids = self.base.previous.grids.copy()
             new = self.districts[name]
-            res = repartition(self.base.previous, new, registry=reg, time_limit=TIME, date=DAY1)
+            res = repartition(self.base.previous, new, registry=reg, options=OPTS, date=DAY1)
             assert_geodataframe_equal(self.base.previous.grids, prev_grids)  # caller's frame kept
             self.done[name] = (res, reg, new)
         return self.done[name]
@@ -487,7 +489,7 @@ def test_vanished_community_keeps_its_codes_active(base, registry):
     m["communities"] = m["communities"][m["communities"]["community_code"] != FUKANG]
     m["buildings"] = m["buildings"][m["buildings"]["community_code"] != FUKANG]
     new = validate_layers(m)
-    res = repartition(base.previous, new, registry=registry, time_limit=TIME, date=DAY1)
+    res = repartition(base.previous, new, registry=registry, options=OPTS, date=DAY1)
     ch = res.changes.set_index("community_code")
     assert ch.at[FUKANG, "status"] == "removed"
     assert ch.at[FUKANG, "notes"] == "community gone"

@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 from geopandas.testing import assert_geodataframe_equal
 
-from gridgeo.batch import RunOptions, run_community, run_partition
+from gridgeo.batch import run_community, run_partition
+from gridgeo.options import Band, PartitionOptions
 from gridgeo.partition import partition_district
 
 #: Three communities of 阜新路街道 (about 5,300 households): 002 and 004 both border 017.
 CODES = ["370203026002", "370203026004", "370203026017"]
-OPTS = RunOptions(time_limit=0.05)
+OPTS = PartitionOptions(time_limit=0.05)
 BROKEN = "370203026004"
 
 
@@ -164,7 +165,7 @@ def test_changed_community_is_recomputed_others_from_checkpoint(small, tmp_path)
 def test_other_options_do_not_reuse_the_checkpoint(small, tmp_path):
     run_partition(small, options=OPTS, checkpoint_dir=tmp_path)
     batch = run_partition(
-        small, options=dataclasses.replace(OPTS, upper=480), checkpoint_dir=tmp_path
+        small, options=dataclasses.replace(OPTS, band=Band(300, 480)), checkpoint_dir=tmp_path
     )
     assert batch.from_checkpoint == 0
     com = batch.result.grids[batch.result.grids["grid_class"] == "community"]

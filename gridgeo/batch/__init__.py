@@ -13,11 +13,9 @@ from gridgeo.batch.changes import (
     detect_changes,
     load_previous,
     repartition,
-    write_change_map,
 )
 from gridgeo.batch.runner import (
     BatchResult,
-    RunOptions,
     community_subsets,
     run_community,
     run_partition,
@@ -28,7 +26,6 @@ __all__ = [
     "BatchResult",
     "PreviousRun",
     "RepartitionResult",
-    "RunOptions",
     "community_outlines",
     "community_subsets",
     "detect_changes",
@@ -36,5 +33,4 @@ __all__ = [
     "repartition",
     "run_community",
     "run_partition",
-    "write_change_map",
 ]

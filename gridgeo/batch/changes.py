@@ -30,8 +30,9 @@ import shapely
 from gridgeo.coding import CodeRegistry, assign_codes
 from gridgeo.district import District
 from gridgeo.errors import InputError, Problem
+from gridgeo.options import PartitionOptions
 from gridgeo.partition import GRID_COLUMNS, PartitionResult, partition_district
-from gridgeo.units import UnitOptions, build_units
+from gridgeo.units import build_units
 
 #: Columns of the change report.
 CHANGE_COLUMNS = [
@@ -55,11 +56,19 @@ class PreviousRun:
         The validated community polygons the grids were cut from (layer ``communities`` of
         ``grids.gpkg``, see :func:`community_outlines`); None for an output without them,
         whose outlines are then the union of each community's grids.
+    units : GeoDataFrame or None
+        The previous units layer (``units`` of ``grids.gpkg``), when written.
+    assignment, report : DataFrame or None
+        The previous ``unit_grid.csv`` and ``partition_report.csv``, when written: a re-run
+        carries the rows of unchanged communities over into its own.
     """
 
     grids: gpd.GeoDataFrame
     buildings: pd.DataFrame
     communities: gpd.GeoDataFrame | None = None
+    units: gpd.GeoDataFrame | None = None
+    assignment: pd.DataFrame | None = None
+    report: pd.DataFrame | None = None
 
 
 def community_outlines(district: District) -> gpd.GeoDataFrame:
@@ -150,7 +159,33 @@ def load_previous(folder: str | Path) -> PreviousRun:
         raise InputError(problems)
     grids["community_code"] = grids["community_code"].astype(str)
     grids["grid_code"] = grids["grid_code"].astype(str)
-    return PreviousRun(grids, b, _outlines(gpath, set(grids["community_code"])))
+    return PreviousRun(grids, b, _outlines(gpath, set(grids["community_code"])), _units_layer(gpath),
+                       _table(folder / "unit_grid.csv"), _table(folder / "partition_report.csv"))  # fmt: skip
+
+
+def _units_layer(gpath: Path) -> gpd.GeoDataFrame | None:
+    """The previous units layer, or None when missing or unreadable (it is only carried over)."""
+    try:
+        if "units" not in {n for n, _ in pyogrio.list_layers(gpath)}:
+            return None
+        units = pyogrio.read_dataframe(gpath, layer="units")
+    except Exception:  # noqa: BLE001 - a damaged optional layer is not carried over
+        return None
+    if "community_code" not in units.columns:
+        return None
+    units["community_code"] = units["community_code"].astype(str)
+    return units
+
+
+def _table(path: Path) -> pd.DataFrame | None:
+    """A previous CSV table with its codes and ids as text, or None when missing or unreadable."""
+    if not path.exists():
+        return None
+    try:
+        return pd.read_csv(path, dtype={"community_code": str, "unit_id": str, "grid_id": str},
+                           keep_default_na=False, na_values=[""])  # fmt: skip
+    except Exception:  # noqa: BLE001 - a damaged optional table is not carried over
+        return None
 
 
 def _outlines(gpath: Path, codes: set[str]) -> gpd.GeoDataFrame | None:
@@ -368,13 +403,8 @@ def repartition(
     district: District,
     *,
     registry: CodeRegistry,
-    lower: int = 300,
-    upper: int = 500,
-    measure: str = "households",
-    time_limit: float | None = None,
-    seed: int = 0,
+    options: PartitionOptions | None = None,
     date: dt.date | str | None = None,
-    unit_options: UnitOptions | None = None,
 ) -> RepartitionResult:
     """Re-partition the communities that changed since a previous run; keep the others.
 
@@ -386,16 +416,16 @@ def repartition(
         The new, validated inputs.
     registry : CodeRegistry
         The registry the previous codes were issued from.
-    lower, upper, measure, time_limit, seed
-        As :func:`gridgeo.partition.partition_district`.
+    options : PartitionOptions, optional
+        Band, time limit, seed and unit options (default 300–500 households).
     date : date or str, optional
         Date of the new and retired codes.
-    unit_options : UnitOptions, optional
 
     Returns
     -------
     RepartitionResult
     """
+    options = options or PartitionOptions()
     changes = detect_changes(previous, district)
     redo = changes.loc[
         changes["status"].isin(["changed", "new", "recoded"]), "community_code"
@@ -418,10 +448,11 @@ def repartition(
     new_b = previous.buildings.iloc[0:0]
     if redo:
         sub = district.subset(redo)
-        units = build_units(sub, unit_options)
+        units = build_units(sub, options.units)
         prior = _prior(previous, units, district, recode_map)
-        result = partition_district(sub, lower=lower, upper=upper, measure=measure, units=units,
-                                    time_limit=time_limit, seed=seed, prior=prior)  # fmt: skip
+        result = partition_district(sub, lower=options.lower, upper=options.upper, measure=options.measure,
+                                    units=units, time_limit=options.time_limit, seed=options.seed,
+                                    prior=prior)  # fmt: skip
         grids = result.grids.copy()
         recoded = {
             s: c
@@ -651,95 +682,3 @@ def _grid_changes(changes: pd.DataFrame, previous: PreviousRun, grids, buildings
         else 0.0
     )
     return changes, share
-
-
-def _compound_patch(geoms, **style):
-    """Polygons as one matplotlib PathPatch (holes kept: exteriors and interiors wind opposite)."""
-    from matplotlib.patches import PathPatch
-    from matplotlib.path import Path as MplPath
-
-    parts = shapely.orient_polygons(shapely.get_parts(np.asarray(geoms)))
-    rings = shapely.get_rings(parts)
-    xy, ring = shapely.get_coordinates(rings, return_index=True)
-    codes = np.full(len(xy), MplPath.LINETO, dtype=MplPath.code_type)
-    start = np.r_[0, np.flatnonzero(np.diff(ring)) + 1]
-    codes[start] = MplPath.MOVETO
-    codes[np.r_[start[1:] - 1, len(xy) - 1]] = MplPath.CLOSEPOLY
-    return PathPatch(MplPath(xy, codes), **style)
-
-
-def write_change_map(previous: PreviousRun, res: RepartitionResult, path: str | Path) -> Path:
-    """Draw the changes: grids that kept their code, new grids, and the previous boundaries.
-
-    Parameters
-    ----------
-    previous : PreviousRun
-    res : RepartitionResult
-    path : path-like
-        The PNG to write (atomically).
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    from gridgeo.district import metric_crs
-    from gridgeo.export._fonts import cjk_family
-    from gridgeo.io import atomic_path
-
-    family = cjk_family()
-    new = res.grids
-    crs = metric_crs(new)
-    old_codes = set(previous.grids["grid_code"])
-    changed = set(res.changes.loc[res.changes["status"] != "unchanged", "community_code"])
-    plt.rcParams["font.family"] = family
-    fig, ax = plt.subplots(figsize=(10, 10))
-    redone = new["community_code"].isin(changed)
-    mine = new[redone].to_crs(crs)
-    # Context: the unchanged communities, as their outlines when the previous run wrote them
-    # (a Qingdao-scale city: 51,000 vertices against 700,000 for its grids), else their grids;
-    # only what is drawn is projected.
-    if previous.communities is not None:
-        outlines = previous.communities
-        unchanged = outlines["community_code"].isin(set(new.loc[~redone, "community_code"]))
-        same = outlines[unchanged].to_crs(crs)
-    else:
-        same = new[~redone].to_crs(crs)
-    if len(same):
-        # One compound path instead of a patch per polygon (a city has ~20,000 grids).
-        # add_artist, not add_patch: the latter walks every vertex in Python to update the limits.
-        ax.add_artist(_compound_patch(same.geometry.values, facecolor="#eeeeee", edgecolor="#bbbbbb", linewidth=0.3))
-        x0, y0, x1, y1 = same.total_bounds
-        ax.update_datalim([(x0, y0), (x1, y1)])
-        ax.autoscale_view()
-        ax.set_aspect("equal")
-    if len(mine):
-        kept = mine["grid_code"].isin(old_codes)
-        mine[kept].plot(ax=ax, color="#a6dba0", edgecolor="black", linewidth=0.6)
-        if (~kept).any():
-            mine[~kept].plot(ax=ax, color="#fdb863", edgecolor="black", linewidth=0.6)
-        was = previous.grids["community_code"].isin(changed | set(res.changes["recoded_from"]))
-        prev = previous.grids[was].to_crs(crs)
-        prev.boundary.plot(ax=ax, color="#c51b7d", linewidth=1.0, linestyle="--")
-        for geom, code in zip(mine.geometry, mine["grid_code"], strict=True):
-            p = geom.representative_point()
-            ax.annotate(code[-7:], (p.x, p.y), ha="center", fontsize=6)
-        x0, y0, x1, y1 = mine.total_bounds
-        pad = 0.15 * max(x1 - x0, y1 - y0, 100.0)
-        ax.set_xlim(x0 - pad, x1 + pad)
-        ax.set_ylim(y0 - pad, y1 + pad)
-    ax.legend(handles=[Patch(color="#a6dba0", label="grid kept its code"), Patch(color="#fdb863", label="new code"),
-                       Patch(facecolor="none", edgecolor="#c51b7d", linestyle="--", label="previous grid boundary"),
-                       Patch(color="#eeeeee", label="community unchanged")], loc="lower right", fontsize=8)  # fmt: skip
-    ax.set_title(f"网格调整 changes: {len(changed)} community(ies) re-partitioned")
-    ax.set_axis_off()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return path

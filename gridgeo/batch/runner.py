@@ -24,7 +24,7 @@ import pickle
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -34,37 +34,12 @@ import shapely
 
 from gridgeo.district import District
 from gridgeo.io import atomic_path
+from gridgeo.options import PartitionOptions
 from gridgeo.partition import PartitionResult, partition_district
-from gridgeo.units import UnitOptions, Units, build_units
+from gridgeo.units import Units, build_units
 
 #: Bump when the per-community result format or algorithm changes: old checkpoints are ignored.
-CHECKPOINT_VERSION = "1"
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What every community task is run with.
-
-    Attributes
-    ----------
-    lower, upper : int
-        The band.
-    measure : str
-        ``households`` or ``residents``.
-    time_limit : float
-        CP-SAT deterministic seconds per community part.
-    seed : int
-        Seed of the partition.
-    unit_options : UnitOptions
-        How units are built.
-    """
-
-    lower: int = 300
-    upper: int = 500
-    measure: str = "households"
-    time_limit: float = 0.5
-    seed: int = 0
-    unit_options: UnitOptions = field(default_factory=UnitOptions)
+CHECKPOINT_VERSION = "2"
 
 
 @dataclass
@@ -140,25 +115,25 @@ def community_subsets(
         )
 
 
-def run_community(sub: District, options: RunOptions) -> PartitionResult:
+def run_community(sub: District, options: PartitionOptions) -> PartitionResult:
     """Build the units of a one-community district and partition it (one task).
 
     Parameters
     ----------
     sub : District
         A district holding one community (see :func:`community_subsets`).
-    options : RunOptions
+    options : PartitionOptions
 
     Returns
     -------
     PartitionResult
     """
-    units = build_units(sub, options.unit_options)
+    units = build_units(sub, options.units)
     return partition_district(sub, lower=options.lower, upper=options.upper, measure=options.measure, units=units,
                               time_limit=options.time_limit, seed=options.seed)  # fmt: skip
 
 
-def input_key(sub: District, options: RunOptions) -> str:
+def input_key(sub: District, options: PartitionOptions) -> str:
     """A hash of everything a community's result depends on (inputs and options)."""
     h = hashlib.sha256()
     h.update(CHECKPOINT_VERSION.encode())
@@ -174,13 +149,13 @@ def input_key(sub: District, options: RunOptions) -> str:
 def run_partition(
     district: District,
     *,
-    options: RunOptions | None = None,
+    options: PartitionOptions | None = None,
     workers: int = 1,
     scheduler: str | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = False,
     communities: list[str] | None = None,
-    task: Callable[[District, RunOptions], PartitionResult] = run_community,
+    task: Callable[[District, PartitionOptions], PartitionResult] = run_community,
 ) -> BatchResult:
     """Partition every community of a district, in parallel and resumable.
 
@@ -188,7 +163,7 @@ def run_partition(
     ----------
     district : District
         A validated district.
-    options : RunOptions, optional
+    options : PartitionOptions, optional
         Band, measure, time limit, seed, unit options.
     workers : int
         Processes of the local Dask cluster; 1 runs in this process (no Dask).
@@ -208,7 +183,7 @@ def run_partition(
     -------
     BatchResult
     """
-    options = options or RunOptions()
+    options = options or PartitionOptions()
     start = time.perf_counter()
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if ckpt is not None:

@@ -3,6 +3,7 @@
 - :func:`write_map` / :func:`render_map` — the interactive HTML map of the grids; opens offline.
 - :func:`assign_staff` — a roster's workers on the grids (S1), chosen by CP-SAT.
 - :func:`write_boards` — notice boards (公示牌) and contact cards (民情联系卡) of a street (S2).
+- :func:`write_change_map` — the change map of a re-run (R8).
 
 The names are loaded on first use (PEP 562): the command line registers the export commands
 without importing folium and the PDF backend, which every other command would pay for.
@@ -18,6 +19,7 @@ _HOME = {
     "render_board": "boards", "render_card": "boards", "write_boards": "boards",
     "make_map": "maps", "render_map": "maps", "write_map": "maps",
     "check_roster": "roster", "read_roster": "roster", "sample_roster": "roster",
+    "write_change_map": "changes",
     "StaffingError": "staff", "StaffPlan": "staff", "assign_staff": "staff", "grid_adjacency": "staff",
 }  # fmt: skip
 
@@ -34,11 +36,13 @@ __all__ = [
     "render_map",
     "sample_roster",
     "write_boards",
+    "write_change_map",
     "write_map",
 ]
 
 if TYPE_CHECKING:
     from gridgeo.export.boards import render_board, render_card, write_boards
+    from gridgeo.export.changes import write_change_map
     from gridgeo.export.maps import make_map, render_map, write_map
     from gridgeo.export.roster import check_roster, read_roster, sample_roster
     from gridgeo.export.staff import StaffingError, StaffPlan, assign_staff, grid_adjacency

@@ -1,0 +1,212 @@
+"""One home for the options of a run: the band, the budget, the seed.
+
+Every stage that needs the band (partition, coverage proof, audit, batch, pipeline) and every
+command of the command line takes it from here: :class:`Band` validates itself when it is
+made, so a bad band is an :class:`~gridgeo.errors.InputError` (exit 2 on the command line)
+before any work starts, and the defaults per measure are written once, in
+:data:`DEFAULT_BANDS`.
+
+Examples
+--------
+>>> Band.default("residents")
+Band(lower=800, upper=1200, measure='residents')
+>>> PartitionOptions(band=Band(300, 450), seed=3).band.upper
+450
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+
+from gridgeo.errors import InputError, Problem
+from gridgeo.units import UnitOptions
+
+#: What a band can count.
+MEASURES: tuple[str, ...] = ("households", "residents")
+
+#: The band of a grid per measure (R1: 300–500 resident households, or about 1000 people).
+DEFAULT_BANDS: dict[str, tuple[int, int]] = {"households": (300, 500), "residents": (800, 1200)}
+
+#: CP-SAT's deterministic seconds per community part when nothing else is asked.
+DEFAULT_TIME_LIMIT = 0.5
+
+#: Seeds go to CP-SAT's ``random_seed`` (a 32-bit int) and numpy's generator.
+MAX_SEED = 2**31 - 1
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Band:
+    """The range a grid's households (or residents) must lie in (R1), both ends included.
+
+    Parameters
+    ----------
+    lower, upper : int
+        The bounds, ``0 < lower <= upper``, in households or residents.
+    measure : {"households", "residents"}
+        What the band counts.
+
+    Raises
+    ------
+    InputError
+        When the measure is unknown, a bound is not a whole number, or the band is empty.
+    """
+
+    lower: int
+    upper: int
+    measure: str = "households"
+
+    def __post_init__(self) -> None:
+        problems: list[Problem] = []
+        if self.measure not in MEASURES:
+            problems.append(Problem("--measure", None, f"is {self.measure!r}; use one of {', '.join(MEASURES)}"))
+        for name in ("lower", "upper"):
+            value = getattr(self, name)
+            if not _is_int(value):
+                problems.append(Problem(f"--{name}", None, f"is {value!r}; give a whole number of {self.measure}"))
+        if not problems and not 0 < self.lower <= self.upper:
+            problems.append(Problem("--lower/--upper", None,
+                                    f"the band [{self.lower}, {self.upper}] is empty: need 0 < lower <= upper"))  # fmt: skip
+        if problems:
+            raise InputError(problems)
+
+    @classmethod
+    def default(cls, measure: str = "households") -> Band:
+        """The regulation's band for ``measure`` (see :data:`DEFAULT_BANDS`).
+
+        Parameters
+        ----------
+        measure : {"households", "residents"}
+
+        Returns
+        -------
+        Band
+        """
+        if measure not in DEFAULT_BANDS:
+            raise InputError([Problem("--measure", None, f"is {measure!r}; use one of {', '.join(MEASURES)}")])
+        lower, upper = DEFAULT_BANDS[measure]
+        return cls(lower, upper, measure)
+
+    @classmethod
+    def of(cls, lower: int | None = None, upper: int | None = None, measure: str = "households") -> Band:
+        """A band from optional bounds: a bound not given is the default of ``measure``.
+
+        Parameters
+        ----------
+        lower, upper : int, optional
+        measure : {"households", "residents"}
+
+        Returns
+        -------
+        Band
+        """
+        d = cls.default(measure)
+        return cls(d.lower if lower is None else lower, d.upper if upper is None else upper, measure)
+
+    def contains(self, value: float) -> bool:
+        """Tell whether ``value`` lies in the band."""
+        return self.lower <= value <= self.upper
+
+    def __str__(self) -> str:
+        return f"[{self.lower}, {self.upper}] {self.measure}"
+
+
+@dataclass(frozen=True)
+class PartitionOptions:
+    """Everything a community's grids depend on besides its inputs.
+
+    Parameters
+    ----------
+    band : Band
+        The band of a grid (default 300–500 households).
+    time_limit : float
+        CP-SAT's deterministic seconds per community part (> 0, finite).
+    seed : int
+        Seed of the heuristic and of CP-SAT (0 … 2³¹−1): the same inputs and seed give the
+        same grids on any machine.
+    units : UnitOptions
+        How the units are built.
+
+    Raises
+    ------
+    InputError
+        When the time limit or the seed is not usable.
+    """
+
+    band: Band = field(default_factory=Band.default)
+    time_limit: float = DEFAULT_TIME_LIMIT
+    seed: int = 0
+    units: UnitOptions = field(default_factory=UnitOptions)
+
+    def __post_init__(self) -> None:
+        problems: list[Problem] = []
+        t = self.time_limit
+        if isinstance(t, bool) or not isinstance(t, Real) or not math.isfinite(t) or t <= 0:
+            problems.append(Problem("--time-limit", None, f"is {t!r}; give a positive number of seconds"))
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            problems.append(Problem("--seed", None, f"is {self.seed!r}; give a whole number from 0 to {MAX_SEED}"))
+        if not isinstance(self.band, Band):
+            problems.append(Problem("band", None, f"is {self.band!r}, not a Band"))
+        if problems:
+            raise InputError(problems)
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        lower: int | None = None,
+        upper: int | None = None,
+        measure: str = "households",
+        time_limit: float = DEFAULT_TIME_LIMIT,
+        seed: int = 0,
+        units: UnitOptions | None = None,
+    ) -> PartitionOptions:
+        """Options from plain values, as the command line has them; bounds default per measure.
+
+        Returns
+        -------
+        PartitionOptions
+        """
+        return cls(Band.of(lower, upper, measure), time_limit, seed, units or UnitOptions())
+
+    @property
+    def lower(self) -> int:
+        """The band's lower bound."""
+        return self.band.lower
+
+    @property
+    def upper(self) -> int:
+        """The band's upper bound."""
+        return self.band.upper
+
+    @property
+    def measure(self) -> str:
+        """What the band counts."""
+        return self.band.measure
+
+
+def check_workers(workers: object) -> int:
+    """Return a usable number of worker processes, or raise.
+
+    Parameters
+    ----------
+    workers : int
+        At least 1.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        When ``workers`` is not a whole number of at least 1.
+    """
+    if not _is_int(workers) or workers < 1:
+        raise InputError([Problem("--workers", None, f"is {workers!r}; give a whole number of at least 1")])
+    return int(workers)

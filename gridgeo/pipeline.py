@@ -1,0 +1,552 @@
+"""The main job as one call: read → validate → units → partition → coverage → codes → write → map.
+
+:func:`run` is what ``gridgeo run`` does and :func:`rerun` what ``gridgeo rerun`` does; the
+command line only parses its arguments, calls them, prints and picks the exit code, and a
+notebook gets the same job, the same outputs and the same checks::
+
+    from gridgeo import pipeline
+
+    result = pipeline.run("data/samples/qingdao_sample.toml", "out/sample", date="2026-01-01")
+    result.grids          # the coded grid layer (input CRS)
+    result.coverage.ok    # the coverage proof (R5)
+    result.timings        # seconds per stage
+
+A stage is added here once and both the command line and the notebooks have it. Both calls
+write the same files (:data:`OUTPUTS`); :func:`rerun` adds ``changes.csv`` and ``changes.png``.
+Every file is written atomically, the registry only after the grids are known.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from gridgeo.batch.changes import PreviousRun, community_outlines, load_previous, repartition
+from gridgeo.batch.runner import run_partition
+from gridgeo.coding import CodeRegistry, assign_codes
+from gridgeo.coverage import CoverageReport, check_coverage
+from gridgeo.district import District
+from gridgeo.errors import InputError, Problem
+from gridgeo.io import LayerSource, read_config, write_layers, write_table, write_text
+from gridgeo.options import PartitionOptions, check_workers
+from gridgeo.partition import PartitionResult
+from gridgeo.units import Units
+from gridgeo.validate import load_district, summarise, validate_layers
+
+#: The files :func:`run` and :func:`rerun` write into ``out`` (rerun adds :data:`RERUN_OUTPUTS`).
+OUTPUTS: tuple[str, ...] = (
+    "grids.gpkg", "partition_report.csv", "unit_grid.csv", "building_grid.csv", "summary.csv",
+    "coverage.md", "map.html",
+)  # fmt: skip
+
+#: What :func:`rerun` writes besides :data:`OUTPUTS`.
+RERUN_OUTPUTS: tuple[str, ...] = ("changes.csv", "changes.png")
+
+#: The registry's file name in an output folder (kept between runs).
+REGISTRY = "registry.sqlite"
+
+#: What the job can be given: a config file, a validated district, or the layers themselves.
+Inputs = str | os.PathLike | District | Mapping[str, LayerSource] | Mapping[str, gpd.GeoDataFrame]
+
+#: Receives one line of text per finished stage (the command line prints them).
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` made, in memory; the same as the files it wrote.
+
+    Attributes
+    ----------
+    district : District
+        The validated inputs (metric CRS), with their findings.
+    summary : DataFrame
+        Buildings, households and residents per community, with a TOTAL row.
+    partition : PartitionResult
+        Units, unit → grid and building → grid tables and the per-community solver report.
+    grids : GeoDataFrame
+        The grid layer with its 19-digit ``grid_code``, in the input CRS.
+    coverage : CoverageReport or None
+        The coverage proof (R5) of the grids (None only when a re-run changed nothing).
+    options : PartitionOptions
+        The band, budget and seed used.
+    failures : DataFrame
+        ``community_code``, ``error`` of communities whose partition raised (Dask runs).
+    from_checkpoint : int
+        Communities read from the checkpoint folder instead of being computed.
+    timings : dict
+        Stage name → seconds of wall time, in the order the stages ran.
+    written : list of pathlib.Path
+        The files written (empty when ``out`` was None).
+    registry : pathlib.Path or None
+        The code registry used.
+    """
+
+    district: District
+    summary: pd.DataFrame
+    partition: PartitionResult
+    grids: gpd.GeoDataFrame
+    coverage: CoverageReport | None
+    options: PartitionOptions
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["community_code", "error"]))
+    from_checkpoint: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)
+    registry: Path | None = None
+
+    @property
+    def units(self) -> Units:
+        """The units the grids were built from (metric CRS)."""
+        return self.partition.units
+
+    @property
+    def codes(self) -> pd.DataFrame:
+        """``grid_id``, ``grid_code`` of every grid."""
+        return pd.DataFrame(self.grids[["grid_id", "grid_code"]])
+
+    @property
+    def ok(self) -> bool:
+        """True when the coverage proof holds and no community failed."""
+        return (self.coverage is None or self.coverage.ok) and len(self.failures) == 0
+
+
+@dataclass
+class RerunResult(RunResult):
+    """What :func:`rerun` made: a :class:`RunResult` plus what changed since the previous run.
+
+    Attributes
+    ----------
+    previous : PreviousRun or None
+        The previous run's grids, building table and outlines.
+    changes : DataFrame
+        Per community: what changed in the inputs and in the grids
+        (:data:`gridgeo.batch.CHANGE_COLUMNS`).
+    moved_share : float
+        Share of the households of changed communities whose grid code changed.
+    scope : list of str
+        The communities the coverage proof covered (all when ``full_proof``).
+    """
+
+    previous: PreviousRun | None = None
+    changes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    moved_share: float = 0.0
+    scope: list[str] = field(default_factory=list)
+
+
+class _Clock:
+    """Per-stage wall times, as a context manager per stage."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 3)
+
+
+def load_inputs(inputs: Inputs) -> District:
+    """Read and validate the inputs of a run, whatever form they come in.
+
+    Parameters
+    ----------
+    inputs : path-like, District or mapping
+        A TOML config (see :func:`gridgeo.io.read_config`), an already validated
+        :class:`District`, a mapping of layer name → :class:`~gridgeo.io.LayerSource`, or a
+        mapping of layer name → GeoDataFrame with gridgeo's column names.
+
+    Returns
+    -------
+    District
+
+    Raises
+    ------
+    InputError
+        With every problem of every layer.
+    """
+    if isinstance(inputs, District):
+        return inputs
+    if isinstance(inputs, str | os.PathLike):
+        return load_district(read_config(inputs))
+    if isinstance(inputs, Mapping) and inputs:
+        values = list(inputs.values())
+        if all(isinstance(v, LayerSource) for v in values):
+            return load_district(inputs)
+        if all(isinstance(v, gpd.GeoDataFrame) for v in values):
+            return validate_layers(inputs)
+    raise InputError([Problem("inputs", None, "give a config file, a District, or a mapping of layers "
+                                              "(LayerSource or GeoDataFrame per layer name)")])  # fmt: skip
+
+
+def run(
+    inputs: Inputs,
+    out: str | os.PathLike | None = None,
+    *,
+    options: PartitionOptions | None = None,
+    registry: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+    bar: bool = False,
+    workers: int = 1,
+    scheduler: str | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    date: dt.date | str | None = None,
+    draw_map: bool = True,
+) -> RunResult:
+    """Run the main job: validate, build units, partition, prove coverage, code, write, map.
+
+    Parameters
+    ----------
+    inputs : path-like, District or mapping
+        See :func:`load_inputs`.
+    out : path-like, optional
+        Output folder (created); the files of :data:`OUTPUTS` in it are replaced. Nothing is
+        written when None, and the registry is then a temporary one unless ``registry`` is
+        given.
+    options : PartitionOptions, optional
+        Band, time limit, seed and unit options (default 300–500 households, 0.5 s, seed 0).
+    registry : path-like, optional
+        The code registry (SQLite); default ``out/registry.sqlite``, kept between runs so the
+        codes of unchanged grids stay.
+    progress : callable, optional
+        Called with one line of text when each stage ends.
+    bar : bool
+        Draw a progress bar of the communities on standard error.
+    workers : int
+        1 partitions in this process; more spread the communities over a local Dask cluster.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``tcp://host:8786``).
+    checkpoint : path-like, optional
+        Folder of per-community results: a run that dies resumes from it.
+    date : date or str, optional
+        Issue date of new codes (default today).
+    draw_map : bool
+        Write ``map.html``.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    InputError
+        Bad inputs or options, before any partition work.
+    """
+    options = options or PartitionOptions()
+    workers = check_workers(workers)
+    say = progress or (lambda _line: None)
+    clock = _Clock()
+    with clock.stage("read"):
+        district = load_inputs(inputs)
+        summary = summarise(district)
+    say(_read_line(district, summary))
+    with clock.stage("units+partition"):
+        batch = run_partition(district, options=options, workers=workers, scheduler=scheduler,
+                              checkpoint_dir=checkpoint, progress=bar)  # fmt: skip
+    part = batch.result
+    say(_partition_line(part, options))
+    for row in batch.failures.itertuples():
+        say(f"  FAILED {row.community_code}: {row.error}")
+    with clock.stage("coverage"):
+        coverage = check_coverage(part.grids, district, units=part.units, lower=options.lower,
+                                  upper=options.upper, measure=options.measure)  # fmt: skip
+    say(_coverage_line(coverage))
+    result = RunResult(district, summary, part, part.grids, coverage, options, batch.failures,
+                       batch.from_checkpoint)  # fmt: skip
+    with clock.stage("codes"), _registry(registry, out) as (reg_path, reg):
+        result.grids = assign_codes(part.grids, registry=reg, date=date, retire_missing=True)
+        result.registry = reg_path if out is not None or registry is not None else None
+    say(f"codes: {result.grids['grid_code'].nunique()} codes, registry {result.registry or '(temporary)'}")
+    if out is not None:
+        with clock.stage("write"):
+            result.written = write_outputs(result, out, draw_map=draw_map)
+        say(f"wrote {', '.join(p.name for p in result.written)} to {out}")
+    result.timings = clock.timings
+    return result
+
+
+def rerun(
+    inputs: Inputs,
+    previous: str | os.PathLike | PreviousRun,
+    out: str | os.PathLike | None = None,
+    *,
+    options: PartitionOptions | None = None,
+    registry: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+    date: dt.date | str | None = None,
+    full_proof: bool = False,
+    draw_map: bool = True,
+) -> RerunResult:
+    """Re-partition only the communities that changed since a previous run (R8).
+
+    Unchanged communities keep their grids byte for byte; changed ones keep their grids and
+    codes where they are still legal, and the registry records the lineage of the others.
+
+    Parameters
+    ----------
+    inputs : path-like, District or mapping
+        The new inputs (see :func:`load_inputs`).
+    previous : path-like or PreviousRun
+        The output folder of the previous run, or what :func:`gridgeo.batch.load_previous`
+        read from it.
+    out : path-like, optional
+        Output folder: the files of :data:`OUTPUTS` and :data:`RERUN_OUTPUTS`.
+    options : PartitionOptions, optional
+        As :func:`run`.
+    registry : path-like, optional
+        The code registry the previous codes were issued from. Default: ``out/registry.sqlite``,
+        started as a copy of the previous folder's registry, so the previous run's files stay
+        as they were.
+    progress : callable, optional
+        Called with one line of text when each stage ends.
+    date : date or str, optional
+        Date of issued and retired codes (default today).
+    full_proof : bool
+        Prove coverage of every community, not only the re-partitioned ones (the others are
+        the previous run's grids byte for byte).
+    draw_map : bool
+        Write ``map.html``.
+
+    Returns
+    -------
+    RerunResult
+    """
+    options = options or PartitionOptions()
+    say = progress or (lambda _line: None)
+    clock = _Clock()
+    with clock.stage("read"):
+        prev = previous if isinstance(previous, PreviousRun) else load_previous(previous)
+        district = load_inputs(inputs)
+        summary = summarise(district)
+    say(_read_line(district, summary))
+    source = None if isinstance(previous, PreviousRun) else Path(previous) / REGISTRY
+    with clock.stage("units+partition+codes"), _registry(registry, out, seed_from=source) as (reg_path, reg):
+        res = repartition(prev, district, registry=reg, options=options, date=date)
+    _say_changes(say, res)
+    part = _merged_partition(prev, res, district, options)
+    result = RerunResult(district, summary, part, res.grids, None, options, registry=reg_path,
+                         previous=prev, changes=res.changes, moved_share=res.moved_share)  # fmt: skip
+    if res.result is not None:
+        with clock.stage("coverage"):
+            _prove_rerun(result, res, full_proof)
+        what = "every community" if full_proof else f"the {len(result.scope)} re-partitioned community(ies)"
+        say(_coverage_line(result.coverage, what))
+    if out is not None:
+        with clock.stage("write"):
+            result.written = write_outputs(result, out, draw_map=draw_map)
+        say(f"wrote {', '.join(p.name for p in result.written)} to {out}")
+    result.timings = clock.timings
+    return result
+
+
+def _prove_rerun(result: RerunResult, res, full_proof: bool) -> None:
+    """The coverage proof of a re-run: of the re-partitioned communities, or of all."""
+    options = result.options
+    if full_proof:
+        scope, grids, units = result.district, res.grids, None
+        result.scope = sorted(result.district.communities["community_code"])
+    else:
+        # Unchanged communities are the previous run's grids byte for byte; communities
+        # never overlap (validated), so proving the re-partitioned ones proves the change.
+        result.scope = sorted(set(res.result.grids["community_code"]))
+        scope = result.district.subset(result.scope)
+        grids = res.grids[res.grids["community_code"].isin(result.scope)]
+        units = res.result.units
+    result.coverage = check_coverage(grids, scope, units=units, lower=options.lower, upper=options.upper,
+                                     measure=options.measure)  # fmt: skip
+
+
+def _merged_partition(prev: PreviousRun, res, district: District, options: PartitionOptions) -> PartitionResult:
+    """The partition tables of a re-run: the previous rows of unchanged communities, new ones else."""
+    redo = set() if res.result is None else set(res.result.grids["community_code"])
+    keep = set(res.grids["community_code"]) - redo
+
+    def kept(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:
+        if frame is None or "community_code" not in frame.columns:
+            return pd.DataFrame(columns=columns)
+        return frame[frame["community_code"].astype(str).isin(keep)].reindex(columns=columns)
+
+    new = res.result
+    cols_a = ["unit_id", "grid_id", "community_code", "households"]
+    assignment = _concat([kept(prev.assignment, cols_a), None if new is None else new.assignment], "unit_id")
+    report_cols = list(new.report.columns) if new is not None else list(_report_columns())
+    report = _concat([kept(prev.report, report_cols), None if new is None else new.report], "community_code")
+    units = _merged_units(prev, new, keep, district)
+    return PartitionResult(res.grids.drop(columns=["grid_code"], errors="ignore"), assignment, res.buildings,
+                           report, units, options.lower, options.upper, options.measure)  # fmt: skip
+
+
+def _report_columns() -> list[str]:
+    from gridgeo.partition import REPORT_COLUMNS
+
+    return REPORT_COLUMNS
+
+
+def _concat(frames: list[pd.DataFrame | None], key: str) -> pd.DataFrame:
+    frames = [f for f in frames if f is not None and len(f.columns)]
+    if not frames:
+        return pd.DataFrame()
+    nonempty = [f for f in frames if len(f)] or frames[:1]
+    out = pd.concat(nonempty, ignore_index=True) if len(nonempty) > 1 else nonempty[0].reset_index(drop=True)
+    return out.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def _merged_units(prev: PreviousRun, new: PartitionResult | None, keep: set[str], district: District) -> Units:
+    """Units of a re-run: the previous run's units layer for unchanged communities, the new ones else."""
+    crs = district.work_crs
+    parts = []
+    if prev.units is not None and len(keep):
+        old = prev.units[prev.units["community_code"].astype(str).isin(keep)]
+        parts.append(old.to_crs(crs) if old.crs is not None else old.set_crs(crs))
+    if new is not None:
+        parts.append(new.units.units)
+    if parts:
+        frame = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=crs)
+        frame = frame.sort_values("unit_id", kind="stable").reset_index(drop=True)
+    else:
+        frame = gpd.GeoDataFrame({"unit_id": [], "community_code": []}, geometry=[], crs=crs)
+    edges = new.units.edges if new is not None else pd.DataFrame()
+    bu = new.units.building_unit if new is not None else pd.DataFrame(columns=["building_id", "unit_id"])
+    return Units(frame, edges, bu)
+
+
+@contextmanager
+def _registry(
+    registry: str | os.PathLike | None,
+    out: str | os.PathLike | None,
+    *,
+    seed_from: Path | None = None,
+) -> Iterator[tuple[Path, CodeRegistry]]:
+    """Open the code registry of a run: the one given, ``out/registry.sqlite``, or a temporary one.
+
+    A re-run's default registry starts as a copy of the previous run's (``seed_from``), so the
+    previous folder is never written.
+    """
+    import tempfile
+
+    tmpdir = None
+    if registry is not None:
+        path = Path(registry)
+    elif out is not None:
+        path = Path(out) / REGISTRY
+    else:
+        tmpdir = tempfile.TemporaryDirectory(prefix="gridgeo-registry-")
+        path = Path(tmpdir.name) / REGISTRY
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if registry is None and seed_from is not None and not path.exists() and seed_from.exists():
+        shutil.copyfile(seed_from, path)
+    try:
+        with CodeRegistry(path) as reg:
+            yield path, reg
+    finally:
+        if tmpdir is not None:
+            tmpdir.cleanup()
+
+
+def write_outputs(result: RunResult, out: str | os.PathLike, *, draw_map: bool = True) -> list[Path]:
+    """Write a run's files into ``out`` (atomically, each file whole or not at all).
+
+    Parameters
+    ----------
+    result : RunResult or RerunResult
+    out : path-like
+        The output folder (created).
+    draw_map : bool
+        Write ``map.html``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in :data:`OUTPUTS` order (then :data:`RERUN_OUTPUTS`).
+    """
+    out = Path(out)
+    district, part = result.district, result.partition
+    layers = {"grids": result.grids}
+    if len(part.units.units):
+        layers["units"] = part.units.units.to_crs(district.crs)
+    layers["communities"] = community_outlines(district)
+    if result.coverage is not None and len(result.coverage.findings):
+        layers["findings"] = result.coverage.findings
+    written = [write_layers(layers, out / "grids.gpkg")]
+    written.append(write_table(part.report, out / "partition_report.csv"))
+    written.append(write_table(part.assignment, out / "unit_grid.csv"))
+    written.append(write_table(part.buildings, out / "building_grid.csv"))
+    written.append(write_table(result.summary, out / "summary.csv"))
+    if result.coverage is not None:
+        written.append(write_text(result.coverage.to_markdown(), out / "coverage.md"))
+    if draw_map:
+        from gridgeo.export.maps import write_map
+
+        findings = result.coverage.findings if result.coverage is not None else None
+        written.append(write_map(result.grids, out / "map.html", district=district, findings=findings))
+    if isinstance(result, RerunResult):
+        from gridgeo.export.changes import write_change_map
+
+        written.append(write_table(result.changes, out / "changes.csv"))
+        written.append(write_change_map(result.previous, result.grids, result.changes, out / "changes.png"))
+    return written
+
+
+def _read_line(district: District, summary: pd.DataFrame) -> str:
+    total = summary.iloc[-1]
+    lines = [
+        f"read {len(district.communities)} communities, {int(total['buildings'])} buildings, "
+        f"{int(total['households'])} households, {int(total['residents'])} residents "
+        f"(work CRS {district.work_crs.name}; outputs in {district.crs.name})"
+    ]
+    findings = district.findings
+    if findings is None or len(findings) == 0:
+        lines.append("findings: none")
+    else:
+        lines.append(f"findings: {len(findings)}")
+        for row in findings.head(20).itertuples():
+            where = f" [{row.feature_id}]" if row.feature_id else ""
+            lines.append(f"  {row.severity} {row.rule} {row.source}{where}: {row.message}")
+        if len(findings) > 20:
+            lines.append(f"  ... and {len(findings) - 20} more (see the findings layer)")
+    return "\n".join(lines)
+
+
+def _partition_line(part: PartitionResult, options: PartitionOptions) -> str:
+    grids, rep, m = part.grids, part.report, options.measure
+    com = grids[grids["grid_class"] == "community"]
+    inside = int(((com[m] >= options.lower) & (com[m] <= options.upper)).sum())
+    status = dict(sorted(rep["status"].value_counts().items())) if len(rep) else {}
+    lines = [
+        f"units: {len(part.units.units)} tiling the communities, {len(part.units.edges)} adjacencies",
+        f"partition: {len(grids)} grids ({len(com)} community, {len(grids) - len(com)} dedicated); "
+        f"{inside}/{len(com)} community grids in [{options.lower}, {options.upper}] {m}; status {status}",
+    ]
+    for row in rep[rep["flags"] != ""].itertuples():
+        lines.append(f"  {row.community_code} {row.community_name}: {row.flags} - {row.notes}")
+    return "\n".join(lines)
+
+
+def _coverage_line(report: CoverageReport, scope: str = "") -> str:
+    f = report.findings
+    n_block = int((f["severity"] == "blocking").sum()) if len(f) else 0
+    verdict = "PROVED" if report.ok else "REFUTED"
+    of = f" of {scope}" if scope else ""
+    return f"coverage (R5){of}: {verdict} - {n_block} blocking, {len(f) - n_block} warning finding(s)"
+
+
+def _say_changes(say: Progress, res) -> None:
+    ch = res.changes
+    changed = ch[ch["status"] != "unchanged"]
+    say(f"changes: {len(changed)} of {len(ch)} communities changed; "
+        f"{res.moved_share:.1%} of their households changed grid code")  # fmt: skip
+    for row in changed.itertuples():
+        say(f"  {row.community_code} {row.community_name}: {row.status} - {row.notes}; grids {row.grids_before}"
+            f" -> {row.grids_after}, codes kept {row.codes_kept}, issued {row.codes_issued}, "
+            f"retired {row.codes_retired}, households moved {row.households_moved}")  # fmt: skip
