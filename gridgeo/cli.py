@@ -19,6 +19,7 @@ import pandas as pd
 
 from gridgeo import __version__
 from gridgeo.errors import GridgeoError, InputError, Problem
+from gridgeo.options import add_band_arguments
 
 SAMPLE_CONFIG = """\
 # gridgeo input config for the embedded sample (see README, "Input schema").
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", "-o", required=True, help="output folder (created; files in it are replaced)"
     )
-    _band_options(p)
+    add_band_arguments(p, partition=True)
     p.add_argument("--registry", default=None,
                    help="code registry (SQLite); default OUT/registry.sqlite, kept between runs")  # fmt: skip
     p.add_argument(
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder of the previous run (grids.gpkg, building_grid.csv)",
     )
     p.add_argument("--out", "-o", required=True, help="output folder of this run")
-    _band_options(p)
+    add_band_arguments(p, partition=True)
     p.add_argument("--registry", default=None,
                    help="code registry (default OUT/registry.sqlite, started as a copy of "
                         "PREVIOUS/registry.sqlite; the previous folder is not written)")  # fmt: skip
@@ -117,22 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
     register_coverage(sub)
     register_export(sub)
     return parser
-
-
-def _band_options(p: argparse.ArgumentParser) -> None:
-    """The band, the budget and the seed: the same flags on every command that partitions."""
-    from gridgeo.options import DEFAULT_BANDS, DEFAULT_TIME_LIMIT, MEASURES
-
-    (hl, hu), (rl, ru) = DEFAULT_BANDS["households"], DEFAULT_BANDS["residents"]
-    p.add_argument("--lower", type=int, default=None,
-                   help=f"lower bound of a grid (default {hl} households / {rl} residents)")  # fmt: skip
-    p.add_argument("--upper", type=int, default=None,
-                   help=f"upper bound of a grid (default {hu} households / {ru} residents)")  # fmt: skip
-    p.add_argument("--measure", choices=MEASURES, default="households",
-                   help="what the band counts (default households)")  # fmt: skip
-    p.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT,
-                   help=f"CP-SAT deterministic seconds per community (default {DEFAULT_TIME_LIMIT})")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="seed: the same inputs and seed give the same grids")
 
 
 def _batch_options(p: argparse.ArgumentParser) -> None:

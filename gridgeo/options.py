@@ -16,12 +16,16 @@ Band(lower=800, upper=1200, measure='residents')
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass, field
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 from gridgeo.errors import InputError, Problem
-from gridgeo.units import UnitOptions
+
+if TYPE_CHECKING:  # the command line builds its parser from this module without geopandas
+    from gridgeo.units import UnitOptions
 
 #: What a band can count.
 MEASURES: tuple[str, ...] = ("households", "residents")
@@ -141,7 +145,7 @@ class PartitionOptions:
     band: Band = field(default_factory=Band.default)
     time_limit: float = DEFAULT_TIME_LIMIT
     seed: int = 0
-    units: UnitOptions = field(default_factory=UnitOptions)
+    units: UnitOptions = field(default_factory=lambda: _unit_options())
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
@@ -172,7 +176,7 @@ class PartitionOptions:
         -------
         PartitionOptions
         """
-        return cls(Band.of(lower, upper, measure), time_limit, seed, units or UnitOptions())
+        return cls(Band.of(lower, upper, measure), time_limit, seed, units or _unit_options())
 
     @property
     def lower(self) -> int:
@@ -188,6 +192,12 @@ class PartitionOptions:
     def measure(self) -> str:
         """What the band counts."""
         return self.band.measure
+
+
+def _unit_options() -> UnitOptions:
+    from gridgeo.units import UnitOptions
+
+    return UnitOptions()
 
 
 def check_workers(workers: object) -> int:
@@ -210,3 +220,30 @@ def check_workers(workers: object) -> int:
     if not _is_int(workers) or workers < 1:
         raise InputError([Problem("--workers", None, f"is {workers!r}; give a whole number of at least 1")])
     return int(workers)
+
+
+def add_band_arguments(parser: argparse.ArgumentParser, *, partition: bool = False) -> None:
+    """Add ``--lower``, ``--upper``, ``--measure`` (and with ``partition`` ``--time-limit``, ``--seed``).
+
+    Every command that partitions or checks the band takes the same flags, with the defaults of
+    this module; :meth:`PartitionOptions.of` and :meth:`Band.of` turn them into options.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The (sub)command's parser.
+    partition : bool
+        Also add the partitioner's budget and seed.
+    """
+    (hl, hu), (rl, ru) = DEFAULT_BANDS["households"], DEFAULT_BANDS["residents"]
+    parser.add_argument("--lower", type=int, default=None,
+                        help=f"lower bound of a grid (default {hl} households / {rl} residents)")  # fmt: skip
+    parser.add_argument("--upper", type=int, default=None,
+                        help=f"upper bound of a grid (default {hu} households / {ru} residents)")  # fmt: skip
+    parser.add_argument("--measure", choices=MEASURES, default="households",
+                        help="what the band counts (default households)")  # fmt: skip
+    if partition:
+        parser.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT,
+                            help=f"CP-SAT deterministic seconds per community (default {DEFAULT_TIME_LIMIT})")  # fmt: skip
+        parser.add_argument("--seed", type=int, default=0,
+                            help="seed: the same inputs and seed give the same grids")  # fmt: skip

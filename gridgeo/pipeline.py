@@ -259,8 +259,7 @@ def run(
     for row in batch.failures.itertuples():
         say(f"  FAILED {row.community_code}: {row.error}")
     with clock.stage("coverage"):
-        coverage = check_coverage(part.grids, district, units=part.units, lower=options.lower,
-                                  upper=options.upper, measure=options.measure)  # fmt: skip
+        coverage = check_coverage(part.grids, district, units=part.units, band=options.band)
     say(_coverage_line(coverage))
     result = RunResult(district, summary, part, part.grids, coverage, options, batch.failures,
                        batch.from_checkpoint)  # fmt: skip
@@ -363,8 +362,7 @@ def _prove_rerun(result: RerunResult, res, full_proof: bool) -> None:
         scope = result.district.subset(result.scope)
         grids = res.grids[res.grids["community_code"].isin(result.scope)]
         units = res.result.units
-    result.coverage = check_coverage(grids, scope, units=units, lower=options.lower, upper=options.upper,
-                                     measure=options.measure)  # fmt: skip
+    result.coverage = check_coverage(grids, scope, units=units, band=options.band)
 
 
 def _merged_partition(prev: PreviousRun, res, district: District, options: PartitionOptions) -> PartitionResult:

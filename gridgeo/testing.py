@@ -27,6 +27,7 @@ import shapely
 
 from gridgeo.coverage import BLOCKING, RULES, CoverageReport, check_coverage
 from gridgeo.district import District
+from gridgeo.options import Band
 from gridgeo.synth import SAMPLE_STREETS, community_frame, generate_layers
 from gridgeo.units import Units
 from gridgeo.validate import validate_layers
@@ -99,9 +100,7 @@ def assert_grids_obey_rules(
     district: District,
     *,
     rules: Sequence[str] = ("R1", "R2", "R3", "R4", "R5"),
-    lower: int = 300,
-    upper: int = 500,
-    measure: str = "households",
+    band: Band | None = None,
     units: Units | None = None,
     tolerance_m2: float = 1.0,
 ) -> CoverageReport:
@@ -122,10 +121,8 @@ def assert_grids_obey_rules(
     rules : sequence of str
         The rules that fail the assertion, among ``R1``–``R5`` and ``R8`` (the codes, checked
         only when asked for here). Findings of other rules are in the report but do not fail.
-    lower, upper : int
-        The band of a community grid (R1), in ``measure``.
-    measure : {"households", "residents"}
-        What the band counts.
+    band : Band, optional
+        The band of a community grid (R1); default 300–500 households.
     units : Units, optional
         The units the grids were built from (the exact dedicated parts, R4).
     tolerance_m2 : float
@@ -143,7 +140,7 @@ def assert_grids_obey_rules(
         With one line per blocking finding of ``rules``: rule, defect, grid id (and code),
         community and the finding's message.
     ValueError
-        When ``rules`` names an unknown rule, or the band or measure is unusable.
+        When ``rules`` names an unknown rule.
     InputError
         When the grid layer has no CRS or no geometry.
     """
@@ -151,8 +148,8 @@ def assert_grids_obey_rules(
     unknown = [r for r in rules if r not in RULES]
     if unknown or not rules:
         raise ValueError(f"rules must be among {', '.join(RULES)}; got {list(rules)}")
-    report = check_coverage(grids, district, units=units, lower=lower, upper=upper,
-                            measure=measure, tolerance_m2=tolerance_m2, codes="R8" in rules)  # fmt: skip
+    report = check_coverage(grids, district, units=units, band=band, tolerance_m2=tolerance_m2,
+                            codes="R8" in rules)  # fmt: skip
     f = report.findings
     failed = f[(f["severity"] == BLOCKING) & f["rule"].isin(rules)]
     if len(failed):

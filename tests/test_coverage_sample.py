@@ -61,12 +61,12 @@ def test_partitioner_output_is_proved_on_generated_districts(seed, street):
     assert_proved(check_coverage(result.grids, district, units=result.units), result.grids)
 
 
-def test_main_job_prints_the_verdict(sample_district, sample_result, capsys):
-    from gridgeo.cli import _coverage
+def test_main_job_prints_the_verdict(sample_district, sample_result):
+    from gridgeo.pipeline import _coverage_line
 
-    report = _coverage(sample_result.grids, sample_district, sample_result, 300, 500)
+    report = check_coverage(sample_result.grids, sample_district, units=sample_result.units)
     assert report.ok
-    assert "coverage (R5): PROVED" in capsys.readouterr().out
+    assert _coverage_line(report).startswith("coverage (R5): PROVED")
     assert report.to_markdown().startswith("# Coverage proof: PROVED")
 
 

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.options import add_band_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,19 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--out", "-o", required=True, help="output folder (created; files in it are replaced)"
         )
-        p.add_argument(
-            "--lower",
-            type=int,
-            default=None,
-            help="lower bound of a grid (default 300 households / 800 residents)",
-        )
-        p.add_argument(
-            "--upper",
-            type=int,
-            default=None,
-            help="upper bound (default 500 households / 1200 residents)",
-        )
-        p.add_argument("--measure", choices=("households", "residents"), default="households")
+        add_band_arguments(p)
         p.add_argument(
             "--tolerance", type=float, default=1.0, help="gap/overlap tolerance in m² (default 1)"
         )
@@ -101,12 +90,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_merge)
 
 
-def _band(args) -> tuple[int, int]:
-    lower = args.lower if args.lower is not None else (300 if args.measure == "households" else 800)
-    upper = (
-        args.upper if args.upper is not None else (500 if args.measure == "households" else 1200)
-    )
-    return lower, upper
+def _band(args):
+    from gridgeo.options import Band
+
+    return Band.of(args.lower, args.upper, args.measure)
 
 
 def _split(value: str, layer: str | None = None):
@@ -151,11 +138,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from gridgeo.coverage import check_coverage
     from gridgeo.io import write_layers, write_text
 
-    lower, upper = _band(args)
+    band = _band(args)
     grids = _read_grids(args.grids, args.layer)
     district = _district(args.config)
-    report = check_coverage(grids, district, lower=lower, upper=upper, measure=args.measure,
-                            tolerance_m2=args.tolerance, codes=True if args.codes else None)  # fmt: skip
+    report = check_coverage(grids, district, band=band, tolerance_m2=args.tolerance,
+                            codes=True if args.codes else None)  # fmt: skip
     out = Path(args.out)
     write_layers({"findings": report.findings}, out / "findings.gpkg")
     write_text(report.to_markdown(), out / "coverage.md")
@@ -180,10 +167,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from gridgeo.coverage import audit_grids
     from gridgeo.io import write_layers, write_table, write_text
 
-    lower, upper = _band(args)
+    band = _band(args)
     grids = _read_grids(args.grids, args.layer)
     district = _district(args.config)
-    kw = dict(lower=lower, upper=upper, measure=args.measure, tolerance_m2=args.tolerance,
+    kw = dict(band=band, tolerance_m2=args.tolerance,
               rebalance=not args.no_rebalance, seed=args.seed)  # fmt: skip
     if args.registry:
         with CodeRegistry(args.registry) as reg:

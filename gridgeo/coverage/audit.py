@@ -34,6 +34,7 @@ from gridgeo.coverage.checks import BAND_REASONS, BLOCKING, _polygonal, _text, p
 from gridgeo.coverage.proof import CoverageReport, check_coverage
 from gridgeo.district import District
 from gridgeo.errors import CodeError, InfeasibleError
+from gridgeo.options import Band
 from gridgeo.units import MIN_SHARED_M, Units, build_units, community_graph
 
 #: Columns of the audit diff.
@@ -132,9 +133,7 @@ def audit_grids(
     district: District,
     *,
     units: Units | None = None,
-    lower: int = 300,
-    upper: int = 500,
-    measure: str = "households",
+    band: Band | None = None,
     tolerance_m2: float = 1.0,
     scheme=None,
     registry=None,
@@ -154,9 +153,8 @@ def audit_grids(
         The validated district (communities, buildings, land use).
     units : Units, optional
         Units of the district (built per community when needed otherwise).
-    lower, upper : int
-        The band (R1), in ``measure``.
-    measure : {"households", "residents"}
+    band : Band, optional
+        The band (R1); default 300–500 households.
     tolerance_m2 : float
         Gaps, overlaps and crossings up to this area (m²) are noise in the findings (they are
         still cleaned up in the corrected layer).
@@ -183,8 +181,10 @@ def audit_grids(
     InputError
         When the layer has no CRS or no geometry.
     """
-    report = check_coverage(grids, district, units=units, lower=lower, upper=upper, measure=measure,
-                            tolerance_m2=tolerance_m2, codes=True, scheme=scheme)  # fmt: skip
+    band = band or Band.default()
+    lower, upper, measure = band.lower, band.upper, band.measure
+    report = check_coverage(grids, district, units=units, band=band, tolerance_m2=tolerance_m2, codes=True,
+                            scheme=scheme)  # fmt: skip
     layer = prepare(grids, district)
     codes_in = (
         [_code_text(v) for v in layer.grids["grid_code"]]
@@ -240,8 +240,8 @@ def audit_grids(
         registry,
         date,
     )
-    after = check_coverage(corrected, district, units=units, lower=lower, upper=upper, measure=measure,
-                           tolerance_m2=tolerance_m2, codes=True, scheme=scheme)  # fmt: skip
+    after = check_coverage(corrected, district, units=units, band=band, tolerance_m2=tolerance_m2, codes=True,
+                           scheme=scheme)  # fmt: skip
     return AuditResult(report, corrected, diff, after)
 
 

@@ -23,6 +23,7 @@ from pyproj import CRS
 
 from gridgeo.district import District
 from gridgeo.errors import InputError, Problem
+from gridgeo.options import Band
 from gridgeo.units import MIN_SHARED_M, UnitOptions, Units
 
 BLOCKING = "blocking"
@@ -655,10 +656,8 @@ def check_dedicated(
 
 
 # -- R1: the band ---------------------------------------------------------------------------
-def check_band(
-    layer: GridLayer, *, lower: int = 300, upper: int = 500, measure: str = "households"
-) -> list[dict]:
-    """Every community grid holds ``lower``–``upper`` of ``measure`` (R1), or says why not.
+def check_band(layer: GridLayer, *, band: Band) -> list[dict]:
+    """Every community grid holds ``band.lower``–``band.upper`` of ``band.measure`` (R1), or says why not.
 
     The count is that of the buildings inside the grid. A grid outside the band is a warning
     when the partitioner's ``flag`` explains it (see :data:`BAND_REASONS`), or when it is the
@@ -670,6 +669,7 @@ def check_band(
     list of dict
         ``oversize``, ``undersize`` and ``count_mismatch`` findings.
     """
+    lower, upper, measure = band.lower, band.upper, band.measure
     counts = layer.counts(measure)
     g = layer.grids
     flags = [_text(v) for v in g["flag"]] if "flag" in g.columns else [""] * len(counts)

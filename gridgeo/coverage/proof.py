@@ -19,6 +19,7 @@ from pyproj import CRS
 from gridgeo.coverage import checks
 from gridgeo.coverage.checks import BLOCKING, RULES, WARNING, GridLayer, prepare
 from gridgeo.district import FINDING_COLUMNS, District
+from gridgeo.options import Band
 from gridgeo.units import Units
 
 #: Columns of a coverage findings layer, in order (the validation columns first).
@@ -158,9 +159,7 @@ def check_coverage(
     district: District,
     *,
     units: Units | None = None,
-    lower: int = 300,
-    upper: int = 500,
-    measure: str = "households",
+    band: Band | None = None,
     tolerance_m2: float = 1.0,
     codes: bool | None = None,
     scheme=None,
@@ -178,10 +177,9 @@ def check_coverage(
         The validated district (communities, buildings, land use) the grids must tile.
     units : Units, optional
         The units the grids were built from: gives the exact dedicated parts (R4).
-    lower, upper : int
-        The band of a community grid (R1), in ``measure``.
-    measure : {"households", "residents"}
-        What the band counts.
+    band : Band, optional
+        The band of a community grid (R1); default 300–500 households
+        (:data:`gridgeo.options.DEFAULT_BANDS`).
     tolerance_m2 : float
         Gaps, overlaps and crossings up to this area (m²) are digitising noise.
     codes : bool, optional
@@ -200,22 +198,17 @@ def check_coverage(
     ------
     InputError
         When the grid layer has no CRS or geometry.
-    ValueError
-        When the measure or band is unusable.
     """
-    if measure not in ("households", "residents"):
-        raise ValueError(f"measure must be 'households' or 'residents', not {measure!r}")
-    if not 0 <= lower <= upper:
-        raise ValueError(f"the band [{lower}, {upper}] is empty")
+    band = band or Band.default()
     t0 = time.perf_counter()
     layer = prepare(grids, district, source=source)
-    rows = run_checks(layer, units=units, lower=lower, upper=upper, measure=measure, tolerance_m2=tolerance_m2,
+    rows = run_checks(layer, units=units, band=band, tolerance_m2=tolerance_m2,
                       codes=("grid_code" in layer.grids.columns) if codes is None else codes, scheme=scheme)  # fmt: skip
     findings = findings_frame(rows, layer, grids.crs, source=source)
     stats = {
         "grids": len(layer.ids), "communities": len(district.communities), "buildings": len(district.buildings),
         "jurisdiction_m2": float(layer.jurisdiction.area), "covered_m2": float(layer.covered.area),
-        "tolerance_m2": tolerance_m2, "lower": lower, "upper": upper, "measure": measure,
+        "tolerance_m2": tolerance_m2, "lower": band.lower, "upper": band.upper, "measure": band.measure,
         "wall_s": round(time.perf_counter() - t0, 3),
     }  # fmt: skip
     return CoverageReport(findings, summarise_findings(findings), stats)
@@ -225,9 +218,7 @@ def run_checks(
     layer: GridLayer,
     *,
     units: Units | None = None,
-    lower: int = 300,
-    upper: int = 500,
-    measure: str = "households",
+    band: Band | None = None,
     tolerance_m2: float = 1.0,
     codes: bool = False,
     scheme=None,
@@ -241,7 +232,7 @@ def run_checks(
     rows += checks.check_buildings(layer)
     rows += checks.check_absorbed(layer, tolerance_m2=tolerance_m2)
     rows += checks.check_dedicated(layer, units=units, tolerance_m2=tolerance_m2)
-    rows += checks.check_band(layer, lower=lower, upper=upper, measure=measure)
+    rows += checks.check_band(layer, band=band or Band.default())
     if codes:
         rows += checks.check_codes(layer, scheme=scheme)
     return rows
