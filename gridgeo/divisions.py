@@ -1,6 +1,21 @@
-"""The real Qingdao statistical division table shipped with gridgeo.
+"""The 12-digit statistical division code: its rules, and the real Qingdao table shipped with gridgeo.
 
-Source: Vonng/adcode (CC BY 4.0), National Bureau of Statistics 统计用区划代码, 2016 edition.
+This module is the one home of the NBS rules (统计用区划代码编制规则) that validation, coding,
+the synthetic generator and the coverage proof all apply:
+
+========  ==========  ===================================================================
+digits    part        allowed
+========  ==========  ===================================================================
+1–2       province    a GB/T 2260 province code (:data:`PROVINCES`)
+3–4       city        01–99 (``00`` is the province itself)
+5–6       county      01–99 (``00`` is the city itself)
+7–9       township    :data:`TOWNSHIP_KINDS`: 001–099 street (街道), 100–199 town (镇),
+                      200–399 township (乡), 400–599 other/development zone
+10–12     village     :data:`VILLAGE_KINDS`: 001–199 residents' committee (社区居委会),
+                      200–399 villagers' committee (村委会), 400–599 other
+========  ==========  ===================================================================
+
+Table source: Vonng/adcode (CC BY 4.0), National Bureau of Statistics 统计用区划代码, 2016 edition.
 """
 
 from __future__ import annotations
@@ -20,6 +35,144 @@ PROVINCES: dict[str, str] = {
     "54": "西藏自治区", "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区",
     "65": "新疆维吾尔自治区", "71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区",
 }  # fmt: skip
+
+
+#: Kinds of the township part (digits 7–9): (first, last, kind).
+TOWNSHIP_KINDS: tuple[tuple[int, int, str], ...] = (
+    (1, 99, "street"), (100, 199, "town"), (200, 399, "township"), (400, 599, "other/development zone"),
+)  # fmt: skip
+
+#: Kinds of the community/village part (digits 10–12): (first, last, kind).
+VILLAGE_KINDS: tuple[tuple[int, int, str], ...] = (
+    (1, 199, "residents' committee"), (200, 399, "villagers' committee"), (400, 599, "other"),
+)  # fmt: skip
+
+#: The kind of the village part that is an administrative village (R2 lets it stay one grid).
+VILLAGE = "villagers' committee"
+
+#: The five parts of a 12-digit code: (role, slice, label).
+PARTS: tuple[tuple[str, slice, str], ...] = (
+    ("province", slice(0, 2), "province"), ("city", slice(2, 4), "city (prefecture)"),
+    ("county", slice(4, 6), "county"), ("township", slice(6, 9), "street/town/township"),
+    ("village", slice(9, 12), "community/village"),
+)  # fmt: skip
+
+Extra = tuple[tuple[int, int, str], ...]
+
+
+def _kind(digits: str, kinds: Extra) -> str | None:
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    n = int(digits)
+    return next((kind for lo, hi, kind in kinds if lo <= n <= hi), None)
+
+
+def township_kind(digits: str) -> str | None:
+    """Return the kind of a 3-digit township part (digits 7–9), or None when not allowed.
+
+    Parameters
+    ----------
+    digits : str
+        Three digits.
+
+    Returns
+    -------
+    str or None
+        ``street``, ``town``, ``township`` or ``other/development zone``.
+    """
+    return _kind(digits, TOWNSHIP_KINDS)
+
+
+def village_kind(digits: str) -> str | None:
+    """Return the kind of a 3-digit community/village part (digits 10–12), or None.
+
+    Parameters
+    ----------
+    digits : str
+        Three digits.
+
+    Returns
+    -------
+    str or None
+        ``residents' committee``, ``villagers' committee`` or ``other``.
+    """
+    return _kind(digits, VILLAGE_KINDS)
+
+
+def _ranges(kinds: Extra) -> str:
+    return ", ".join(f"{lo:03d}–{hi:03d} {kind}" for lo, hi, kind in kinds)
+
+
+def part_problems(role: str, value: str, where: str, extra: Extra = ()) -> list[str]:
+    """Sentences on what is wrong with one all-digit part of a division code.
+
+    Parameters
+    ----------
+    role : {"province", "city", "county", "township", "village"}
+        Which part.
+    value : str
+        Its digits.
+    where : str
+        How messages name the part, e.g. ``digits 7–9 (street/town/township)``.
+    extra : tuple of (int, int, str)
+        Ranges a code scheme allows beyond the NBS rules.
+
+    Returns
+    -------
+    list of str
+        Empty when the part is allowed.
+    """
+    n = int(value)
+    allowed_extra = any(lo <= n <= hi for lo, hi, _ in extra)
+    if role == "province" and value not in PROVINCES:
+        return [f"{where} '{value}' is not a province code of GB/T 2260 (Shandong is 37)."]
+    if role in ("city", "county") and n == 0:
+        upper = "province" if role == "city" else "city"
+        return [f"{where} '{value}' would mean the {upper} itself; a grid needs a real {role}."]
+    if role == "township" and township_kind(value) is None and not allowed_extra:
+        if n == 0:
+            return [f"{where} '000' is the county itself (a county code), not a community or village; the township "
+                    f"part is {_ranges(TOWNSHIP_KINDS)}."]  # fmt: skip
+        return [f"{where} '{value}' is not a township class of the NBS rules: {_ranges(TOWNSHIP_KINDS)}."]
+    if role == "village" and village_kind(value) is None and not allowed_extra:
+        more = "".join(f", {lo:03d}–{hi:03d} {m}" for lo, hi, m in extra)
+        if n == 0:
+            return [f"{where} '000' is the street/town itself (a street/town code), not a community or village; a grid "
+                    "belongs to a community (001–199) or an administrative village (200–399)."]  # fmt: skip
+        return [f"{where} '{value}' is not a community/village class of the NBS rules: "
+                f"{_ranges(VILLAGE_KINDS)}{more}."]  # fmt: skip
+    return []
+
+
+def division_code_problems(code: object) -> list[str]:
+    """Explain what is wrong with a 12-digit community/village division code.
+
+    Parameters
+    ----------
+    code : str
+        The NBS statistical division code of a community or administrative village, as text
+        of 12 ASCII digits (full-width digits are refused).
+
+    Returns
+    -------
+    list of str
+        One sentence per defect; empty when the code is valid.
+
+    Examples
+    --------
+    >>> division_code_problems("370203026002")
+    []
+    >>> division_code_problems("990101001001")[0][:24]
+    "digits 1–2 (province) '9"
+    """
+    if not isinstance(code, str):
+        return [f"The community code must be a string of 12 digits, not {type(code).__name__}."]
+    if len(code) != 12 or not (code.isascii() and code.isdigit()):
+        return [f"Community code {code!r} is not a 12-digit statistical division code (统计用区划代码)."]
+    out: list[str] = []
+    for role, span, label in PARTS:
+        out.extend(part_problems(role, code[span], f"digits {span.start + 1}–{span.stop} ({label})"))
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -51,6 +204,6 @@ def is_village_code(code: str) -> bool:
     """Tell whether a 12-digit code is an administrative village (villagers' committee).
 
     Digits 10–12 are 001–199 for residents' committees (communities) and 200–399 for
-    villagers' committees (administrative villages).
+    villagers' committees (administrative villages), see :data:`VILLAGE_KINDS`.
     """
-    return code[9:12].isdigit() and 200 <= int(code[9:12]) <= 399
+    return village_kind(str(code)[9:12]) == VILLAGE

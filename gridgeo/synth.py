@@ -29,7 +29,7 @@ from pyproj import CRS
 from shapely import affinity
 
 from gridgeo._geom import snap
-from gridgeo.divisions import load_divisions
+from gridgeo.divisions import is_village_code, load_divisions
 
 #: The CRS generated layers are written in: CGCS2000 longitude/latitude.
 OUTPUT_CRS = CRS.from_epsg(4490)
@@ -272,7 +272,7 @@ def generate_layers(
     buildings, landuse = [], []
     lu_serial = 0
     for code, poly in zip(com["community_code"], com.geometry, strict=True):
-        village = 200 <= int(code[9:12]) <= 399
+        village = is_village_code(code)
         sub = np.random.default_rng([seed, int(code)])
         angle = float(sub.uniform(-25, 25))
         # Land use first: dedicated units and absorbable land, each a rotated rectangle or blob.

@@ -14,7 +14,6 @@ Two outcomes per problem:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import geopandas as gpd
@@ -25,7 +24,7 @@ from pyproj import CRS
 
 from gridgeo._geom import snap
 from gridgeo.district import FINDING_COLUMNS, District, empty_findings, metric_crs
-from gridgeo.divisions import load_divisions
+from gridgeo.divisions import division_code_problems, is_village_code, load_divisions
 from gridgeo.errors import InputError, Problem
 from gridgeo.io import LayerSource, read_layer
 from gridgeo.schema import ABSORBABLE, DEDICATED, LAYERS, normalise_landuse_class
@@ -35,7 +34,7 @@ _FAMILY = {
     "LineString": "LineString", "MultiLineString": "LineString", "LinearRing": "LineString",
 }  # fmt: skip
 
-_CODE_RE = re.compile(r"^\d{12}$")
+
 
 
 class _Collector:
@@ -372,56 +371,25 @@ def _check_counts(values: pd.Series, ids: pd.Series, column: str, label: str, co
     return num.fillna(0).clip(lower=0).round().astype("int64")
 
 
-def code_problems(code: str) -> list[str]:
-    """Explain what is wrong with a 12-digit community/village division code.
-
-    Parameters
-    ----------
-    code : str
-        The code as text.
-
-    Returns
-    -------
-    list of str
-        Sentences; empty when the code is well formed.
-    """
-    if not _CODE_RE.match(code):
-        return [f"{code!r} is not a 12-digit statistical division code (统计用区划代码)"]
-    out = []
-    if code[:2] == "00":
-        out.append("province digits 00 do not exist")
-    if code[6:9] == "000":
-        out.append("township digits 7–9 are 000: this is a county code, not a community or village")
-    village = int(code[9:12])
-    if village == 0:
-        out.append("digits 10–12 are 000: this is a street/town code, not a community or village")
-    elif village > 599:
-        out.append(
-            f"digits 10–12 are {code[9:12]}: communities use 001–199, villages 200–399, "
-            "other committees (e.g. of development zones) 400–599"
-        )
-    return out
-
-
 def _check_communities(com: gpd.GeoDataFrame, label: str, col: _Collector, tol: float) -> gpd.GeoDataFrame:
     table = load_divisions()
     for code in com["community_code"]:
         if not code:
             continue
-        for msg in code_problems(code):
+        for msg in division_code_problems(code):
             col.error(label, code, msg)
     if "name" not in com.columns:
         com["name"] = ""
     com["name"] = com["name"].fillna("").astype(str)
     for code, name, g in zip(com["community_code"], com["name"], com.geometry, strict=True):
-        if code_problems(code) or not code.startswith("3702"):
+        if division_code_problems(code) or not code.startswith("3702"):
             continue
         if code not in table.index:
             col.warn("input.code", label, code, "code not in the NBS 2016 table of Qingdao divisions: check it", g, com.crs)
         elif name and str(table.at[code, "name"]) != name and not str(table.at[code, "name"]).startswith(name):
             col.warn("input.code", label, code,
                      f"name {name!r} differs from the NBS table's {table.at[code, 'name']!r}", g, com.crs)  # fmt: skip
-    com["is_village"] = com["community_code"].map(lambda c: c[9:12].isdigit() and 200 <= int(c[9:12]) <= 399)
+    com["is_village"] = com["community_code"].map(is_village_code)
 
     # Overlaps between communities: slivers trimmed, real overlaps refused.
     geoms = com.geometry.values

@@ -6,6 +6,7 @@ import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 
+from gridgeo.divisions import division_code_problems as code_problems
 from gridgeo.divisions import load_divisions
 from gridgeo.synth import (
     OUTPUT_CRS,
@@ -15,7 +16,6 @@ from gridgeo.synth import (
     county_boundaries,
     generate_layers,
 )
-from gridgeo.validate import code_problems
 
 #: 阜新路街道 (市北区): nine communities, some without a published centre point.
 STREET = SAMPLE_STREETS[0]

@@ -23,10 +23,11 @@ from geopandas.testing import assert_geodataframe_equal
 from shapely.geometry import LineString, Point, Polygon, box
 
 from gridgeo.cli import main
+from gridgeo.divisions import division_code_problems as code_problems
 from gridgeo.divisions import load_divisions
 from gridgeo.errors import InputError
 from gridgeo.io import LayerSource
-from gridgeo.validate import code_problems, load_district, validate_layers
+from gridgeo.validate import load_district, validate_layers
 
 #: CGCS2000 / 3-degree Gauss–Krüger CM 120°E, the metric CRS of Qingdao data.
 GK = "EPSG:4549"

@@ -1,20 +1,8 @@
 """Validate and parse grid codes, and walk the division hierarchy they carry.
 
 The division part (12 digits) follows the NBS statistical division code rules
-(统计用区划代码编制规则):
-
-========  ======  =======================================================================
-digits    part    allowed
-========  ======  =======================================================================
-1–2       province  a GB/T 2260 province code (:data:`gridgeo.divisions.PROVINCES`)
-3–4       city      01–99 (``00`` is the province itself)
-5–6       county    01–99 (``00`` is the city itself)
-7–9       township  001–099 street (街道), 100–199 town (镇), 200–399 township (乡, 民族乡),
-                    400–599 other/development zone (类似乡级单位; real in Qingdao's data)
-10–12     village   001–199 residents' committee (社区居委会), 200–399 villagers' committee
-                    (村委会), 400–599 other (类似居委会/村委会: farms, prisons, zones; real in
-                    Qingdao's data)
-========  ======  =======================================================================
+(统计用区划代码编制规则), written once in :mod:`gridgeo.divisions` (validation applies the
+same rules, so a district that validates is a district that can be coded).
 """
 
 from __future__ import annotations
@@ -27,7 +15,14 @@ from typing import Any
 import pandas as pd
 
 from gridgeo.coding.scheme import DIVISION_ROLES, CodeScheme, SchemeField, get_scheme
-from gridgeo.divisions import PROVINCES, load_divisions
+from gridgeo.divisions import (
+    PROVINCES,
+    division_code_problems,
+    load_divisions,
+    part_problems,
+    township_kind,
+    village_kind,
+)
 from gridgeo.errors import CodeError
 
 #: Hierarchy levels and the length of their code prefix.
@@ -37,49 +32,6 @@ LEVELS: dict[str, int] = {"province": 2, "city": 4, "county": 6, "township": 9, 
 _NEWER_COUNTIES: dict[str, str] = {"370215": "即墨区"}
 
 SchemeLike = CodeScheme | str | PathLike[str] | None
-
-
-def township_kind(digits: str) -> str | None:
-    """Return the kind of a 3-digit township part (digits 7–9), or None when not allowed.
-
-    Parameters
-    ----------
-    digits : str
-        Three digits.
-
-    Returns
-    -------
-    str or None
-        ``street``, ``town``, ``township`` or ``other/development zone``.
-    """
-    n = int(digits)
-    if 1 <= n <= 99:
-        return "street"
-    if 100 <= n <= 199:
-        return "town"
-    if 200 <= n <= 399:
-        return "township"
-    if 400 <= n <= 599:
-        return "other/development zone"
-    return None
-
-
-def village_kind(digits: str) -> str | None:
-    """Return the kind of a 3-digit community/village part (digits 10–12), or None.
-
-    Returns
-    -------
-    str or None
-        ``residents' committee``, ``villagers' committee`` or ``other``.
-    """
-    n = int(digits)
-    if 1 <= n <= 199:
-        return "residents' committee"
-    if 200 <= n <= 399:
-        return "villagers' committee"
-    if 400 <= n <= 599:
-        return "other"
-    return None
 
 
 def _where(f: SchemeField, span: slice) -> str:
@@ -100,36 +52,8 @@ def _field_problems(f: SchemeField, value: str, span: slice) -> list[str]:
     where = _where(f, span)
     n = int(value)
     out: list[str] = []
-    if f.role == "province" and value not in PROVINCES:
-        out.append(f"{where} '{value}' is not a province code of GB/T 2260 (Shandong is 37).")
-    elif f.role in ("city", "county") and n == 0:
-        upper = "province" if f.role == "city" else "city"
-        out.append(
-            f"{where} '{value}' would mean the {upper} itself; a grid needs a real {f.role}."
-        )
-    elif f.role == "township" and township_kind(value) is None and _extra(f, n) is None:
-        if n == 0:
-            out.append(
-                f"{where} '000' is the county itself; a grid belongs to a street (001–099), "
-                "town (100–199), township (200–399) or development zone (400–599)."
-            )
-        else:
-            out.append(
-                f"{where} '{value}' is not a township class of the NBS rules: 001–099 street, "
-                "100–199 town, 200–399 township, 400–599 other/development zone."
-            )
-    elif f.role == "village" and village_kind(value) is None and _extra(f, n) is None:
-        extra = "".join(f", {lo:03d}–{hi:03d} {m}" for lo, hi, m in f.extra_ranges)
-        if n == 0:
-            out.append(
-                f"{where} '000' is the street/town itself; a grid belongs to a community "
-                "(001–199) or an administrative village (200–399)."
-            )
-        else:
-            out.append(
-                f"{where} '{value}' is not a community/village class of the NBS rules: 001–199 "
-                f"residents' committee, 200–399 villagers' committee, 400–599 other{extra}."
-            )
+    if f.role in DIVISION_ROLES:
+        out.extend(part_problems(f.role, value, where, f.extra_ranges))
     if f.values is not None and value not in f.values:
         allowed = ", ".join(f"{k} ({v})" for k, v in f.values.items())
         out.append(f"{where} is '{value}'; allowed: {allowed}; other values are reserved.")
@@ -241,18 +165,7 @@ def validate_division_code(code: Any) -> list[str]:
     list of str
         Human sentences, one per defect; empty when the code is valid.
     """
-    if not isinstance(code, str):
-        return [f"The community code must be a string of 12 digits, not {type(code).__name__}."]
-    if len(code) != 12 or not code.isdigit():
-        return [f"Community code {code!r} is not 12 digits (NBS statistical division code)."]
-    sch = get_scheme(None)
-    out: list[str] = []
-    for role in DIVISION_ROLES:
-        f = sch.field_for_role(role)
-        assert f is not None
-        span = sch.span(f.name)
-        out.extend(_field_problems(f, code[span], span))
-    return out
+    return division_code_problems(code)
 
 
 def check_code(code: Any, *, scheme: SchemeLike = None) -> str:
