@@ -176,3 +176,99 @@ def normalise_landuse_class(value: object) -> str | None:
     if low in ABSORBABLE or low in DEDICATED:
         return low
     return None
+
+
+# -- The grid layer: what every stage after the partition can rely on ------------------------
+
+#: Columns of the grid layer the partitioner writes, in order (``grid_code`` is added by coding).
+GRID_COLUMNS: list[str] = [
+    "grid_id", "community_code", "community_name", "grid_class", "dedicated_class", "landuse_id",
+    "households", "residents", "n_units", "n_buildings", "area_m2", "flag", "solver_status", "geometry",
+]  # fmt: skip
+
+#: The values of ``grid_class``.
+GRID_CLASSES: tuple[str, ...] = ("community", "dedicated")
+
+
+def grid_layer_problems(
+    grids: object,
+    *,
+    source: str = "grids",
+    need: tuple[str, ...] = (),
+    key: str | None = None,
+    crs: bool = True,
+) -> list:
+    """Check a grid layer against the contract the stages share; return every problem.
+
+    The coding stage needs ``grid_id``, ``community_code`` and ``grid_class``; the exports need a
+    CRS and a unique key; the coverage proof needs a geometry column and a CRS. Each passes what
+    it needs, and all get the same checks and the same messages.
+
+    Parameters
+    ----------
+    grids : GeoDataFrame
+        The layer (not modified).
+    source : str
+        Name of the layer in messages (a file name, or ``grids``).
+    need : tuple of str
+        Columns that must be present.
+    key : str, optional
+        A column whose values must be present and unique (``grid_id`` or ``grid_code``).
+    crs : bool
+        Require a CRS.
+
+    Returns
+    -------
+    list of gridgeo.errors.Problem
+        Empty when the layer fits.
+    """
+    import geopandas as gpd
+
+    from gridgeo.errors import Problem
+
+    if not isinstance(grids, gpd.GeoDataFrame) or grids.geometry.name not in grids.columns:
+        return [Problem(source, None, "expected a grid layer with a geometry column")]
+    problems = []
+    if crs and grids.crs is None:
+        problems.append(Problem(source, None, "the grid layer has no CRS; set one (e.g. EPSG:4490)"))
+    missing = [c for c in need if c not in grids.columns]
+    if missing:
+        problems.append(Problem(source, None, f"missing column(s) {', '.join(map(repr, missing))}"))
+    if key is not None and key in grids.columns:
+        values = grids[key]
+        if values.isna().any():
+            problems.append(Problem(source, None, f"{int(values.isna().sum())} grid(s) without {key}"))
+        dup = values[values.duplicated() & values.notna()].astype(str).unique()
+        for d in dup[:10]:
+            problems.append(Problem(source, d, f"{key} {d} appears more than once; each grid needs its own"))
+    return problems
+
+
+def check_grid_layer(
+    grids: object,
+    *,
+    source: str = "grids",
+    need: tuple[str, ...] = (),
+    key: str | None = None,
+    crs: bool = True,
+) -> None:
+    """Raise an :class:`~gridgeo.errors.InputError` listing every problem of :func:`grid_layer_problems`.
+
+    Parameters
+    ----------
+    grids : GeoDataFrame
+    source : str
+    need : tuple of str
+    key : str, optional
+    crs : bool
+
+    Raises
+    ------
+    InputError
+        When the layer breaks the contract.
+    """
+    from gridgeo.errors import InputError
+
+    problems = grid_layer_problems(grids, source=source, need=need, key=key, crs=crs)
+    if problems:
+        raise InputError(problems)

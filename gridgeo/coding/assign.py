@@ -31,8 +31,9 @@ import shapely
 
 from gridgeo.coding.codes import SchemeLike, validate_code, validate_division_code
 from gridgeo.coding.registry import CodeRegistry, IssueRequest, as_date
-from gridgeo.coding.scheme import DIVISION_ROLES, GRID_CLASSES, CodeScheme, get_scheme
+from gridgeo.coding.scheme import DIVISION_ROLES, CodeScheme, get_scheme
 from gridgeo.errors import CodeError, InputError, Problem, RegistryError
+from gridgeo.schema import GRID_CLASSES, check_grid_layer, grid_layer_problems
 
 #: Height of the rows of the serial order, in metres.
 DEFAULT_BAND_M = 200.0
@@ -111,13 +112,10 @@ def serial_order(
 
 def _check_layer(grids: gpd.GeoDataFrame) -> None:
     """Collect every problem of the layer that stops coding, then raise once."""
-    problems: list[Problem] = []
-    missing = [c for c in _REQUIRED if c not in grids.columns]
-    if missing:
-        raise InputError([Problem("grids", None, f"missing column(s) {missing}")])
+    check_grid_layer(grids, need=_REQUIRED, crs=False)
+    problems: list[Problem] = grid_layer_problems(grids[["grid_id", grids.geometry.name]].astype({"grid_id": str}),
+                                                  key="grid_id", crs=False)  # fmt: skip
     ids = grids["grid_id"].astype(str)
-    for gid in sorted(set(ids[ids.duplicated()])):
-        problems.append(Problem("grids", gid, "grid_id repeats; each grid needs its own id"))
     for gid, comm, cls, geom in zip(
         ids, grids["community_code"], grids["grid_class"], grids.geometry, strict=True
     ):

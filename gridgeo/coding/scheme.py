@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from gridgeo.errors import CodeError
+from gridgeo.schema import GRID_CLASSES  # noqa: F401 - re-exported: the contract lives in schema
 
 #: The roles a field can play. The division roles are checked against the NBS rules.
 DIVISION_ROLES: tuple[str, ...] = ("province", "city", "county", "township", "village")
@@ -58,8 +59,6 @@ ROLES: frozenset[str] = frozenset(
     DIVISION_ROLES + ("grid_class", "serial", "subgrid", "object", "other")
 )
 
-#: The grid classes of the layer contract (``grid_class`` column).
-GRID_CLASSES: tuple[str, ...] = ("community", "dedicated")
 
 
 @dataclass(frozen=True)

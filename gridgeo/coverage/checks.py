@@ -22,8 +22,8 @@ import shapely
 from pyproj import CRS
 
 from gridgeo.district import District
-from gridgeo.errors import InputError, Problem
 from gridgeo.options import Band
+from gridgeo.schema import check_grid_layer
 from gridgeo.units import MIN_SHARED_M, UnitOptions, Units
 
 BLOCKING = "blocking"
@@ -149,12 +149,7 @@ def prepare(grids: gpd.GeoDataFrame, district: District, *, source: str = "grids
     InputError
         When the layer has no CRS or no geometry column.
     """
-    if not isinstance(grids, gpd.GeoDataFrame) or grids.geometry.name not in grids:
-        raise InputError([Problem(source, None, "the grid layer has no geometry column")])
-    if grids.crs is None:
-        raise InputError(
-            [Problem(source, None, "the grid layer has no CRS: set it (e.g. EPSG:4490) and retry")]
-        )
+    check_grid_layer(grids, source=source)
     g = grids.to_crs(district.work_crs).reset_index(drop=True)
     n = len(g)
     if "grid_id" in g.columns:

@@ -7,6 +7,7 @@ import pandas as pd
 from pyproj import CRS
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.schema import grid_layer_problems
 
 #: Role keys of a staff plan and how a notice board names them (规范 三.1, 办法 9).
 ROLE_LABELS: dict[str, str] = {
@@ -47,30 +48,14 @@ def check_grids(
     InputError
         Listing every missing column, a missing CRS, empty or duplicate grid keys.
     """
-    problems: list[Problem] = []
     if not isinstance(grids, gpd.GeoDataFrame):
         raise InputError([Problem(source, None, "expected a GeoDataFrame of grids")])
-    if grids.crs is None:
-        problems.append(
-            Problem(source, None, "the grid layer has no CRS; set one (e.g. EPSG:4490)")
-        )
-    for col in need:
-        if col not in grids.columns:
-            problems.append(Problem(source, None, f"missing column {col!r}"))
     try:
         key = grid_key(grids)
+        problems: list[Problem] = []
     except InputError as exc:
-        problems.extend(exc.problems)
-        key = None
-    if key is not None:
-        values = grids[key]
-        if values.isna().any():
-            problems.append(
-                Problem(source, None, f"{int(values.isna().sum())} grid(s) without {key}")
-            )
-        dup = values[values.duplicated() & values.notna()].astype(str).unique()
-        for d in dup[:10]:
-            problems.append(Problem(source, d, f"{key} {d} appears more than once"))
+        problems, key = list(exc.problems), None
+    problems += grid_layer_problems(grids, source=source, need=need, key=key)
     if problems:
         raise InputError(problems)
     return key

@@ -33,13 +33,8 @@ from gridgeo._geom import snap
 from gridgeo.district import District
 from gridgeo.errors import InfeasibleError
 from gridgeo.partition.core import k_range, solve_graph
+from gridgeo.schema import GRID_COLUMNS
 from gridgeo.units import GRID_SIZE, SNAP_M, UnitOptions, Units, build_units, community_graph
-
-#: Columns of the grid layer, in order.
-GRID_COLUMNS = [
-    "grid_id", "community_code", "community_name", "grid_class", "dedicated_class", "landuse_id",
-    "households", "residents", "n_units", "n_buildings", "area_m2", "flag", "solver_status", "geometry",
-]  # fmt: skip
 
 #: Columns of the per-community solver report.
 REPORT_COLUMNS = [
