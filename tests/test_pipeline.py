@@ -1,0 +1,137 @@
+"""gridgeo.pipeline: one job for the command line and the notebooks."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gridgeo import pipeline
+from gridgeo.cli import main
+from gridgeo.errors import InputError
+from gridgeo.io import write_layers, write_text
+from gridgeo.options import Band, PartitionOptions
+from gridgeo.synth import community_frame, generate_layers
+
+TIME = 0.05
+DATE = "2026-01-01"
+#: Differ between identical runs by design: wall times (partition_report.csv) and the issue
+#: timestamps of the registry.
+VOLATILE = {"registry.sqlite"}
+
+
+def _layers(seed: int = 3, scale: float = 0.3):
+    frame = community_frame(["370203026000"], seed=seed).sort_values("community_code").head(3)
+    return generate_layers(frame.reset_index(drop=True), seed=seed, scale=scale)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("inputs")
+    layers = _layers()
+    write_layers(layers, folder / "d.gpkg")
+    write_text("".join(f'[layers.{n}]\npath = "d.gpkg"\nlayer = "{n}"\n\n' for n in layers), folder / "d.toml")
+    return folder / "d.toml"
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(folder.iterdir()):
+        if p.name in VOLATILE:
+            continue
+        data = p.read_bytes()
+        if p.name == "partition_report.csv":
+            data = pd.read_csv(p).drop(columns=["wall_s"]).to_csv(index=False).encode()
+        out[p.name] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(inputs, tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    lib = pipeline.run(inputs, base / "lib", options=PartitionOptions(time_limit=TIME), date=DATE)
+    rc = main(["run", str(inputs), "--out", str(base / "cli"), "--time-limit", str(TIME), "--date", DATE])
+    return base, lib, rc
+
+
+def test_pipeline_and_cli_write_identical_files(runs):
+    base, lib, rc = runs
+    assert rc == 0 and lib.ok
+    assert set(pipeline.OUTPUTS) | {"registry.sqlite"} == {p.name for p in (base / "lib").iterdir()}
+    assert _digest(base / "lib") == _digest(base / "cli")
+
+
+def test_result_carries_every_stage(runs):
+    _, lib, _ = runs
+    assert list(lib.timings) == ["read", "units+partition", "coverage", "codes", "write"]
+    assert all(t >= 0 for t in lib.timings.values())
+    assert lib.coverage.ok
+    assert lib.grids["grid_code"].str.len().eq(19).all()
+    assert set(lib.codes["grid_id"]) == set(lib.partition.grids["grid_id"])
+    # Every building is in exactly one grid, and every grid is in the written layer.
+    assert lib.partition.buildings["building_id"].is_unique
+    assert lib.partition.buildings["grid_id"].notna().all()
+    assert len(lib.units.units) == len(lib.partition.assignment)
+
+
+def test_run_in_memory_writes_nothing(inputs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    district = pipeline.load_inputs(inputs)
+    res = pipeline.run(district, options=PartitionOptions(time_limit=TIME), date=DATE)
+    assert res.written == [] and res.registry is None
+    assert list(tmp_path.iterdir()) == []
+    assert res.coverage.ok
+
+
+def test_rerun_writes_what_run_writes_and_the_changes(runs, inputs, tmp_path):
+    base, lib, _ = runs
+    layers = _layers()
+    b = layers["buildings"]
+    layers["buildings"] = b.assign(households=b["households"].where(b.index % 7 != 0, b["households"] + 3))
+    write_layers(layers, tmp_path / "d.gpkg")
+    write_text(inputs.read_text(), tmp_path / "d.toml")
+    before = hashlib.sha256((base / "lib" / "registry.sqlite").read_bytes()).hexdigest()
+    res = pipeline.rerun(tmp_path / "d.toml", base / "lib", tmp_path / "out",
+                         options=PartitionOptions(time_limit=TIME), date="2026-02-01")  # fmt: skip
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert set(pipeline.OUTPUTS) | set(pipeline.RERUN_OUTPUTS) <= names
+    assert res.ok and (res.changes["status"] != "unchanged").any()
+    # The previous folder's registry is not written: the re-run works on its own copy.
+    assert hashlib.sha256((base / "lib" / "registry.sqlite").read_bytes()).hexdigest() == before
+    # Units, unit table and report cover every community, changed or not.
+    assert set(res.partition.report["community_code"]) == set(res.grids["community_code"])
+    assert set(res.partition.assignment["grid_id"]) == set(res.grids["grid_id"])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--lower", "600", "--upper", "500"],
+        ["--lower", "0", "--upper", "0"],
+        ["--time-limit", "nan"],
+        ["--time-limit", "-1"],
+        ["--seed", "-1"],
+        ["--workers", "0"],
+    ],
+)
+def test_bad_options_exit_2_with_a_message(inputs, tmp_path, capsys, args):
+    rc = main(["run", str(inputs), "--out", str(tmp_path / "o"), *args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "error" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_band_validates_itself():
+    with pytest.raises(InputError):
+        Band(500, 300)
+    with pytest.raises(InputError):
+        Band(300, 500, "people")
+    with pytest.raises(InputError):
+        Band(True, 500)
+    assert Band.of(measure="residents") == Band(800, 1200, "residents")
+    assert PartitionOptions.of(upper=450).band == Band(300, 450)
+    with pytest.raises(InputError):
+        PartitionOptions(time_limit=float("inf"))
