@@ -243,13 +243,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gridgeo import pipeline
 
     t0 = time.perf_counter()
+    from gridgeo.options import Execution
+
     options = _options(args)
+    execution = Execution(workers=args.workers, scheduler=args.scheduler, checkpoint=args.checkpoint,
+                          bar=args.progress)  # fmt: skip
     result = pipeline.run(_sources(args), args.out, options=options, registry=args.registry, progress=_say,
-                          bar=args.progress, workers=args.workers, scheduler=args.scheduler,
-                          checkpoint=args.checkpoint, date=args.date, draw_map=not args.no_map)  # fmt: skip
-    if args.workers > 1 or args.scheduler or args.checkpoint:
-        _say(f"batch: {len(result.district.communities)} communities, {result.from_checkpoint} from the "
-             f"checkpoint, {len(result.failures)} failed")  # fmt: skip
+                          execution=execution, date=args.date, draw_map=not args.no_map)  # fmt: skip
     _say(f"done in {time.perf_counter() - t0:.1f} s ({_timings(result.timings)})")
     return 0 if result.ok else 1
 

@@ -194,6 +194,44 @@ class PartitionOptions:
         return self.band.measure
 
 
+@dataclass(frozen=True)
+class Execution:
+    """Where the communities are partitioned: in this process, or on Dask; resumable or not.
+
+    The grids do not depend on it: the same inputs and options give the same grids in process
+    and on any number of workers.
+
+    Parameters
+    ----------
+    workers : int
+        1 partitions in this process; more start a local Dask cluster of that many processes.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``tcp://host:8786``); ``workers`` is then ignored.
+    checkpoint : str, optional
+        Folder of per-community results: a run that dies resumes from it.
+    bar : bool
+        Draw a progress bar of the communities on standard error.
+
+    Raises
+    ------
+    InputError
+        When ``workers`` is not a whole number of at least 1.
+    """
+
+    workers: int = 1
+    scheduler: str | None = None
+    checkpoint: str | None = None
+    bar: bool = False
+
+    def __post_init__(self) -> None:
+        check_workers(self.workers)
+
+    @property
+    def batch(self) -> bool:
+        """True when the run goes through Dask or a checkpoint folder."""
+        return self.workers > 1 or self.scheduler is not None or self.checkpoint is not None
+
+
 def _unit_options() -> UnitOptions:
     from gridgeo.units import UnitOptions
 

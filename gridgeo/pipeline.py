@@ -37,7 +37,7 @@ from gridgeo.coverage import CoverageReport, check_coverage
 from gridgeo.district import District
 from gridgeo.errors import InputError, Problem
 from gridgeo.io import LayerSource, read_config, write_layers, write_table, write_text
-from gridgeo.options import PartitionOptions, check_workers
+from gridgeo.options import Execution, PartitionOptions
 from gridgeo.partition import PartitionResult
 from gridgeo.units import Units
 from gridgeo.validate import load_district, summarise, validate_layers
@@ -197,10 +197,7 @@ def run(
     options: PartitionOptions | None = None,
     registry: str | os.PathLike | None = None,
     progress: Progress | None = None,
-    bar: bool = False,
-    workers: int = 1,
-    scheduler: str | None = None,
-    checkpoint: str | os.PathLike | None = None,
+    execution: Execution | None = None,
     date: dt.date | str | None = None,
     draw_map: bool = True,
 ) -> RunResult:
@@ -221,14 +218,9 @@ def run(
         codes of unchanged grids stay.
     progress : callable, optional
         Called with one line of text when each stage ends.
-    bar : bool
-        Draw a progress bar of the communities on standard error.
-    workers : int
-        1 partitions in this process; more spread the communities over a local Dask cluster.
-    scheduler : str, optional
-        Address of an existing Dask scheduler (``tcp://host:8786``).
-    checkpoint : path-like, optional
-        Folder of per-community results: a run that dies resumes from it.
+    execution : Execution, optional
+        In this process (default), on Dask workers or a scheduler, with a checkpoint folder, with
+        a progress bar. The grids are the same whichever is chosen.
     date : date or str, optional
         Issue date of new codes (default today).
     draw_map : bool
@@ -244,7 +236,7 @@ def run(
         Bad inputs or options, before any partition work.
     """
     options = options or PartitionOptions()
-    workers = check_workers(workers)
+    ex = execution or Execution()
     say = progress or (lambda _line: None)
     clock = _Clock()
     with clock.stage("read"):
@@ -252,10 +244,13 @@ def run(
         summary = summarise(district)
     say(_read_line(district, summary))
     with clock.stage("units+partition"):
-        batch = run_partition(district, options=options, workers=workers, scheduler=scheduler,
-                              checkpoint_dir=checkpoint, progress=bar)  # fmt: skip
+        batch = run_partition(district, options=options, workers=ex.workers, scheduler=ex.scheduler,
+                              checkpoint_dir=ex.checkpoint, progress=ex.bar)  # fmt: skip
     part = batch.result
     say(_partition_line(part, options))
+    if ex.batch:
+        say(f"batch: {len(district.communities)} communities, {batch.from_checkpoint} from the checkpoint, "
+            f"{len(batch.failures)} failed, {batch.wall_s:.1f} s")  # fmt: skip
     for row in batch.failures.itertuples():
         say(f"  FAILED {row.community_code}: {row.error}")
     with clock.stage("coverage"):
@@ -275,7 +270,7 @@ def run(
     return result
 
 
-def rerun(
+def rerun(  # noqa: PLR0913 - what a planner sets on a re-run: previous run, registry, date, proof scope, map
     inputs: Inputs,
     previous: str | os.PathLike | PreviousRun,
     out: str | os.PathLike | None = None,
