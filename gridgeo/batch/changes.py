@@ -233,6 +233,56 @@ def detect_changes(
         :data:`CHANGE_COLUMNS` (the grid columns still empty); ``status`` is ``unchanged``,
         ``changed``, ``new``, ``removed`` or ``recoded``.
     """
+    ground = _ground(previous, district)
+    recoded = _recoded(ground)
+    counts = _building_counts(previous, district, {old: new for new, old in recoded.items()})
+    moved_area = _moved_area(ground, recoded)
+    rows = []
+    for code in sorted(ground.new_codes | ground.old_codes):
+        row = dict.fromkeys(CHANGE_COLUMNS, 0)
+        row.update(community_code=code, community_name=ground.names.get(code, ""), recoded_from="", notes="")
+        if code not in ground.new_codes:
+            row.update(_removed_row(code, ground, recoded, counts, tolerance_m2))
+        elif code not in ground.old_codes and code not in recoded:
+            over = ground.overlapping(ground.new_geom[code], old=True, tolerance_m2=tolerance_m2)
+            row.update(status="new", households_after=int(counts.hh_after.get(code, 0)),
+                       buildings_added=int(counts.n_after.get(code, 0)),
+                       notes=("made from " + ", ".join(over)) if over else "new community")  # fmt: skip
+        else:
+            row.update(_kept_row(code, recoded, counts, float(moved_area.get(code, 0.0)), tolerance_m2))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+
+
+@dataclass
+class _Ground:
+    """The communities of both runs (metric CRS) and what is needed to compare them."""
+
+    old_geom: dict[str, object]
+    new_geom: dict[str, object]
+    names: dict[str, str]
+    same_outline: set[str]
+    new_list: list[str]
+    old_list: list[str]
+
+    def __post_init__(self) -> None:
+        self.new_codes, self.old_codes = set(self.new_geom), set(self.old_geom)
+        self.new_geoms = np.array([self.new_geom[c] for c in self.new_list], dtype=object)
+        self.old_geoms = np.array([self.old_geom[c] for c in self.old_list], dtype=object)
+        self.new_tree = shapely.STRtree(self.new_geoms)
+        self.old_tree = shapely.STRtree(self.old_geoms)
+
+    def overlapping(self, geom, *, old: bool, tolerance_m2: float) -> list[str]:
+        """Codes of the old (or new) communities sharing more than ``tolerance_m2`` with ``geom``."""
+        tree, geoms, codes = (
+            (self.old_tree, self.old_geoms, self.old_list) if old else (self.new_tree, self.new_geoms, self.new_list)
+        )
+        hit = tree.query(geom, predicate="intersects")
+        return sorted(codes[i] for i in hit if shapely.intersection(geoms[i], geom).area > tolerance_m2)
+
+
+def _ground(previous: PreviousRun, district: District) -> _Ground:
+    """Old and new community polygons; which outlines are the identical polygon as before."""
     work = district.work_crs
     com = district.communities.sort_values("community_code", kind="stable")
     same_outline: set[str] = set()
@@ -254,35 +304,46 @@ def detect_changes(
         old_g = previous.grids.to_crs(work)
         old_com = old_g[["community_code", "geometry"]].dissolve(by="community_code", sort=True)
         old_geom = dict(zip(old_com.index, old_com.geometry.values, strict=True))
-    new_codes_list = com["community_code"].tolist()
-    new_geom = dict(zip(new_codes_list, com.geometry.values, strict=True))
-    names = dict(zip(com["community_code"], com["name"], strict=True))
-    new_codes, old_codes = set(new_geom), set(old_geom)
+    new_list = com["community_code"].tolist()
+    return _Ground(old_geom, dict(zip(new_list, com.geometry.values, strict=True)),
+                   dict(zip(com["community_code"], com["name"], strict=True)), same_outline, new_list,
+                   sorted(old_geom))  # fmt: skip
 
-    new_geoms = np.array([new_geom[c] for c in new_codes_list], dtype=object)
-    new_tree = shapely.STRtree(new_geoms)
-    old_list = sorted(old_codes)
-    old_geoms = np.array([old_geom[c] for c in old_list], dtype=object)
-    old_tree = shapely.STRtree(old_geoms)
 
-    # A new code on (almost) the same ground as a vanished one: the community was re-coded.
+def _recoded(ground: _Ground) -> dict[str, str]:
+    """New code -> vanished old code on (almost) the same ground: the community was re-coded."""
     recoded: dict[str, str] = {}
-    vanished = old_codes - new_codes
-    if vanished:
-        for code in new_codes_list:
-            if code in old_codes:
-                continue
-            geom = new_geom[code]
-            for i in np.sort(old_tree.query(geom, predicate="intersects")):
-                og = old_geoms[i]
-                if old_list[i] in vanished and (
-                    shapely.intersection(og, geom).area > 0.95 * max(og.area, geom.area)
-                ):
-                    recoded[code] = old_list[i]
-                    break
-    back = {old: new for new, old in recoded.items()}
+    vanished = ground.old_codes - ground.new_codes
+    if not vanished:
+        return recoded
+    for code in ground.new_list:
+        if code in ground.old_codes:
+            continue
+        geom = ground.new_geom[code]
+        for i in np.sort(ground.old_tree.query(geom, predicate="intersects")):
+            og = ground.old_geoms[i]
+            if ground.old_list[i] in vanished and (
+                shapely.intersection(og, geom).area > 0.95 * max(og.area, geom.area)
+            ):
+                recoded[code] = ground.old_list[i]
+                break
+    return recoded
 
-    # Buildings: one outer merge keyed by the (new) community each side belongs to.
+
+@dataclass
+class _Counts:
+    """Per community (new code): buildings added, removed, re-counted; households before and after."""
+
+    added: dict
+    removed: dict
+    counts: dict
+    hh_before: dict
+    hh_after: dict
+    n_after: dict
+
+
+def _building_counts(previous: PreviousRun, district: District, back: dict[str, str]) -> _Counts:
+    """Buildings compared with one outer merge keyed by the (new) community each side belongs to."""
     gcom = previous.grids[["grid_id", "community_code"]].astype({"community_code": str})
     old_b = previous.buildings[["building_id", "households"]].assign(
         key=previous.buildings["grid_id"].map(dict(zip(gcom["grid_id"], gcom["community_code"],
@@ -296,106 +357,73 @@ def detect_changes(
     m = old_b.merge(new_b, on=["key", "building_id"], how="outer", suffixes=("_old", "_new"),
                     indicator=True)  # fmt: skip
     both = m["_merge"] == "both"
-    # Per community counts as plain dicts: the loop below looks each up thousands of times.
-    per = {
-        "added": (m["_merge"] == "right_only").groupby(m["key"]).sum().to_dict(),
-        "removed": (m["_merge"] == "left_only").groupby(m["key"]).sum().to_dict(),
-        "counts": (both & (m["households_old"] != m["households_new"])).groupby(m["key"]).sum().to_dict(),
-    }  # fmt: skip
-    hh_before = old_b.groupby("key")["households"].sum().to_dict()
-    hh_after = new_b.groupby("key")["households"].sum().to_dict()
-    n_after = new_b.groupby("key").size().to_dict()
+    # Per community counts as plain dicts: the caller looks each up thousands of times.
+    return _Counts(
+        (m["_merge"] == "right_only").groupby(m["key"]).sum().to_dict(),
+        (m["_merge"] == "left_only").groupby(m["key"]).sum().to_dict(),
+        (both & (m["households_old"] != m["households_new"])).groupby(m["key"]).sum().to_dict(),
+        old_b.groupby("key")["households"].sum().to_dict(),
+        new_b.groupby("key")["households"].sum().to_dict(),
+        new_b.groupby("key").size().to_dict(),
+    )
 
-    # Boundaries: one array-wise symmetric difference over the communities on both sides
-    # whose outline is not the identical polygon.
+
+def _moved_area(ground: _Ground, recoded: dict[str, str]) -> dict[str, float]:
+    """Area (m²) between the old and new boundary of each community on both sides whose outline
+    is not the identical polygon (one array-wise symmetric difference)."""
     pairs = [
         (c, recoded.get(c, c))
-        for c in new_codes_list
-        if recoded.get(c, c) in old_codes and c not in same_outline
+        for c in ground.new_list
+        if recoded.get(c, c) in ground.old_codes and c not in ground.same_outline
     ]
-    moved_area = {}
-    if pairs:
-        a = np.array([old_geom[o] for _, o in pairs], dtype=object)
-        b = np.array([new_geom[c] for c, _ in pairs], dtype=object)
-        moved_area = dict(
-            zip(
-                [c for c, _ in pairs], shapely.area(shapely.symmetric_difference(a, b)), strict=True
-            )
-        )
+    if not pairs:
+        return {}
+    a = np.array([ground.old_geom[o] for _, o in pairs], dtype=object)
+    b = np.array([ground.new_geom[c] for c, _ in pairs], dtype=object)
+    return dict(zip([c for c, _ in pairs], shapely.area(shapely.symmetric_difference(a, b)), strict=True))
 
-    def overlapping(geom, tree, geoms, codes) -> list[str]:
-        hit = tree.query(geom, predicate="intersects")
-        return sorted(
-            codes[i] for i in hit if shapely.intersection(geoms[i], geom).area > tolerance_m2
-        )
 
-    rows = []
-    for code in sorted(new_codes | old_codes):
-        row = dict.fromkeys(CHANGE_COLUMNS, 0)
-        row.update(
-            community_code=code, community_name=names.get(code, ""), recoded_from="", notes=""
-        )
-        if code not in new_codes:
-            # Where its ground went: re-coded, merged into a neighbour, split among several.
-            heirs = overlapping(old_geom[code], new_tree, new_geoms, new_codes_list)
-            to = back.get(code)
-            row.update(
-                status="removed",
-                households_before=int(hh_before.get(to or code, 0)),
-                notes=(
-                    f"re-coded to {to}"
-                    if to
-                    else f"merged into {heirs[0]}"
-                    if len(heirs) == 1
-                    else f"split among {', '.join(heirs)}"
-                    if heirs
-                    else "community gone"
-                ),
-            )
-            rows.append(row)
-            continue
-        if code not in old_codes and code not in recoded:
-            over = overlapping(new_geom[code], old_tree, old_geoms, old_list)
-            row.update(status="new", households_after=int(hh_after.get(code, 0)),
-                       buildings_added=int(n_after.get(code, 0)),
-                       notes=("made from " + ", ".join(over)) if over else "new community")  # fmt: skip
-            rows.append(row)
-            continue
-        moved = float(moved_area.get(code, 0.0))
-        row.update(
-            buildings_added=int(per["added"].get(code, 0)),
-            buildings_removed=int(per["removed"].get(code, 0)),
-            counts_changed=int(per["counts"].get(code, 0)),
-            households_before=int(hh_before.get(code, 0)),
-            households_after=int(hh_after.get(code, 0)),
-            boundary_moved_m2=round(moved, 1) if moved > tolerance_m2 else 0.0,
-        )
-        what = []
-        if code in recoded:
-            row["recoded_from"] = recoded[code]
-            what.append(f"re-coded from {recoded[code]}")
-        if row["buildings_added"] or row["buildings_removed"]:
-            what.append(
-                f"{row['buildings_added']} building(s) built, {row['buildings_removed']} demolished"
-            )
-        if row["counts_changed"]:
-            what.append(f"household counts changed in {row['counts_changed']} building(s)")
-        if row["boundary_moved_m2"]:
-            what.append(f"boundary moved ({row['boundary_moved_m2']:.0f} m²)")
-        changed = bool(
-            row["buildings_added"]
-            or row["buildings_removed"]
-            or row["counts_changed"]
-            or row["boundary_moved_m2"]
-        )
-        row["status"] = (
-            "recoded"
-            if code in recoded and not changed
-            else ("changed" if changed or code in recoded else "unchanged")
-        )
-        row["notes"] = "; ".join(what)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+def _removed_row(code: str, ground: _Ground, recoded: dict, counts: _Counts, tolerance_m2: float) -> dict:
+    """A vanished community: where its ground went (re-coded, merged into a neighbour, split)."""
+    heirs = ground.overlapping(ground.old_geom[code], old=False, tolerance_m2=tolerance_m2)
+    to = {old: new for new, old in recoded.items()}.get(code)
+    if to:
+        notes = f"re-coded to {to}"
+    elif len(heirs) == 1:
+        notes = f"merged into {heirs[0]}"
+    else:
+        notes = f"split among {', '.join(heirs)}" if heirs else "community gone"
+    return {"status": "removed", "households_before": int(counts.hh_before.get(to or code, 0)), "notes": notes}
+
+
+def _kept_row(code: str, recoded: dict, counts: _Counts, moved: float, tolerance_m2: float) -> dict:
+    """A community on both sides: what changed in it, and its status."""
+    row = {
+        "buildings_added": int(counts.added.get(code, 0)),
+        "buildings_removed": int(counts.removed.get(code, 0)),
+        "counts_changed": int(counts.counts.get(code, 0)),
+        "households_before": int(counts.hh_before.get(code, 0)),
+        "households_after": int(counts.hh_after.get(code, 0)),
+        "boundary_moved_m2": round(moved, 1) if moved > tolerance_m2 else 0.0,
+    }
+    what = []
+    if code in recoded:
+        row["recoded_from"] = recoded[code]
+        what.append(f"re-coded from {recoded[code]}")
+    if row["buildings_added"] or row["buildings_removed"]:
+        what.append(f"{row['buildings_added']} building(s) built, {row['buildings_removed']} demolished")
+    if row["counts_changed"]:
+        what.append(f"household counts changed in {row['counts_changed']} building(s)")
+    if row["boundary_moved_m2"]:
+        what.append(f"boundary moved ({row['boundary_moved_m2']:.0f} m²)")
+    changed = bool(row["buildings_added"] or row["buildings_removed"] or row["counts_changed"]
+                   or row["boundary_moved_m2"])  # fmt: skip
+    if code in recoded and not changed:
+        row["status"] = "recoded"
+    else:
+        row["status"] = "changed" if changed or code in recoded else "unchanged"
+    row["notes"] = "; ".join(what)
+    return row
 
 
 def repartition(

@@ -226,17 +226,7 @@ def assign_codes(
         When ``scheme`` differs from the registry's.
     """
     _check_layer(grids)
-    if registry is not None:
-        if scheme is not None and get_scheme(scheme).to_json() != registry.scheme.to_json():
-            raise RegistryError(
-                f"{registry.path}: registry scheme is {registry.scheme.name!r}, not "
-                f"{get_scheme(scheme).name!r}"
-            )
-        sch = registry.scheme
-    else:
-        sch = get_scheme(scheme)
-    if not sch.has_division or sch.field_for_role("serial") is None:
-        raise CodeError(f"scheme {sch.name!r} needs the division fields and a serial to assign")
+    sch = _scheme_of(registry, scheme)
     out = grids.copy()
     # Work by position: a caller's index may repeat labels.
     work = out.reset_index(drop=True)
@@ -251,119 +241,151 @@ def assign_codes(
         return out
 
     day = as_date(date)
+    codes, to_adopt = _carried_codes(work, communities, classes, sch, registry)
+    for idx, code in to_adopt:
+        registry.adopt(code, date=day, geometry=work.geometry.loc[idx], crs=work.crs,
+                       grid_id=str(work.at[idx, "grid_id"]))  # fmt: skip
+    _match_snapshots(work, communities, classes, registry, codes, match_tolerance)
+    new_idx = _issue_new(work, communities, classes, sch, registry, codes, band_m, day)
+    if retire_missing:
+        _retire_missing(registry, work, codes, set(new_idx), set(communities), day)
+    out["grid_code"] = [codes[i] for i in range(len(work))]
+    return out
+
+
+def _scheme_of(registry: CodeRegistry | None, scheme: SchemeLike) -> CodeScheme:
+    """The scheme codes are made in: the registry's (which ``scheme`` must equal), else ``scheme``."""
+    if registry is not None:
+        if scheme is not None and get_scheme(scheme).to_json() != registry.scheme.to_json():
+            raise RegistryError(
+                f"{registry.path}: registry scheme is {registry.scheme.name!r}, not "
+                f"{get_scheme(scheme).name!r}"
+            )
+        sch = registry.scheme
+    else:
+        sch = get_scheme(scheme)
+    if not sch.has_division or sch.field_for_role("serial") is None:
+        raise CodeError(f"scheme {sch.name!r} needs the division fields and a serial to assign")
+    return sch
+
+
+def _carried_codes(
+    work: gpd.GeoDataFrame, communities: pd.Series, classes: pd.Series, sch: CodeScheme, registry: CodeRegistry
+) -> tuple[dict[Hashable, str], list[tuple[Hashable, str]]]:
+    """Codes the grids already carry (kept), and those the registry never saw (to adopt).
+
+    Raises
+    ------
+    CodeError
+        Listing every carried code that is invalid, of another community or class, carried
+        twice, or retired.
+    """
     codes: dict[Hashable, str] = {}
     problems: list[Problem] = []
     to_adopt: list[tuple[Hashable, str]] = []
-    carried = (
-        work["grid_code"]
-        if "grid_code" in work.columns
-        else pd.Series([None] * len(work), index=work.index)
-    )
+    carried = work["grid_code"] if "grid_code" in work.columns else pd.Series([None] * len(work), index=work.index)
     for idx, gid, comm, cls, code in zip(
         work.index, work["grid_id"].astype(str), communities, classes, carried, strict=True
     ):
         if code is None or (isinstance(code, float) and np.isnan(code)) or str(code).strip() == "":
             continue
         code = str(code).strip()
-        bad = validate_code(code, scheme=sch)
-        if bad:
-            problems.append(Problem("grids", gid, f"grid_code {code}: " + " ".join(bad)))
+        why = _carried_problem(code, comm, cls, sch, registry, codes)
+        if why:
+            problems.append(Problem("grids", gid, why))
             continue
-        if sch.division_code(code) != comm:
-            problems.append(
-                Problem(
-                    "grids",
-                    gid,
-                    f"grid_code {code} belongs to community "
-                    f"{sch.division_code(code)}, not {comm}; clear it to issue a new code",
-                )
-            )
-            continue
-        cls_f = sch.field_for_role("grid_class")
-        if cls_f is not None and code[sch.span(cls_f.name)] != sch.class_digit(cls):
-            problems.append(Problem("grids", gid, f"grid_code {code} is not of class {cls!r}"))
-            continue
-        if code in codes.values():
-            problems.append(Problem("grids", gid, f"grid_code {code} is carried by two grids"))
-            continue
-        if code in registry:
-            rec = registry.record(code)
-            if rec.status != "active":
-                problems.append(
-                    Problem(
-                        "grids",
-                        gid,
-                        f"grid_code {code} was retired on {rec.valid_to} and is "
-                        "never reused; clear it to issue a new code",
-                    )
-                )
-                continue
-        else:
+        if code not in registry:
             to_adopt.append((idx, code))
         codes[idx] = code
     if problems:
         raise CodeError(
             f"{len(problems)} grid code problem(s):\n  " + "\n  ".join(str(p) for p in problems)
         )
-    for idx, code in to_adopt:
-        registry.adopt(
-            code,
-            date=day,
-            geometry=work.geometry.loc[idx],
-            crs=work.crs,
-            grid_id=str(work.at[idx, "grid_id"]),
-        )
+    return codes, to_adopt
 
-    # Grids whose shape matches an active snapshot keep that code.
+
+def _carried_problem(
+    code: str, comm: str, cls: str, sch: CodeScheme, registry: CodeRegistry, codes: dict
+) -> str | None:
+    """Why a grid cannot keep the code it carries, or None when it can."""
+    bad = validate_code(code, scheme=sch)
+    if bad:
+        return f"grid_code {code}: " + " ".join(bad)
+    if sch.division_code(code) != comm:
+        return (f"grid_code {code} belongs to community {sch.division_code(code)}, not {comm}; "
+                "clear it to issue a new code")  # fmt: skip
+    cls_f = sch.field_for_role("grid_class")
+    if cls_f is not None and code[sch.span(cls_f.name)] != sch.class_digit(cls):
+        return f"grid_code {code} is not of class {cls!r}"
+    if code in codes.values():
+        return f"grid_code {code} is carried by two grids"
+    if code in registry:
+        rec = registry.record(code)
+        if rec.status != "active":
+            return (f"grid_code {code} was retired on {rec.valid_to} and is never reused; clear it to "
+                    "issue a new code")  # fmt: skip
+    return None
+
+
+def _match_snapshots(
+    work: gpd.GeoDataFrame,
+    communities: pd.Series,
+    classes: pd.Series,
+    registry: CodeRegistry,
+    codes: dict[Hashable, str],
+    match_tolerance: float,
+) -> None:
+    """Grids whose shape matches an active snapshot of their community and class keep that code."""
     active = registry.snapshots(status="active") if len(work) else None
     held = set(codes.values())
-    if active is not None and len(active):
-        active = active[active["community_code"].isin(set(communities))]
-        for (comm, cls), cand in active.groupby(["community_code", "grid_class"]):
-            cand = cand[~cand["code"].isin(held)]
-            mask = (communities == comm) & (classes == cls) & ~work.index.isin(list(codes))
-            if cand.empty or not mask.any():
+    if active is None or not len(active):
+        return
+    active = active[active["community_code"].isin(set(communities))]
+    for (comm, cls), cand in active.groupby(["community_code", "grid_class"]):
+        cand = cand[~cand["code"].isin(held)]
+        mask = (communities == comm) & (classes == cls) & ~work.index.isin(list(codes))
+        if cand.empty or not mask.any():
+            continue
+        mine = work.loc[mask].geometry
+        if cand.crs is not None and work.crs is not None:
+            mine = mine.to_crs(cand.crs)
+        pairs = sorted(
+            (_overlap_ratio(g, c_geom), str(work.at[idx, "grid_id"]), c_code, idx)
+            for idx, g in mine.items()
+            for c_code, c_geom in zip(cand["code"], cand.geometry, strict=True)
+        )
+        for ratio, _gid, c_code, idx in pairs:
+            if ratio > match_tolerance:
+                break
+            if idx in codes or c_code in held:
                 continue
-            mine = work.loc[mask].geometry
-            if cand.crs is not None and work.crs is not None:
-                mine = mine.to_crs(cand.crs)
-            pairs = sorted(
-                (_overlap_ratio(g, c_geom), str(work.at[idx, "grid_id"]), c_code, idx)
-                for idx, g in mine.items()
-                for c_code, c_geom in zip(cand["code"], cand.geometry, strict=True)
-            )
-            for ratio, _gid, c_code, idx in pairs:
-                if ratio > match_tolerance:
-                    break
-                if idx in codes or c_code in held:
-                    continue
-                codes[idx] = c_code
-                held.add(c_code)
+            codes[idx] = c_code
+            held.add(c_code)
 
-    # New grids: serials above the high-water mark, in serial order.
+
+def _issue_new(  # noqa: PLR0913 - the layer, its keys, the scheme and registry, the serial band and the date
+    work: gpd.GeoDataFrame,
+    communities: pd.Series,
+    classes: pd.Series,
+    sch: CodeScheme,
+    registry: CodeRegistry,
+    codes: dict[Hashable, str],
+    band_m: float,
+    day: str,
+) -> list[Hashable]:
+    """New grids get serials above the high-water mark, in serial order; return their positions."""
     new_idx = [i for i in work.index if i not in codes]
-    if new_idx:
-        sub = work.loc[new_idx]
-        rank = serial_order(sub, band_m=band_m, scheme=sch)
-        ordered = sorted(new_idx, key=lambda i: (communities[i], classes[i], int(rank[i])))
-        reqs = [
-            IssueRequest(
-                communities[i],
-                classes[i],
-                work.geometry.loc[i],
-                work.crs,
-                str(work.at[i, "grid_id"]),
-            )
-            for i in ordered
-        ]
-        for i, code in zip(ordered, registry.issue_many(reqs, date=day), strict=True):
-            codes[i] = code
-
-    if retire_missing:
-        _retire_missing(registry, work, codes, set(new_idx), set(communities), day)
-
-    out["grid_code"] = [codes[i] for i in range(len(work))]
-    return out
+    if not new_idx:
+        return new_idx
+    rank = serial_order(work.loc[new_idx], band_m=band_m, scheme=sch)
+    ordered = sorted(new_idx, key=lambda i: (communities[i], classes[i], int(rank[i])))
+    reqs = [
+        IssueRequest(communities[i], classes[i], work.geometry.loc[i], work.crs, str(work.at[i, "grid_id"]))
+        for i in ordered
+    ]
+    for i, code in zip(ordered, registry.issue_many(reqs, date=day), strict=True):
+        codes[i] = code
+    return new_idx
 
 
 def _retire_missing(
