@@ -19,6 +19,7 @@ import pandas as pd
 
 from gridgeo import __version__
 from gridgeo.errors import GridgeoError, InputError, Problem
+from gridgeo.i18n import LANGUAGES, _, set_language
 from gridgeo.options import add_band_arguments
 
 SAMPLE_CONFIG = """\
@@ -52,61 +53,63 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gridgeo`` command."""
     parser = argparse.ArgumentParser(
         prog="gridgeo",
-        description="Service grids for grid-based community management (网格化服务管理): "
-        "validate inputs, partition communities into grids of 300-500 households, prove "
-        "coverage, assign 19-digit codes, and draw maps.",
+        description=_("Service grids for grid-based community management (网格化服务管理): "
+                      "validate inputs, partition communities into grids of 300-500 households, prove "
+                      "coverage, assign 19-digit codes, and draw maps."),
     )
     parser.add_argument("--version", action="version", version=f"gridgeo {__version__}")
+    parser.add_argument("--lang", choices=LANGUAGES, default=None,
+                        help=_("language of messages: zh (简体中文) or en (default: from the locale)"))  # fmt: skip
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("run", help="the main job: validate, partition, prove coverage, code, map")
+    p = sub.add_parser("run", help=_("the main job: validate, partition, prove coverage, code, map"))
     _inputs(p)
     p.add_argument(
-        "--out", "-o", required=True, help="output folder (created; files in it are replaced)"
+        "--out", "-o", required=True, help=_("output folder (created; files in it are replaced)")
     )
     add_band_arguments(p, partition=True)
     p.add_argument("--registry", default=None,
-                   help="code registry (SQLite); default OUT/registry.sqlite, kept between runs")  # fmt: skip
+                   help=_("code registry (SQLite); default OUT/registry.sqlite, kept between runs"))  # fmt: skip
     p.add_argument(
-        "--date", default=None, help="issue date of new codes (YYYY-MM-DD; default today)"
+        "--date", default=None, help=_("issue date of new codes (YYYY-MM-DD; default today)")
     )
-    p.add_argument("--no-map", action="store_true", help="skip the HTML map")
+    p.add_argument("--no-map", action="store_true", help=_("skip the HTML map"))
     _batch_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
-        "rerun", help="re-partition only the communities that changed since a previous run (R8)"
+        "rerun", help=_("re-partition only the communities that changed since a previous run (R8)")
     )
     _inputs(p)
     p.add_argument(
         "--previous",
         required=True,
-        help="output folder of the previous run (grids.gpkg, building_grid.csv)",
+        help=_("output folder of the previous run (grids.gpkg, building_grid.csv)"),
     )
-    p.add_argument("--out", "-o", required=True, help="output folder of this run")
+    p.add_argument("--out", "-o", required=True, help=_("output folder of this run"))
     add_band_arguments(p, partition=True)
     p.add_argument("--registry", default=None,
-                   help="code registry (default OUT/registry.sqlite, started as a copy of "
-                        "PREVIOUS/registry.sqlite; the previous folder is not written)")  # fmt: skip
-    p.add_argument("--date", default=None, help="date of issued and retired codes (default today)")
+                   help=_("code registry (default OUT/registry.sqlite, started as a copy of "
+                          "PREVIOUS/registry.sqlite; the previous folder is not written)"))  # fmt: skip
+    p.add_argument("--date", default=None, help=_("date of issued and retired codes (default today)"))
     p.add_argument("--full-proof", action="store_true",
-                   help="prove coverage of every community, not only the re-partitioned ones "
-                        "(the others are the previous run's grids byte for byte)")  # fmt: skip
-    p.add_argument("--no-map", action="store_true", help="skip the HTML map")
+                   help=_("prove coverage of every community, not only the re-partitioned ones "
+                          "(the others are the previous run's grids byte for byte)"))  # fmt: skip
+    p.add_argument("--no-map", action="store_true", help=_("skip the HTML map"))
     p.set_defaults(func=cmd_rerun)
 
     p = sub.add_parser(
-        "validate", help="read and validate the inputs; print counts per community and findings"
+        "validate", help=_("read and validate the inputs; print counts per community and findings")
     )
     _inputs(p)
     p.add_argument(
-        "--out", "-o", default=None, help="also write summary.csv and findings.gpkg here"
+        "--out", "-o", default=None, help=_("also write summary.csv and findings.gpkg here")
     )
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("sample", help="write the embedded Qingdao sample (GeoPackage + config)")
-    p.add_argument("--out", "-o", default="data/samples", help="folder (default data/samples)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generated parts (default 0)")
+    p = sub.add_parser("sample", help=_("write the embedded Qingdao sample (GeoPackage + config)"))
+    p.add_argument("--out", "-o", default="data/samples", help=_("folder (default data/samples)"))
+    p.add_argument("--seed", type=int, default=0, help=_("seed of the generated parts (default 0)"))
     p.set_defaults(func=cmd_sample)
 
     from gridgeo.coding._cli import register
@@ -122,26 +125,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _batch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1,
-                   help="Dask worker processes (default 1: no Dask, in this process)")  # fmt: skip
+                   help=_("Dask worker processes (default 1: no Dask, in this process)"))  # fmt: skip
     p.add_argument(
-        "--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:8786)"
+        "--scheduler", default=None, help=_("address of an existing Dask scheduler (tcp://host:8786)")
     )
     p.add_argument("--checkpoint", default=None,
-                   help="folder of per-community results: a run that dies resumes from it")  # fmt: skip
-    p.add_argument("--progress", action="store_true", help="draw a progress bar")
+                   help=_("folder of per-community results: a run that dies resumes from it"))  # fmt: skip
+    p.add_argument("--progress", action="store_true", help=_("draw a progress bar"))
 
 
 def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "config", nargs="?", default=None, help="TOML config naming the input layers (see README)"
+        "config", nargs="?", default=None, help=_("TOML config naming the input layers (see README)")
     )
-    p.add_argument("--communities", default=None, help="community/village boundaries file[:layer]")
-    p.add_argument("--buildings", default=None, help="residential buildings file[:layer]")
-    p.add_argument("--landuse", default=None, help="land-use polygons file[:layer]")
-    p.add_argument("--roads", default=None, help="roads file[:layer]")
-    p.add_argument("--rivers", default=None, help="rivers file[:layer]")
+    p.add_argument("--communities", default=None, help=_("community/village boundaries file[:layer]"))
+    p.add_argument("--buildings", default=None, help=_("residential buildings file[:layer]"))
+    p.add_argument("--landuse", default=None, help=_("land-use polygons file[:layer]"))
+    p.add_argument("--roads", default=None, help=_("roads file[:layer]"))
+    p.add_argument("--rivers", default=None, help=_("rivers file[:layer]"))
     p.add_argument("--map", dest="mapping", action="append", default=None, metavar="LAYER.NAME=COLUMN",
-                   help="column mapping, e.g. --map buildings.households=户数 (repeatable)")  # fmt: skip
+                   help=_("column mapping, e.g. --map buildings.households=户数 (repeatable)"))  # fmt: skip
 
 
 def _sources(args: argparse.Namespace):
@@ -151,7 +154,7 @@ def _sources(args: argparse.Namespace):
     for name in ("communities", "buildings", "landuse", "roads", "rivers"):
         value = getattr(args, name)
         if value:
-            path, _, layer = value.partition(":") if not Path(value).exists() else (value, "", "")
+            path, _sep, layer = value.partition(":") if not Path(value).exists() else (value, "", "")
             sources[name] = LayerSource(
                 Path(path), layer or None, sources.get(name, LayerSource(Path(path))).columns
             )
@@ -167,10 +170,10 @@ def _sources(args: argparse.Namespace):
         if name in sources:
             sources[name].columns.update(cols)
         else:
-            raise InputError([Problem("--map", None, f"layer {name!r} is mapped but not given")])
+            raise InputError([Problem("--map", None, _("layer {name!r} is mapped but not given").format(name=name))])
     if not sources:
         raise InputError(
-            [Problem("input", None, "give a config file or --communities and --buildings")]
+            [Problem("input", None, _("give a config file or --communities and --buildings"))]
         )
     return sources
 
@@ -189,31 +192,20 @@ def _table(df: pd.DataFrame, max_rows: int = 30) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Read, validate and summarise the inputs."""
     from gridgeo.io import write_layer, write_table
+    from gridgeo.pipeline import describe_findings
     from gridgeo.validate import load_district, summarise
 
     district = load_district(_sources(args))
     summary = summarise(district)
     _say(_table(summary))
-    _findings(district.findings)
+    _say(describe_findings(district.findings))
     if args.out:
         out = Path(args.out)
         write_table(summary, out / "summary.csv")
         write_layer(district.findings.to_crs(district.crs) if len(district.findings) else district.findings,
                     out / "findings.gpkg", layer="findings")  # fmt: skip
-        _say(f"wrote {out / 'summary.csv'} and {out / 'findings.gpkg'}")
+        _say(_("wrote {a} and {b}").format(a=out / "summary.csv", b=out / "findings.gpkg"))
     return 0
-
-
-def _findings(findings) -> None:
-    if findings is None or len(findings) == 0:
-        _say("findings: none")
-        return
-    _say(f"findings: {len(findings)}")
-    for row in findings.head(20).itertuples():
-        where = f" [{row.feature_id}]" if row.feature_id else ""
-        _say(f"  {row.severity} {row.rule} {row.source}{where}: {row.message}")
-    if len(findings) > 20:
-        _say(f"  ... and {len(findings) - 20} more (see the findings layer)")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -226,7 +218,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     write_layers(layers, out / "qingdao_sample.gpkg")
     write_text(SAMPLE_CONFIG, out / "qingdao_sample.toml")
     counts = ", ".join(f"{k} {len(v)}" for k, v in layers.items())
-    _say(f"wrote {out / 'qingdao_sample.gpkg'} ({counts}) and {out / 'qingdao_sample.toml'}")
+    _say(_("wrote {gpkg} ({counts}) and {toml}").format(gpkg=out / "qingdao_sample.gpkg", counts=counts,
+                                                        toml=out / "qingdao_sample.toml"))  # fmt: skip
     return 0
 
 
@@ -241,16 +234,15 @@ def _options(args: argparse.Namespace):
 def cmd_run(args: argparse.Namespace) -> int:
     """The main job (:func:`gridgeo.pipeline.run`)."""
     from gridgeo import pipeline
-
-    t0 = time.perf_counter()
     from gridgeo.options import Execution
 
+    t0 = time.perf_counter()
     options = _options(args)
     execution = Execution(workers=args.workers, scheduler=args.scheduler, checkpoint=args.checkpoint,
                           bar=args.progress)  # fmt: skip
     result = pipeline.run(_sources(args), args.out, options=options, registry=args.registry, progress=_say,
                           execution=execution, date=args.date, draw_map=not args.no_map)  # fmt: skip
-    _say(f"done in {time.perf_counter() - t0:.1f} s ({_timings(result.timings)})")
+    _say(_done(t0, result.timings))
     return 0 if result.ok else 1
 
 
@@ -263,31 +255,39 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     result = pipeline.rerun(_sources(args), args.previous, args.out, options=options, registry=args.registry,
                             progress=_say, date=args.date, full_proof=args.full_proof,
                             draw_map=not args.no_map)  # fmt: skip
-    _say(f"done in {time.perf_counter() - t0:.1f} s ({_timings(result.timings)})")
+    _say(_done(t0, result.timings))
     return 0 if result.ok else 1
 
 
-def _timings(timings: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+def _done(t0: float, timings: dict[str, float]) -> str:
+    stages = ", ".join(f"{_(k)} {v:.1f} s" for k, v in timings.items())
+    return _("done in {seconds:.1f} s ({stages})").format(seconds=time.perf_counter() - t0, stages=stages)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gridgeo`` console script and ``python -m gridgeo``."""
+    """Entry point of the ``gridgeo`` console script and ``python -m gridgeo``.
+
+    The language (``--lang``, else the locale) is chosen before the parser is built, so its help
+    texts are in it too.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--lang", choices=LANGUAGES, default=None)
+    set_language(pre.parse_known_args(argv)[0].lang)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except GridgeoError as exc:
-        print(f"gridgeo {args.command}: error: {exc}", file=sys.stderr)
+        print(_("gridgeo {command}: error: {message}").format(command=args.command, message=exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("gridgeo: interrupted; no partial output was left", file=sys.stderr)
+        print(_("gridgeo: interrupted; no partial output was left"), file=sys.stderr)
         return 130
     except OSError as exc:
-        print(
-            f"gridgeo {args.command}: error: {exc.filename or ''}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
+        message = f"{exc.filename or ''}: {exc.strerror or exc}"
+        print(_("gridgeo {command}: error: {message}").format(command=args.command, message=message),
+              file=sys.stderr)  # fmt: skip
         return 2
 
 

@@ -38,8 +38,11 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = self.source if self.feature_id is None else f"{self.source} [id {self.feature_id}]"
-        return f"{where}: {self.message}"
+        from gridgeo.i18n import _
+
+        where = self.source if self.feature_id is None else _("{source} [id {id}]").format(
+            source=self.source, id=self.feature_id)  # fmt: skip
+        return _("{where}: {message}").format(where=where, message=self.message)
 
 
 class InputError(GridgeoError, ValueError):
@@ -53,7 +56,9 @@ class InputError(GridgeoError, ValueError):
             problems = [Problem("input", None, problems)]
         self.problems: list[Problem] = list(problems)
         lines = [str(p) for p in self.problems]
-        head = f"{len(lines)} input problem(s):" if len(lines) > 1 else "input problem:"
+        from gridgeo.i18n import _
+
+        head = _("{n} input problem(s):").format(n=len(lines)) if len(lines) > 1 else _("input problem:")
         super().__init__(head + "\n  " + "\n  ".join(lines))
 
 

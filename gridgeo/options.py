@@ -23,6 +23,7 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 if TYPE_CHECKING:  # the command line builds its parser from this module without geopandas
     from gridgeo.units import UnitOptions
@@ -68,14 +69,15 @@ class Band:
     def __post_init__(self) -> None:
         problems: list[Problem] = []
         if self.measure not in MEASURES:
-            problems.append(Problem("--measure", None, f"is {self.measure!r}; use one of {', '.join(MEASURES)}"))
+            problems.append(Problem("--measure", None, _("is {value!r}; use one of {choices}").format(value=self.measure, choices=", ".join(MEASURES))))
         for name in ("lower", "upper"):
             value = getattr(self, name)
             if not _is_int(value):
-                problems.append(Problem(f"--{name}", None, f"is {value!r}; give a whole number of {self.measure}"))
+                problems.append(Problem(f"--{name}", None, _("is {value!r}; give a whole number of {measure}").format(value=value, measure=_(self.measure))))
         if not problems and not 0 < self.lower <= self.upper:
             problems.append(Problem("--lower/--upper", None,
-                                    f"the band [{self.lower}, {self.upper}] is empty: need 0 < lower <= upper"))  # fmt: skip
+                                    _("the band [{lower}, {upper}] is empty: need 0 < lower <= upper").format(
+                                        lower=self.lower, upper=self.upper)))  # fmt: skip
         if problems:
             raise InputError(problems)
 
@@ -92,7 +94,7 @@ class Band:
         Band
         """
         if measure not in DEFAULT_BANDS:
-            raise InputError([Problem("--measure", None, f"is {measure!r}; use one of {', '.join(MEASURES)}")])
+            raise InputError([Problem("--measure", None, _("is {value!r}; use one of {choices}").format(value=measure, choices=", ".join(MEASURES)))])
         lower, upper = DEFAULT_BANDS[measure]
         return cls(lower, upper, measure)
 
@@ -151,9 +153,9 @@ class PartitionOptions:
         problems: list[Problem] = []
         t = self.time_limit
         if isinstance(t, bool) or not isinstance(t, Real) or not math.isfinite(t) or t <= 0:
-            problems.append(Problem("--time-limit", None, f"is {t!r}; give a positive number of seconds"))
+            problems.append(Problem("--time-limit", None, _("is {value!r}; give a positive number of seconds").format(value=t)))
         if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
-            problems.append(Problem("--seed", None, f"is {self.seed!r}; give a whole number from 0 to {MAX_SEED}"))
+            problems.append(Problem("--seed", None, _("is {value!r}; give a whole number from 0 to {top}").format(value=self.seed, top=MAX_SEED)))
         if not isinstance(self.band, Band):
             problems.append(Problem("band", None, f"is {self.band!r}, not a Band"))
         if problems:
@@ -176,7 +178,18 @@ class PartitionOptions:
         -------
         PartitionOptions
         """
-        return cls(Band.of(lower, upper, measure), time_limit, seed, units or _unit_options())
+        problems: list[Problem] = []
+        try:
+            band = Band.of(lower, upper, measure)
+        except InputError as exc:
+            problems, band = list(exc.problems), Band.default()
+        try:
+            options = cls(band, time_limit, seed, units or _unit_options())
+        except InputError as exc:
+            problems += exc.problems
+        if problems:  # every bad value at once, as validation does
+            raise InputError(problems)
+        return options
 
     @property
     def lower(self) -> int:
@@ -256,7 +269,7 @@ def check_workers(workers: object) -> int:
         When ``workers`` is not a whole number of at least 1.
     """
     if not _is_int(workers) or workers < 1:
-        raise InputError([Problem("--workers", None, f"is {workers!r}; give a whole number of at least 1")])
+        raise InputError([Problem("--workers", None, _("is {value!r}; give a whole number of at least 1").format(value=workers))])
     return int(workers)
 
 
@@ -275,13 +288,13 @@ def add_band_arguments(parser: argparse.ArgumentParser, *, partition: bool = Fal
     """
     (hl, hu), (rl, ru) = DEFAULT_BANDS["households"], DEFAULT_BANDS["residents"]
     parser.add_argument("--lower", type=int, default=None,
-                        help=f"lower bound of a grid (default {hl} households / {rl} residents)")  # fmt: skip
+                        help=_("lower bound of a grid (default {h} households / {r} residents)").format(h=hl, r=rl))  # fmt: skip
     parser.add_argument("--upper", type=int, default=None,
-                        help=f"upper bound of a grid (default {hu} households / {ru} residents)")  # fmt: skip
+                        help=_("upper bound of a grid (default {h} households / {r} residents)").format(h=hu, r=ru))  # fmt: skip
     parser.add_argument("--measure", choices=MEASURES, default="households",
-                        help="what the band counts (default households)")  # fmt: skip
+                        help=_("what the band counts (default households)"))  # fmt: skip
     if partition:
         parser.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT,
-                            help=f"CP-SAT deterministic seconds per community (default {DEFAULT_TIME_LIMIT})")  # fmt: skip
+                            help=_("CP-SAT deterministic seconds per community (default {t})").format(t=DEFAULT_TIME_LIMIT))  # fmt: skip
         parser.add_argument("--seed", type=int, default=0,
-                            help="seed: the same inputs and seed give the same grids")  # fmt: skip
+                            help=_("seed: the same inputs and seed give the same grids"))  # fmt: skip

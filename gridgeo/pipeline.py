@@ -36,6 +36,7 @@ from gridgeo.coding import CodeRegistry, assign_codes
 from gridgeo.coverage import CoverageReport, check_coverage
 from gridgeo.district import District
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import LayerSource, read_config, write_layers, write_table, write_text
 from gridgeo.options import Execution, PartitionOptions
 from gridgeo.partition import PartitionResult
@@ -249,10 +250,11 @@ def run(
     part = batch.result
     say(_partition_line(part, options))
     if ex.batch:
-        say(f"batch: {len(district.communities)} communities, {batch.from_checkpoint} from the checkpoint, "
-            f"{len(batch.failures)} failed, {batch.wall_s:.1f} s")  # fmt: skip
+        say(_("batch: {n} communities, {ckpt} from the checkpoint, {failed} failed, {wall:.1f} s").format(
+            n=len(district.communities), ckpt=batch.from_checkpoint, failed=len(batch.failures),
+            wall=batch.wall_s))  # fmt: skip
     for row in batch.failures.itertuples():
-        say(f"  FAILED {row.community_code}: {row.error}")
+        say(_("  FAILED {code}: {error}").format(code=row.community_code, error=row.error))
     with clock.stage("coverage"):
         coverage = check_coverage(part.grids, district, units=part.units, band=options.band)
     say(_coverage_line(coverage))
@@ -261,11 +263,12 @@ def run(
     with clock.stage("codes"), _registry(registry, out) as (reg_path, reg):
         result.grids = assign_codes(part.grids, registry=reg, date=date, retire_missing=True)
         result.registry = reg_path if out is not None or registry is not None else None
-    say(f"codes: {result.grids['grid_code'].nunique()} codes, registry {result.registry or '(temporary)'}")
+    say(_("codes: {n} codes, registry {path}").format(n=result.grids["grid_code"].nunique(),
+                                                       path=result.registry or _("(temporary)")))  # fmt: skip
     if out is not None:
         with clock.stage("write"):
             result.written = write_outputs(result, out, draw_map=draw_map)
-        say(f"wrote {', '.join(p.name for p in result.written)} to {out}")
+        say(_("wrote {files} to {out}").format(files=", ".join(p.name for p in result.written), out=out))
     result.timings = clock.timings
     return result
 
@@ -334,12 +337,13 @@ def rerun(  # noqa: PLR0913 - what a planner sets on a re-run: previous run, reg
     if res.result is not None:
         with clock.stage("coverage"):
             _prove_rerun(result, res, full_proof)
-        what = "every community" if full_proof else f"the {len(result.scope)} re-partitioned community(ies)"
+        what = (_("every community") if full_proof
+                else _("the {n} re-partitioned community(ies)").format(n=len(result.scope)))  # fmt: skip
         say(_coverage_line(result.coverage, what))
     if out is not None:
         with clock.stage("write"):
             result.written = write_outputs(result, out, draw_map=draw_map)
-        say(f"wrote {', '.join(p.name for p in result.written)} to {out}")
+        say(_("wrote {files} to {out}").format(files=", ".join(p.name for p in result.written), out=out))
     result.timings = clock.timings
     return result
 
@@ -491,24 +495,39 @@ def write_outputs(result: RunResult, out: str | os.PathLike, *, draw_map: bool =
     return written
 
 
+def describe_findings(findings: pd.DataFrame | None, *, limit: int = 20) -> str:
+    """The findings of validation as lines for a planner: severity, rule, file, feature, message.
+
+    Parameters
+    ----------
+    findings : DataFrame or None
+        :data:`gridgeo.district.FINDING_COLUMNS`.
+    limit : int
+        Lines shown; the rest are counted.
+
+    Returns
+    -------
+    str
+    """
+    if findings is None or len(findings) == 0:
+        return _("findings: none")
+    lines = [_("findings: {n}").format(n=len(findings))]
+    for row in findings.head(limit).itertuples():
+        where = f" [{row.feature_id}]" if row.feature_id else ""
+        lines.append(f"  {_(row.severity)} {row.rule} {row.source}{where}: {row.message}")
+    if len(findings) > limit:
+        lines.append(_("  ... and {n} more (see the findings layer)").format(n=len(findings) - limit))
+    return "\n".join(lines)
+
+
 def _read_line(district: District, summary: pd.DataFrame) -> str:
     total = summary.iloc[-1]
-    lines = [
-        f"read {len(district.communities)} communities, {int(total['buildings'])} buildings, "
-        f"{int(total['households'])} households, {int(total['residents'])} residents "
-        f"(work CRS {district.work_crs.name}; outputs in {district.crs.name})"
-    ]
-    findings = district.findings
-    if findings is None or len(findings) == 0:
-        lines.append("findings: none")
-    else:
-        lines.append(f"findings: {len(findings)}")
-        for row in findings.head(20).itertuples():
-            where = f" [{row.feature_id}]" if row.feature_id else ""
-            lines.append(f"  {row.severity} {row.rule} {row.source}{where}: {row.message}")
-        if len(findings) > 20:
-            lines.append(f"  ... and {len(findings) - 20} more (see the findings layer)")
-    return "\n".join(lines)
+    line = _("read {communities} communities, {buildings} buildings, {households} households, "
+             "{residents} residents (work CRS {work}; outputs in {crs})").format(
+        communities=len(district.communities), buildings=int(total["buildings"]),
+        households=int(total["households"]), residents=int(total["residents"]),
+        work=district.work_crs.name, crs=district.crs.name)  # fmt: skip
+    return line + "\n" + describe_findings(district.findings)
 
 
 def _partition_line(part: PartitionResult, options: PartitionOptions) -> str:
@@ -517,10 +536,13 @@ def _partition_line(part: PartitionResult, options: PartitionOptions) -> str:
     inside = int(((com[m] >= options.lower) & (com[m] <= options.upper)).sum())
     status = dict(sorted(rep["status"].value_counts().items())) if len(rep) else {}
     lines = [
-        f"units: {len(part.units.units)} tiling the communities, {len(part.units.edges)} adjacencies",
-        f"partition: {len(grids)} grids ({len(com)} community, {len(grids) - len(com)} dedicated); "
-        f"{inside}/{len(com)} community grids in [{options.lower}, {options.upper}] {m}; status {status}",
-    ]
+        _("units: {units} tiling the communities, {edges} adjacencies").format(
+            units=len(part.units.units), edges=len(part.units.edges)),
+        _("partition: {grids} grids ({community} community, {dedicated} dedicated); {inside}/{community} "
+          "community grids in [{lower}, {upper}] {measure}; status {status}").format(
+            grids=len(grids), community=len(com), dedicated=len(grids) - len(com), inside=inside,
+            lower=options.lower, upper=options.upper, measure=_(m), status=status),
+    ]  # fmt: skip
     for row in rep[rep["flags"] != ""].itertuples():
         lines.append(f"  {row.community_code} {row.community_name}: {row.flags} - {row.notes}")
     return "\n".join(lines)
@@ -529,17 +551,20 @@ def _partition_line(part: PartitionResult, options: PartitionOptions) -> str:
 def _coverage_line(report: CoverageReport, scope: str = "") -> str:
     f = report.findings
     n_block = int((f["severity"] == "blocking").sum()) if len(f) else 0
-    verdict = "PROVED" if report.ok else "REFUTED"
-    of = f" of {scope}" if scope else ""
-    return f"coverage (R5){of}: {verdict} - {n_block} blocking, {len(f) - n_block} warning finding(s)"
+    verdict = _("PROVED") if report.ok else _("REFUTED")
+    of = _(" of {scope}").format(scope=scope) if scope else ""
+    return _("coverage (R5){of}: {verdict} - {blocking} blocking, {warnings} warning finding(s)").format(
+        of=of, verdict=verdict, blocking=n_block, warnings=len(f) - n_block)  # fmt: skip
 
 
 def _say_changes(say: Progress, res) -> None:
     ch = res.changes
     changed = ch[ch["status"] != "unchanged"]
-    say(f"changes: {len(changed)} of {len(ch)} communities changed; "
-        f"{res.moved_share:.1%} of their households changed grid code")  # fmt: skip
+    say(_("changes: {changed} of {total} communities changed; {share:.1%} of their households changed grid "
+          "code").format(changed=len(changed), total=len(ch), share=res.moved_share))  # fmt: skip
     for row in changed.itertuples():
-        say(f"  {row.community_code} {row.community_name}: {row.status} - {row.notes}; grids {row.grids_before}"
-            f" -> {row.grids_after}, codes kept {row.codes_kept}, issued {row.codes_issued}, "
-            f"retired {row.codes_retired}, households moved {row.households_moved}")  # fmt: skip
+        say(_("  {code} {name}: {status} - {notes}; grids {before} -> {after}, codes kept {kept}, issued "
+              "{issued}, retired {retired}, households moved {moved}").format(
+            code=row.community_code, name=row.community_name, status=_(row.status), notes=row.notes,
+            before=row.grids_before, after=row.grids_after, kept=row.codes_kept, issued=row.codes_issued,
+            retired=row.codes_retired, moved=row.households_moved))  # fmt: skip
