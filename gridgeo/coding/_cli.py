@@ -143,9 +143,12 @@ def cmd_assign(args: argparse.Namespace) -> int:
     """Read a grid layer, assign codes (with a registry if given), write it atomically."""
     import geopandas as gpd
 
+    from gridgeo.io import check_not_input
+
     src = Path(args.grids)
     if not src.exists():
         raise InputError([Problem(str(src), None, "file not found")])
+    check_not_input([args.out, args.registry], [src])
     try:
         grids = gpd.read_file(src, layer=args.layer, engine="pyogrio")
     except Exception as exc:  # pyogrio raises its own types; report them as input problems
@@ -174,9 +177,8 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     """Print a code's record and every code linked to it."""
-    if not Path(args.registry).exists():
-        raise RegistryError(f"{args.registry}: registry file not found")
-    with CodeRegistry(args.registry) as reg:
+    # Read-only: a history never creates tables, even in a file that is not a registry.
+    with CodeRegistry(args.registry, read_only=True) as reg:
         hist = reg.history(args.code)
     if args.json:
         print(hist.to_json(orient="records", force_ascii=False, indent=2))
