@@ -192,7 +192,7 @@ def _columns_spec(
         problems.append(Problem(label, None, f"{where}: 'columns' must be a table such as "
                                 f"{{ households = \"户数\" }}, not {columns!r}"))  # fmt: skip
         return None
-    known = sorted(_known_columns(name))
+    known = sorted(set(_known_columns(name)))
     ok = True
     for canon, col in columns.items():
         if canon not in known:
