@@ -298,3 +298,19 @@ def test_hostile_paths_stay_inside_out_and_outputs_never_replace_inputs(base):
         assert sb.run(["map", str(grids), "--out", str(grids)])[0] == 2
         assert sb.run(["codes", "history", GRID_CODES[0], "--registry", str(grids)])[0] == 2
         assert sb.run(["codes", "assign", str(grids), "--registry", str(grids), "--out", str(sb.out / "c.gpkg")])[0] == 2
+
+
+@FUZZ
+@given(layer=st.sampled_from(["communities.gpkg", "buildings.gpkg", "grids.gpkg"]),
+       how=st.sampled_from(["truncate", "scribble", "empty"]), offset=st.integers(0, 10**6))  # fmt: skip
+def test_damaged_layer_files(base, layer, how, offset):
+    with sandbox(base) as sb:
+        path = sb.inputs / layer
+        data = path.read_bytes()
+        at = offset % len(data)
+        damaged = {"truncate": data[:at], "empty": b"",
+                   "scribble": data[:at] + b"\x00\xff" * 256 + data[at + 512:]}[how]  # fmt: skip
+        path.write_bytes(damaged)
+        sb.run(["validate", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        sb.run(["map", str(sb.inputs / "grids.gpkg"), "--inputs", str(sb.inputs / "district.toml"),
+                "--out", str(sb.out / "map.html")])  # fmt: skip

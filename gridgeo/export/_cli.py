@@ -114,7 +114,8 @@ def read_grids(path: str, layer: str | None = None):
             layer = "grids" if "grids" in names else names[0]
         grids = pyogrio.read_dataframe(src, layer=layer)
     except Exception as exc:  # pyogrio raises its own types; report them as input problems
-        raise InputError([Problem(str(src), layer, f"cannot read grid layer: {exc}")]) from None
+        text = str(exc).split("; It might help to specify the correct driver")[0]  # GDAL's advice
+        raise InputError([Problem(str(src), layer, f"cannot read grid layer: {text}")]) from None
     for col in ("grid_code", "grid_id", "community_code"):
         if col in grids.columns:
             grids[col] = grids[col].astype("string").astype(object).where(grids[col].notna(), None)
