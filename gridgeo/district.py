@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
+
+from gridgeo.errors import InputError, Problem
 
 #: Columns of every findings layer (validation, coverage proof, audit).
 FINDING_COLUMNS = ["rule", "severity", "source", "feature_id", "message", "lon", "lat"]
@@ -43,10 +46,18 @@ def metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
     ------
     pyproj.exceptions.CRSError
         When ``gdf`` has no CRS.
+    InputError
+        When the data have no finite coordinates (empty, or inf/NaN).
     """
     crs = CRS.from_user_input(gdf.crs)
     wgs84 = CRS.from_epsg(4326)
     bounds = gdf.total_bounds
+    if np.isnan(bounds).all() and crs.is_projected and crs.axis_info[0].unit_name in ("metre", "meter"):
+        return crs  # no geometry to measure: any metric CRS does
+    if not np.isfinite(bounds).all():
+        raise InputError([Problem(str(gdf.attrs.get("source", "input")), None,
+                                  "coordinates are missing or not finite (inf/NaN): no work CRS can be "
+                                  "chosen; repair the geometries")])  # fmt: skip
     if crs.equals(wgs84):
         minx, miny, maxx, maxy = bounds
     else:

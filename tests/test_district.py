@@ -35,3 +35,16 @@ def test_web_mercator_inputs_give_true_areas(sample_layers):
     assert district.crs.to_epsg() == 3857  # outputs stay in the caller's CRS
     ratio = district.communities.area.sum() / truth.communities.area.sum()
     assert abs(ratio - 1) < 1e-3
+
+
+def test_non_finite_coordinates_are_an_input_error():
+    import numpy as np
+    from shapely.geometry import Point
+
+    from gridgeo.errors import InputError
+
+    with pytest.raises(InputError, match="not finite"):
+        metric_crs(gpd.GeoSeries([Point(120.3, 36.0), Point(np.inf, 36.0)], crs=4490))
+    with pytest.raises(InputError, match="not finite"):
+        metric_crs(gpd.GeoSeries([], crs=4490))
+    assert metric_crs(gpd.GeoSeries([], crs=4549)).to_epsg() == 4549  # nothing to measure
