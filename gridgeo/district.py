@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
-from pyproj import CRS
+import shapely
+from pyproj import CRS, Transformer
+
+from gridgeo.errors import InputError, Problem
 
 #: Columns of every findings layer (validation, coverage proof, audit).
 FINDING_COLUMNS = ["rule", "severity", "source", "feature_id", "message", "lon", "lat"]
@@ -19,11 +23,14 @@ def empty_findings(crs: CRS | None = None) -> gpd.GeoDataFrame:
 
 
 def metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
-    """Choose the metric CRS for geometry work on ``gdf``.
+    """Choose the metric CRS for geometry work on ``gdf``: a Gauss–Krüger zone from the data.
 
-    A projected CRS in metres is kept. A geographic one gets the CGCS2000 3-degree
-    Gauss–Krüger zone whose central meridian is nearest the data (EPSG:4534–4554, CM 75°E to
-    135°E; Qingdao falls in CM 120°E, EPSG:4549), or the UTM zone outside China's span.
+    Whatever the input CRS (longitude/latitude, Web Mercator, UTM, another zone), the work CRS
+    is the CGCS2000 3-degree Gauss–Krüger zone whose central meridian is nearest the data's
+    centre (EPSG:4534–4554, CM 75°E to 135°E; Qingdao falls in CM 120°E, EPSG:4549): a
+    transverse Mercator within 1.5° of its meridian distorts lengths by less than 0.04 % and
+    areas by less than 0.07 %, where Web Mercator at 36°N makes areas 1.53 times too large.
+    Data outside China's span get their UTM zone.
 
     Parameters
     ----------
@@ -33,17 +40,36 @@ def metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
     Returns
     -------
     pyproj.CRS
+        The work CRS, in metres.
+
+    Raises
+    ------
+    pyproj.exceptions.CRSError
+        When ``gdf`` has no CRS.
+    InputError
+        When the data have no finite coordinates (empty, or inf/NaN).
     """
     crs = CRS.from_user_input(gdf.crs)
-    if crs.is_projected and crs.axis_info and crs.axis_info[0].unit_name in ("metre", "meter"):
-        return crs
-    lonlat = gdf.to_crs(4326) if not crs.equals(CRS.from_epsg(4326)) else gdf
-    minx, miny, maxx, maxy = lonlat.total_bounds
-    lon = (minx + maxx) / 2
+    wgs84 = CRS.from_epsg(4326)
+    bounds = gdf.total_bounds
+    if np.isnan(bounds).all() and crs.is_projected and crs.axis_info[0].unit_name in ("metre", "meter"):
+        return crs  # no geometry to measure: any metric CRS does
+    if not np.isfinite(bounds).all():
+        raise InputError([Problem(str(gdf.attrs.get("source", "input")), None,
+                                  "coordinates are missing or not finite (inf/NaN): no work CRS can be "
+                                  "chosen; repair the geometries")])  # fmt: skip
+    if crs.equals(wgs84):
+        minx, miny, maxx, maxy = bounds
+    else:
+        # The bounds alone are transformed (densified edges): the layer itself is not.
+        to_lonlat = Transformer.from_crs(crs, wgs84, always_xy=True)
+        minx, miny, maxx, maxy = to_lonlat.transform_bounds(*bounds, densify_pts=21)
+    lon, lat = (minx + maxx) / 2, (miny + maxy) / 2
     cm = 3 * round(lon / 3)
-    if 75 <= cm <= 135 and -10 <= (miny + maxy) / 2 <= 60:
-        return CRS.from_epsg(4534 + (cm - 75) // 3)
-    return lonlat.estimate_utm_crs()
+    if 75 <= cm <= 135 and -10 <= lat <= 60:
+        zone = CRS.from_epsg(4534 + (cm - 75) // 3)
+        return crs if crs.equals(zone) else zone
+    return gpd.GeoSeries([shapely.box(minx, miny, maxx, maxy)], crs=wgs84).estimate_utm_crs()
 
 
 @dataclass

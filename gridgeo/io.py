@@ -8,11 +8,17 @@ interrupted run never leaves a half-written output.
 
 from __future__ import annotations
 
+import difflib
+import errno
+import glob
 import os
+import re
+import shutil
 import tempfile
+import time
 import tomllib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +28,7 @@ import pandas as pd
 import pyogrio
 from pyproj import CRS
 
-from gridgeo.errors import InputError, Problem
+from gridgeo.errors import GridgeoError, InputError, Problem
 from gridgeo.schema import ALIASES, LAYERS
 
 #: Driver for each output suffix.
@@ -93,45 +99,110 @@ def read_config(path: str | os.PathLike) -> dict[str, LayerSource]:
         When the file is not valid TOML or names an unknown layer or column.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError([Problem(str(path), None, "config file not found")]) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError([Problem(str(path), None, f"not a valid TOML config: {exc}")]) from None
+    data = _load_toml(path)
+    problems: list[Problem] = []
+    label = str(path)
+    for key in data:
+        if key not in CONFIG_SECTIONS:
+            problems.append(Problem(label, None, _unknown("section", key, CONFIG_SECTIONS)))
     layers = data.get("layers")
     if not isinstance(layers, dict) or not layers:
-        raise InputError([Problem(str(path), None, "the config has no [layers.*] table")])
-    problems: list[Problem] = []
+        problems.append(Problem(label, None, "the config has no [layers.*] table"))
+        raise InputError(problems)
     out: dict[str, LayerSource] = {}
     for name, spec in layers.items():
-        if name not in LAYERS:
-            problems.append(
-                Problem(str(path), None, f"unknown layer {name!r}; known: {', '.join(LAYERS)}")
-            )
-            continue
-        if not isinstance(spec, dict) or "path" not in spec:
-            problems.append(Problem(str(path), None, f"layer {name!r} needs a 'path'"))
-            continue
-        file = Path(spec["path"])
-        if not file.is_absolute():
-            file = path.parent / file
-        columns = dict(spec.get("columns", {}))
-        known = set(_known_columns(name))
-        for canon in columns:
-            if canon not in known:
-                problems.append(
-                    Problem(
-                        str(path),
-                        None,
-                        f"layer {name!r}: unknown column {canon!r}; known: {', '.join(sorted(known))}",
-                    )
-                )
-        out[name] = LayerSource(file, spec.get("layer"), columns)
+        source = _layer_spec(path, name, spec, problems)
+        if source is not None:
+            out[name] = source
     if problems:
         raise InputError(problems)
     return out
+
+
+#: Top-level tables a config may hold.
+CONFIG_SECTIONS: tuple[str, ...] = ("layers",)
+#: Keys of a ``[layers.NAME]`` table.
+LAYER_KEYS: tuple[str, ...] = ("path", "layer", "columns")
+
+
+def _load_toml(path: Path) -> dict:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError([Problem(str(path), None, "config file not found")]) from None
+    except IsADirectoryError:
+        raise InputError([Problem(str(path), None, "is a folder, not a config file")]) from None
+    except OSError as exc:
+        raise InputError([Problem(str(path), None, f"cannot be read: {exc.strerror or exc}")]) from None
+    try:
+        # utf-8-sig: Windows editors (Notepad) save UTF-8 with a byte-order mark.
+        return tomllib.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        msg = f"not a valid TOML config: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        raise InputError([Problem(str(path), None, msg)]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError([Problem(str(path), None, f"not a valid TOML config: {exc}")]) from None
+
+
+def _unknown(what: str, key: object, known: tuple[str, ...] | list[str]) -> str:
+    """``unknown column 'colums'; did you mean 'columns'? known: ...``."""
+    close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {what} {key!r}{hint} (known: {', '.join(known)})"
+
+
+def _layer_spec(path: Path, name: str, spec: object, problems: list[Problem]) -> LayerSource | None:
+    """Check one ``[layers.NAME]`` table; append its problems; return its source when usable."""
+    label = str(path)
+    if name not in LAYERS:
+        problems.append(Problem(label, None, _unknown("layer", name, list(LAYERS))))
+        return None
+    where = f"[layers.{name}]"
+    if not isinstance(spec, dict):
+        problems.append(Problem(label, None, f"{where} must be a table with a 'path'"))
+        return None
+    for key in spec:
+        if key not in LAYER_KEYS:
+            problems.append(Problem(label, None, f"{where}: " + _unknown("key", key, LAYER_KEYS)))
+    file, layer = spec.get("path"), spec.get("layer")
+    ok = True
+    if file is None:
+        problems.append(Problem(label, None, f"layer {name!r} needs a 'path' (the file, in quotes)"))
+        ok = False
+    elif not isinstance(file, str) or not file.strip():
+        problems.append(Problem(label, None, f"{where}: 'path' must be a file name in quotes, "
+                                f"not {file!r} ({type(file).__name__})"))  # fmt: skip
+        ok = False
+    if layer is not None and not isinstance(layer, str):
+        problems.append(Problem(label, None, f"{where}: 'layer' must be a layer name in quotes, not {layer!r}"))
+        ok = False
+    columns = _columns_spec(label, where, name, spec.get("columns", {}), problems)
+    if not ok or columns is None:
+        return None
+    target = Path(file)
+    if not target.is_absolute():
+        target = path.parent / target
+    return LayerSource(target, layer, columns)
+
+
+def _columns_spec(
+    label: str, where: str, name: str, columns: object, problems: list[Problem]
+) -> dict[str, str] | None:
+    if not isinstance(columns, dict):
+        problems.append(Problem(label, None, f"{where}: 'columns' must be a table such as "
+                                f"{{ households = \"户数\" }}, not {columns!r}"))  # fmt: skip
+        return None
+    known = sorted(set(_known_columns(name)))
+    ok = True
+    for canon, col in columns.items():
+        if canon not in known:
+            problems.append(Problem(label, None, f"{where}: " + _unknown("column", canon, known)))
+            ok = False
+        elif not isinstance(col, str) or not col:
+            problems.append(Problem(label, None, f"{where}: column {canon} must name a file column "
+                                    f"in quotes, not {col!r}"))  # fmt: skip
+            ok = False
+    return {str(k): str(v) for k, v in columns.items()} if ok else None
 
 
 def _known_columns(layer: str) -> tuple[str, ...]:
@@ -321,25 +392,110 @@ def _fixed_time():
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
 
 
-@contextmanager
-def atomic_path(target: str | os.PathLike):
-    """Yield a temporary path beside ``target``; move it onto ``target`` only on success.
+#: errno values that mean the disk (or the user's quota) is full.
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _temp_name(target: Path) -> Path:
+    """A hidden name beside ``target`` holding this process's id: ``.grids.4242-k3j9.gpkg``."""
+    token = os.urandom(4).hex()
+    return target.parent / f".{target.stem}.{os.getpid()}-{token}{target.suffix}"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process of this id runs on this machine."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, under another user
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
+    """Remove the hidden temporary files a killed run left beside ``target``.
+
+    A write goes to ``.{stem}.{pid}-{token}{suffix}`` (and SQLite's ``-journal``/``-wal``/
+    ``-shm`` beside it for a GeoPackage); a run killed mid-write leaves them. Those of a
+    process that no longer runs are removed, and so are those without a process id
+    (``.grids.k3j9x0a1.gpkg``, the names of gridgeo before 0.2); a live writer's are kept.
 
     Parameters
     ----------
     target : path-like
         The final file.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    target = Path(target)
+    removed: list[Path] = []
+    if not target.parent.is_dir():
+        return removed
+    head = f".{target.stem}."
+    names = re.compile(re.escape(head) + r"(?:(\d+)-[0-9a-f]{8}|[a-z0-9_]{8})"
+                       + re.escape(target.suffix) + r"(?:-journal|-wal|-shm)?")  # fmt: skip
+    for leftover in sorted(target.parent.glob(f"{glob.escape(head)}*")):
+        match = names.fullmatch(leftover.name)
+        if match is None or (match.group(1) and _pid_alive(int(match.group(1)))):
+            continue
+        if leftover.is_file():
+            try:
+                leftover.unlink()
+                removed.append(leftover)
+            except OSError:  # another process took it first, or it is not ours to remove
+                pass
+    return removed
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in _FULL:
+        return True
+    # GDAL (pyogrio) and SQLite word it instead of raising OSError.
+    text = str(exc).lower()
+    return "no space left on device" in text or "disk is full" in text or "database or disk is full" in text
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike):
+    """Yield a temporary path beside ``target``; move it onto ``target`` only on success.
+
+    Stale temporary files of a killed run are removed first (:func:`remove_stale_temps`).
+    On any failure the temporary files are removed and ``target`` is left as it was.
+
+    Parameters
+    ----------
+    target : path-like
+        The final file.
+
+    Raises
+    ------
+    GridgeoError
+        When the disk is full (``ENOSPC``/``EDQUOT``) while writing; ``target`` is untouched.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    os.unlink(tmp)
+    remove_stale_temps(target)
+    tmp = _temp_name(target)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, target)
+    except Exception as exc:
+        if _disk_full(exc):
+            raise GridgeoError(
+                f"{target}: the disk is full while writing it; {target.name} was not changed. "
+                "Free some space (or write --out elsewhere) and run again"
+            ) from None
+        raise
     finally:
-        for leftover in Path(tmp).parent.glob(Path(tmp).name + "*"):
+        for leftover in tmp.parent.glob(glob.escape(tmp.name) + "*"):
             leftover.unlink(missing_ok=True)
 
 
@@ -400,16 +556,19 @@ def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str | 
     path.parent.mkdir(parents=True, exist_ok=True)
     if driver == "ESRI Shapefile":
         # A shapefile is several files: write them in a temporary folder, then move each.
-        tmpdir = Path(tempfile.mkdtemp(prefix=".gridgeo-", dir=path.parent))
+        tmpdir = Path(tempfile.mkdtemp(prefix=f".gridgeo-{os.getpid()}-", dir=path.parent))
         try:
             out = tmpdir / path.name
             pyogrio.write_dataframe(gdf, out, driver=driver, encoding="UTF-8")
             for part in tmpdir.iterdir():
                 os.replace(part, path.parent / part.name)
+        except Exception as exc:
+            if _disk_full(exc):
+                raise GridgeoError(f"{path}: the disk is full while writing it; {path.name} was not "
+                                   "changed. Free some space and run again") from None  # fmt: skip
+            raise
         finally:
-            for part in tmpdir.iterdir():
-                part.unlink()
-            tmpdir.rmdir()
+            shutil.rmtree(tmpdir, ignore_errors=True)
         return path
     with atomic_path(path) as tmp, _fixed_time():
         # Named explicitly: by default the layer would take the temporary file's name.
@@ -429,3 +588,150 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     return Path(path)
+
+
+#: Name of the lock file :func:`output_lock` keeps in an output folder.
+LOCK_NAME = ".gridgeo.lock"
+
+
+@contextmanager
+def output_lock(folder: str | os.PathLike, *, timeout: float = 0.0):
+    """Hold the output folder for one writer: a second run on it refuses (or waits).
+
+    The lock is ``FOLDER/.gridgeo.lock``, holding the process id of its holder, locked with
+    ``flock`` so that the system frees it when the holder dies: a lock file left by a killed
+    run is taken over, a live holder's is not. The folder is created (which also tells early
+    that it cannot be written). Not re-entrant: a process holds a folder once.
+
+    Parameters
+    ----------
+    folder : path-like
+        The output folder.
+    timeout : float
+        Seconds to wait for a live holder to finish (default 0: refuse at once).
+
+    Yields
+    ------
+    pathlib.Path
+        The lock file.
+
+    Raises
+    ------
+    GridgeoError
+        When another live process holds the folder (its process id is named), or the
+        folder cannot be created or written.
+    """
+    folder = Path(folder)
+    lock = folder / LOCK_NAME
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = _acquire(lock, timeout)
+    except OSError as exc:
+        raise GridgeoError(
+            f"{folder}: the output folder cannot be written ({exc.strerror or exc}); "
+            "choose another --out or fix its permissions"
+        ) from None
+    try:
+        yield lock
+    finally:
+        try:
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)  # closing releases the flock
+
+
+def _acquire(lock: Path, timeout: float) -> int:
+    """Open, flock and stamp the lock file; return its descriptor."""
+    import fcntl
+
+    deadline = time.monotonic() + max(0.0, timeout)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise GridgeoError(
+                    f"{lock.parent}: another gridgeo run ({holder}) is writing this output folder "
+                    f"(lock file {lock}); wait for it to end, or give another --out"
+                ) from None
+            time.sleep(0.2)
+            continue
+        # The holder before us may have removed the file while we waited on its inode.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if not same:
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.fsync(fd)
+        return fd
+
+
+def _holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+    except OSError:
+        text = ""
+    return f"process {text}" if text.isdigit() else "a process"
+
+
+def check_not_input(
+    target_paths: Iterable[str | os.PathLike | None], input_paths: Iterable[str | os.PathLike]
+) -> None:
+    """Refuse output or registry paths that are, or (for a folder) contain, an input file.
+
+    A run writing ``--out D`` replaces files in ``D``; a registry is written in place. Neither
+    may touch a planner's input: ``--out D`` with an input ``D/grids.gpkg``, or ``--registry
+    input.gpkg``, would replace or alter it. Paths are compared after resolving symbolic links
+    (and as the same file when both exist, which catches hard links); a shapefile input also
+    brings its ``.dbf``, ``.shx``, ``.prj`` and ``.cpg``.
+
+    Parameters
+    ----------
+    target_paths : iterable of path-like
+        Output folders, output files and the registry file (None entries are skipped).
+    input_paths : iterable of path-like
+        The input files (as named by the config or the command line).
+
+    Raises
+    ------
+    InputError
+        One problem per target that is or contains an input file.
+    """
+    inputs: list[Path] = []
+    for p in input_paths:
+        path = Path(os.path.realpath(p))
+        inputs.append(path)
+        if path.suffix.lower() == ".shp":
+            inputs += [path.with_suffix(s) for s in (".dbf", ".shx", ".prj", ".cpg")]
+    problems: list[Problem] = []
+    for t in target_paths:
+        if t is None:
+            continue
+        target = Path(os.path.realpath(t))
+        for path in inputs:
+            if _same_file(target, path):
+                problems.append(Problem(str(t), None, f"is the input file {path}: gridgeo never "
+                                        "writes its inputs; give another output path"))  # fmt: skip
+                break
+            if path.is_relative_to(target) and (target.is_dir() or not target.exists()):
+                problems.append(Problem(str(t), None, f"holds the input file {path}, which a run "
+                                        "could replace: write the outputs to another folder"))  # fmt: skip
+                break
+    if problems:
+        raise InputError(problems)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a == b:
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False

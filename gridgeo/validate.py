@@ -14,6 +14,7 @@ Two outcomes per problem:
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 
 import geopandas as gpd
@@ -225,7 +226,7 @@ def _check_layer(
         gdf[idc] = [f"{name}-{i + 1}" for i in range(len(gdf))]
     ids = gdf[idc]
     if idc == "community_code":
-        ids = _codes_text(ids)
+        ids = _codes_text(ids, label=label, col=col)
     elif _all_text(ids):
         ids = ids.astype(object)
     else:
@@ -293,7 +294,7 @@ def _check_layer(
         for c in ("households", "residents"):
             gdf[c] = _check_counts(gdf[c], ids, c, label, col)
         if "community_code" in gdf.columns:
-            gdf["community_code"] = _codes_text(gdf["community_code"])
+            gdf["community_code"] = _codes_text(gdf["community_code"], label=label, col=col)
         bad = gdf[(gdf["residents"] < gdf["households"]) & (gdf["households"] >= 0)]
         for fid, g in zip(bad["building_id"][:50], bad.geometry[:50], strict=False):
             col.warn("input.counts", label, fid, "fewer residents than households: check the census counts", g, gdf.crs)
@@ -326,11 +327,36 @@ def _all_text(values: pd.Series) -> bool:
     return bool(values.notna().all()) and pd.api.types.infer_dtype(values, skipna=False) == "string"
 
 
-def _codes_text(values: pd.Series) -> pd.Series:
-    """:func:`_code_text` over a column (vectorised when the column is all text)."""
-    if _all_text(values):
-        return values.astype(object).str.strip()
-    return values.map(_code_text)
+def _codes_text(
+    values: pd.Series, *, label: str | None = None, col: _Collector | None = None
+) -> pd.Series:
+    """:func:`_code_text` over a column (vectorised when the column is all text).
+
+    Full-width (``３７０２…``) or other non-ASCII digits are refused, located by row: they look
+    like a code and pass a ``\\d`` test, but no registry or system downstream reads them.
+    The problems go to ``col`` when given, else they are raised at once.
+
+    Raises
+    ------
+    InputError
+        Without ``col``: one problem per code with non-ASCII digits.
+    """
+    text = values.astype(object).str.strip() if _all_text(values) else values.map(_code_text)
+    foreign = text.map(lambda v: any(ch.isdecimal() and not ch.isascii() for ch in v))
+    if not foreign.any():
+        return text
+    source = label or values.attrs.get("source") or str(values.name or "input")
+    problems = []
+    for pos in np.flatnonzero(foreign.to_numpy()):
+        raw = text.iloc[pos]
+        ascii_form = "".join(str(unicodedata.decimal(ch, ch)) if ch.isdecimal() else ch for ch in raw)
+        problems.append(Problem(source, f"row {pos + 1}", f"{values.name or 'code'} {raw!r} is written in "
+                                f"full-width or other non-ASCII digits: write it in ASCII digits 0-9 "
+                                f"({ascii_form!r})"))  # fmt: skip
+    if col is None:
+        raise InputError(problems)
+    col.errors.extend(problems)
+    return text
 
 
 def _code_text(v: object) -> str:
@@ -353,22 +379,51 @@ def _polygonal(g):
     return shapely.union_all(parts)
 
 
-def _check_counts(values: pd.Series, ids: pd.Series, column: str, label: str, col: _Collector) -> pd.Series:
-    num = pd.to_numeric(values, errors="coerce")
+#: The most households and residents one building may hold, by default: a 60-floor tower of
+#: 40 flats is 2,400 households. A larger count is a total, or a code typed into the column.
+MAX_PER_BUILDING: dict[str, int] = {"households": 5000, "residents": 20000}
+
+
+def _check_counts(
+    values: pd.Series, ids: pd.Series, column: str, label: str, col: _Collector,
+    *, ceiling: float | None = None,
+) -> pd.Series:  # fmt: skip
+    """Check a count column; return it as int64 (0 where it is refused).
+
+    Refused, located by feature: missing, text, yes/no (boolean), infinite, negative,
+    fractional values and values above ``ceiling`` (default :data:`MAX_PER_BUILDING`), which
+    also catches counts that would overflow 64-bit integers.
+    """
+    ceiling = MAX_PER_BUILDING.get(column, np.inf) if ceiling is None else ceiling
+    if pd.api.types.is_bool_dtype(values):
+        col.error(label, None, f"{column} is a yes/no (boolean) column, not a count: map the column "
+                  f"that holds the {column} (--map {column}=COLUMN)")  # fmt: skip
+        return pd.Series(0, index=values.index, dtype="int64")
+    flags = values.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+    num = pd.to_numeric(values.where(~flags, None), errors="coerce")
     arr = num.to_numpy(dtype="float64", na_value=np.nan)
     with np.errstate(invalid="ignore"):
-        bad = np.isnan(arr) | (arr < 0) | (arr != np.round(arr))
+        bad = flags | ~np.isfinite(arr) | (arr < 0) | (arr != np.round(arr)) | (arr > ceiling)
     # Only the rows with a problem are looked at one by one, in file order.
-    for fid, raw, v in zip(ids[bad], values[bad], num[bad], strict=True):
-        if _isnull(raw):
-            col.error(label, fid, f"{column} is missing: give a whole number ≥ 0")
-        elif _isnull(v):
-            col.error(label, fid, f"{column} is {raw!r}, not a number")
+    for fid, raw, v, flag in zip(ids[bad], values[bad], arr[bad], flags[bad], strict=True):
+        shown = repr(raw) if isinstance(raw, str) else str(raw)
+        if flag:
+            msg = f"{column} is {shown}, a yes/no value, not a count"
+        elif _isnull(raw):
+            msg = f"{column} is missing: give a whole number ≥ 0"
+        elif np.isnan(v):
+            msg = f"{column} is {raw!r}, not a number"
+        elif np.isinf(v) and v > 0:
+            msg = f"{column} is infinite ({shown}): give a whole number ≥ 0"
         elif v < 0:
-            col.error(label, fid, f"{column} is negative ({v:g})")
+            msg = f"{column} is negative ({v:g})"
         elif not float(v).is_integer():
-            col.error(label, fid, f"{column} is {v:g}, not a whole number")
-    return num.fillna(0).clip(lower=0).round().astype("int64")
+            msg = f"{column} is {v:g}, not a whole number"
+        else:
+            msg = (f"{column} is {shown} for one building, more than the {ceiling:g} a building may "
+                   "hold: check the value (a total, or a code in the count column?)")  # fmt: skip
+        col.error(label, fid, msg)
+    return pd.Series(np.where(bad, 0.0, arr).round().astype("int64"), index=values.index)
 
 
 def _check_communities(com: gpd.GeoDataFrame, label: str, col: _Collector, tol: float) -> gpd.GeoDataFrame:

@@ -76,3 +76,27 @@ def test_schemes_listed(capsys):
     assert _run(["codes", "schemes"]) == 0
     out = capsys.readouterr().out
     assert "gridgeo-19 (19 digits)" in out and "cjt-349-2010 (20 digits)" in out
+
+
+def test_history_opens_the_registry_read_only(tmp_path):
+    from gridgeo.errors import RegistryError
+
+    grids_file = tmp_path / "input.gpkg"
+    gpd.GeoDataFrame({"grid_id": ["a"]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:4549").to_file(grids_file)
+    before = grids_file.read_bytes()
+    with pytest.raises(RegistryError, match="not a gridgeo code registry"):
+        _run(["codes", "history", "3702821002011001000", "--registry", str(grids_file)])
+    assert grids_file.read_bytes() == before
+
+
+def test_assign_refuses_to_write_over_its_input(tmp_path):
+    from gridgeo.errors import InputError
+
+    grids_file = tmp_path / "grids.gpkg"
+    gpd.GeoDataFrame({"grid_id": ["a"], "community_code": ["370282100201"]}, geometry=[box(0, 0, 1, 1)],
+                     crs="EPSG:4549").to_file(grids_file)  # fmt: skip
+    before = grids_file.read_bytes()
+    for extra in (["--out", str(grids_file)], ["--out", str(tmp_path / "o.gpkg"), "--registry", str(grids_file)]):
+        with pytest.raises(InputError, match="input file"):
+            _run(["codes", "assign", str(grids_file), *extra])
+    assert grids_file.read_bytes() == before

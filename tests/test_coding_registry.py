@@ -230,3 +230,98 @@ def test_two_processes_never_issue_the_same_code(tmp_path):
     assert con.execute("SELECT COUNT(*) FROM codes").fetchone()[0] == 2 * n
     assert con.execute("SELECT high_water FROM serials").fetchone()[0] == 2 * n
     con.close()
+
+
+# -- damaged files, read-only use, deferred commit (issue 17) ---------------------------------
+
+
+def _filled(path: Path, n: int = 40) -> list[str]:
+    with CodeRegistry(path) as r:
+        return [r.issue(COMM, date="2024-01-01", geometry=box(0, 0, i + 1, 1), crs="EPSG:4549")
+                for i in range(n)]  # fmt: skip
+
+
+def test_empty_registry_file_is_an_error_not_a_fresh_start(tmp_path):
+    path = tmp_path / "registry.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(RegistryError, match="empty") as info:
+        CodeRegistry(path)
+    assert str(path) in str(info.value)
+    assert path.read_bytes() == b""  # nothing was created in it
+
+
+def test_damaged_pages_are_a_registry_error_naming_the_file(tmp_path):
+    path = tmp_path / "registry.sqlite"
+    _filled(path, 200)
+    data = bytearray(path.read_bytes())
+    page = 4096
+    assert len(data) > 3 * page
+    for at in range(2 * page, len(data), page):  # scribble over every page after the second
+        data[at + 8 : at + 200] = b"\xff" * 192
+    path.write_bytes(bytes(data))
+    before = path.read_bytes()
+    with pytest.raises(RegistryError) as info:
+        with CodeRegistry(path) as r:
+            r.issue(COMM)
+    assert str(path) in str(info.value)
+    assert path.read_bytes() == before
+
+
+def test_a_sqlite_file_that_is_not_a_registry_is_left_untouched(tmp_path):
+    path = tmp_path / "input.gpkg"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE gpkg_contents (table_name TEXT)")
+    con.commit()
+    con.close()
+    before = path.read_bytes()
+    for read_only in (False, True):
+        with pytest.raises(RegistryError, match="not a gridgeo code registry"):
+            CodeRegistry(path, read_only=read_only)
+    assert path.read_bytes() == before
+
+
+def test_read_only_registry_never_creates_or_writes(tmp_path):
+    missing = tmp_path / "none.sqlite"
+    with pytest.raises(RegistryError, match="not found"):
+        CodeRegistry(missing, read_only=True)
+    assert not missing.exists()
+    path = tmp_path / "registry.sqlite"
+    codes = _filled(path, 3)
+    before = path.read_bytes()
+    with CodeRegistry(path, read_only=True) as r:
+        assert r.record(codes[0]).status == "active"
+        assert len(r.history(codes[1])) == 1
+        with pytest.raises(RegistryError, match="read-only"):
+            r.issue(COMM)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.sqlite"]
+
+
+def test_deferred_commit_makes_codes_visible_only_on_commit(tmp_path):
+    path = tmp_path / "registry.sqlite"
+    first = _filled(path, 2)
+    with CodeRegistry(path, autocommit=False) as r:
+        new = r.issue(COMM, date="2024-02-01")
+        r.retire(first[0], date="2024-02-01")
+        with pytest.raises(CodeError):
+            r.issue("12345")  # a failed write is undone alone; the transaction goes on
+        assert new in r and r.record(first[0]).status == "retired"
+        with CodeRegistry(path, read_only=True, timeout=1) as other:  # others see the old state
+            assert new not in other and other.record(first[0]).status == "active"
+        # leaving without commit() (an output failed to write) discards everything
+    with CodeRegistry(path) as r:
+        assert new not in r and r.record(first[0]).status == "active"
+        assert r.high_water(COMM) == 2
+    with CodeRegistry(path, autocommit=False) as r:
+        new = r.issue(COMM, date="2024-02-01")
+        r.commit()
+    with CodeRegistry(path, read_only=True) as r:
+        assert new in r and r.high_water(COMM) == 3
+
+
+def test_deferred_commit_on_a_new_file_leaves_an_empty_registry(tmp_path):
+    path = tmp_path / "registry.sqlite"
+    with CodeRegistry(path, autocommit=False) as r:
+        r.issue(COMM)
+    with CodeRegistry(path) as r:  # an empty, usable registry: not a 0-byte file
+        assert len(r.codes()) == 0

@@ -139,3 +139,25 @@ def test_crosswalk_maps_departments_and_flags_cuts(toy):
     sums = cw.table.groupby(["department", "dept_grid_id"])["share_of_dept_area"].sum()
     assert sums.between(0.999, 1.001).all()
     assert "多网合一" in cw.to_markdown()
+
+
+def test_crosswalk_reports_a_departmental_grid_without_geometry(toy, tmp_path):
+    from shapely.geometry import LineString
+
+    grids = toy_grids()
+    police = gpd.GeoDataFrame({"grid_id": ["P1", "P2", "P3"]},
+                              geometry=[at(box(0, 0, 400, 200)), None, at(LineString([(0, 0), (10, 10)]))],
+                              crs=WORK)  # fmt: skip
+    cw = crosswalk({"police": police}, grids, district=toy)
+    missing = cw.findings[cw.findings["defect"] == "dept_no_geometry"]
+    assert sorted(missing["related_id"]) == ["police:P2", "police:P3"]
+    assert set(missing["rule"]) == {"R7"} and missing["geometry"].isna().all()
+    d = cw.departments.set_index("dept_grid_id")
+    assert list(d.index) == ["P1", "P2", "P3"] and d.loc["P2", "n_grids"] == 0
+    assert not d.loc["P2", "aligned"] and bool(d.loc["P1", "aligned"])
+    text = cw.to_markdown()
+    assert "police:P2" in text and "no geometry" in text and "nan" not in text
+    from gridgeo.io import write_layers
+
+    write_layers({"findings": cw.findings}, tmp_path / "merge_findings.gpkg")  # the CLI's output
+    assert len(gpd.read_file(tmp_path / "merge_findings.gpkg", layer="findings")) == len(cw.findings)

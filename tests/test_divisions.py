@@ -39,7 +39,7 @@ def test_a_code_coding_refuses_is_refused_by_validation(code):
     layers["communities"].loc[layers["communities"].index[0], "community_code"] = code
     with pytest.raises(InputError) as info:
         validate_layers(layers)
-    assert any(p.feature_id == code for p in info.value.problems)
+    assert any(p.feature_id == code or code in p.message for p in info.value.problems)
 
 
 def test_village_range_is_one_rule():

@@ -107,3 +107,121 @@ def test_unstaffed_grid_is_refused(grids, plan, community, tmp_path):
         write_boards(grids, partial, tmp_path, grid_codes=community[:2], png=False)
     with pytest.raises(InputError, match="no grid lies in street"):
         write_boards(grids, plan, tmp_path, street="999999999", png=False)
+
+
+# -- hostile text, file names and photos (issue 17) -------------------------------------------
+
+
+def _tiny(community_code: str = "370203026004", grid_code: str = "3702030260041001000"):
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import box
+
+    grids = gpd.GeoDataFrame(
+        {"grid_code": [grid_code], "community_code": [community_code], "community_name": [r"$\alpha$ 社区"],
+         "households": [400], "residents": [1000]},
+        geometry=[box(532_400, 3_996_700, 532_800, 3_997_000)], crs="EPSG:4549",
+    )  # fmt: skip
+    staff = pd.DataFrame(
+        {"grid_code": [grid_code, grid_code], "name": [r"$\foo{x}$", r"$\alpha$"],
+         "phone": ["138-0000-0001", "$5$"], "role": ["full_time", "part_time"],
+         "duties": [r"巡查 $\sqrt{2}$ 楼", "协助"], "photo": ["", ""], "worker_id": ["W1", "W2"]}
+    )  # fmt: skip
+    return grids, staff
+
+
+def test_names_with_dollars_are_printed_as_written(tmp_path):
+    grids, staff = _tiny()
+    files = write_boards(grids, staff, tmp_path, dpi=20)
+    text = " ".join(p.extract_text() for p in PdfReader(files[0]).pages)
+    for literal in (r"$\foo{x}$", r"$\alpha$", "$5$", r"$\sqrt{2}$"):
+        assert literal in text
+    assert "α" not in text
+
+
+def test_file_names_from_data_stay_inside_the_output_folder(tmp_path):
+    out = tmp_path / "deep" / "out"
+    grids, staff = _tiny(community_code="../../../x", grid_code="../../../evil")
+    staff["grid_code"] = "../../../evil"
+    files = write_boards(grids, staff, out, dpi=20)
+    assert files and all(f.resolve().parent == out.resolve() for f in files)
+    assert {p.name for p in out.iterdir()} == {f.name for f in files}
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == sorted(
+        f"deep/out/{f.name}" for f in files
+    )
+    assert not any(".." in f.name or "/" in f.name for f in files)
+
+
+def test_distinct_unsafe_codes_get_distinct_files(tmp_path):
+    from gridgeo.export._common import output_file, safe_name
+
+    assert safe_name("370203026") == "370203026"
+    assert safe_name("a/b") != safe_name("a_b") and safe_name("a/b") != safe_name("a\\b")
+    for hostile in ("..", ".", "", "../x", "x/../../y", "\x00", "con\n"):
+        name = safe_name(hostile)
+        assert output_file(tmp_path, f"{name}.png").parent == tmp_path
+    with pytest.raises(InputError, match="leave the output folder"):
+        output_file(tmp_path, "../x.png")
+
+
+def _png_header(path, width: int, height: int) -> None:
+    """A valid PNG signature and IHDR claiming a size, with no pixel data behind it."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+                     + struct.pack(">I", zlib.crc32(chunk)))  # fmt: skip
+
+
+def test_a_decompression_bomb_photo_is_refused_before_decoding(tmp_path, monkeypatch):
+    import matplotlib.image
+
+    from gridgeo.export.roster import photo_problem, read_roster
+
+    bomb = tmp_path / "bomb.png"
+    _png_header(bomb, 20_000, 20_000)
+    problem = photo_problem(bomb, source="roster.csv", feature_id="W1")
+    assert problem is not None and "20000 x 20000" in problem.message and problem.feature_id == "W1"
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text("worker_id,name,phone,kind,photo\nW1,王伟,138,full_time,bomb.png\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_roster(roster)
+    assert info.value.problems[0].source == str(roster) and "bomb.png" in info.value.problems[0].message
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the photo was decoded")
+
+    monkeypatch.setattr(matplotlib.image, "imread", no_decoding)
+    grids, staff = _tiny()
+    staff["photo"] = [str(bomb), ""]
+    with pytest.raises(InputError, match="refused before decoding"):
+        write_boards(grids, staff, tmp_path / "out", dpi=20)
+    not_an_image = tmp_path / "photo.png"
+    not_an_image.write_text("<svg/>")
+    staff["photo"] = [str(not_an_image), ""]
+    with pytest.raises(InputError, match="not a PNG or JPEG"):
+        write_boards(grids, staff, tmp_path / "out", dpi=20)
+
+
+def test_a_small_photo_is_drawn(tmp_path):
+    grids, staff = _tiny()
+    photo = tmp_path / "face.jpg"
+    Image.new("RGB", (30, 40), (20, 210, 40)).save(photo)  # a green no board draws otherwise
+    import numpy as np
+
+    from gridgeo.export.roster import photo_size
+
+    assert photo_size(photo) == ("JPEG", 30, 40)
+
+    def greens(folder) -> int:
+        files = write_boards(grids, staff, folder, dpi=20)
+        with Image.open(next(f for f in files if f.name.endswith("_board.png"))) as im:
+            px = np.asarray(im.convert("RGB")).astype(int)
+        return int((np.abs(px - [20, 210, 40]).max(axis=2) < 40).sum())
+
+    assert greens(tmp_path / "without") == 0
+    staff["photo"] = [str(photo), ""]
+    assert greens(tmp_path / "with") > 0

@@ -119,3 +119,52 @@ def test_chromium_draws_the_grids_offline(grids, tmp_path):
     assert len(paths) >= len(grids)
     labels = set(re.findall(r'class="gridgeo-label">(\d{19})<', dom))
     assert labels == set(grids["grid_code"])
+
+
+# -- hostile text (issue 17) -------------------------------------------------------------------
+
+SCRIPT = '<img src=x onerror="alert(1)">'
+
+
+def _tooltip_texts(fmap) -> list[str]:
+    """Every text property of every GeoJSON layer of a folium map (what tooltips show)."""
+    import folium
+
+    out = []
+    todo = [fmap]
+    while todo:
+        el = todo.pop()
+        todo.extend(el._children.values())
+        if isinstance(el, folium.GeoJson):
+            for feat in el.data["features"]:
+                out += [v for v in feat["properties"].values() if isinstance(v, str)]
+    return out
+
+
+def test_names_codes_notes_and_findings_are_escaped(grids, sample_district):
+    import html
+
+    import pandas as pd
+
+    from gridgeo.export.maps import make_map
+
+    g = grids.head(3).copy()
+    g["community_name"] = SCRIPT
+    g.loc[g.index[0], "grid_code"] = "</script><script>alert(2)</script>"
+    district = sample_district
+    landuse = district.landuse.copy()
+    landuse["name"] = SCRIPT
+    findings = gpd.GeoDataFrame({"rule": ["R5<b>"], "severity": ["blocking"], "message": [SCRIPT]},
+                                geometry=[g.geometry.iloc[1]], crs=g.crs)  # fmt: skip
+    staff = pd.DataFrame({"grid_code": [g["grid_code"].iloc[1]], "name": [SCRIPT], "role": ["full_time"]})
+    from dataclasses import replace
+
+    fmap = make_map(g, district=replace(district, landuse=landuse), findings=findings, staff=staff,
+                    title=SCRIPT)  # fmt: skip
+    texts = _tooltip_texts(fmap)
+    assert any(html.unescape(t) == SCRIPT for t in texts)  # shown as written ...
+    assert any("onerror" in t for t in texts)
+    assert not [t for t in texts if "<" in t or ">" in t or '"' in t]  # ... never as markup
+    page = render_map(g, findings=findings, staff=staff, title=SCRIPT)
+    assert SCRIPT not in page and "<script>alert(2)" not in page
+    assert "<title>&lt;img" in page

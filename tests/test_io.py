@@ -421,3 +421,187 @@ def test_atomic_path_cleans_up_after_failure(tmp_path):
         raise ValueError("boom")
     assert listing(tmp_path) == []
     assert not os.path.exists(target)
+
+
+# -- hostile configs, faults and concurrency (issue 17) ---------------------------------------
+
+SAMPLE_TOML = "[layers.communities]\npath = 'c.gpkg'\n\n[layers.buildings]\npath = 'b.gpkg'\n"
+
+
+def test_config_with_utf8_bom_is_read(tmp_path):
+    config = tmp_path / "district.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + SAMPLE_TOML.encode("utf-8"))
+    sources = read_config(config)
+    assert sources["communities"].path == tmp_path / "c.gpkg"
+    assert sources["buildings"].path == tmp_path / "b.gpkg"
+
+
+HOSTILE_CONFIGS = {
+    "path_not_text": ("[layers.communities]\npath = 123\n", "'path'", None),
+    "columns_not_table": (
+        "[layers.buildings]\npath = 'b.gpkg'\ncolumns = \"households\"\n", "'columns'", None
+    ),
+    "misspelled_key": (
+        "[layers.buildings]\npath = 'b.gpkg'\ncolums = { households = 'HH' }\n",
+        "'colums'",
+        "'columns'",
+    ),
+    "misspelled_layer": ("[layers.building]\npath = 'b.gpkg'\n", "'building'", "'buildings'"),
+    "misspelled_column": (
+        "[layers.buildings]\npath = 'b.gpkg'\ncolumns = { househols = 'HH' }\n",
+        "'househols'",
+        "'households'",
+    ),
+    "misspelled_section": (
+        "[layer.buildings]\npath = 'b.gpkg'\n[layers.communities]\npath = 'c.gpkg'\n",
+        "'layer'",
+        "'layers'",
+    ),
+    "column_not_text": (
+        "[layers.buildings]\npath = 'b.gpkg'\ncolumns = { households = 7 }\n", "households", None
+    ),
+    "layer_not_text": ("[layers.buildings]\npath = 'b.gpkg'\nlayer = 3\n", "'layer'", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_CONFIGS))
+def test_bad_config_values_name_the_file_and_the_key(case, tmp_path, capsys):
+    text, key, suggestion = HOSTILE_CONFIGS[case]
+    config = tmp_path / "district.toml"
+    config.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_config(config)
+    hits = [p for p in info.value.problems if p.source == str(config) and key in p.message]
+    assert hits, info.value
+    if suggestion:
+        assert any(f"did you mean {suggestion}" in p.message for p in hits)
+    assert main(["validate", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert str(config) in err and "Traceback" not in err
+
+
+def test_atomic_writers_remove_stale_temps_of_a_dead_run(tmp_path):
+    # What a run killed in the middle of writing grids.gpkg leaves: the temp file and its journal.
+    stale = [tmp_path / ".grids.k3j9x0a1.gpkg", tmp_path / ".grids.k3j9x0a1.gpkg-journal"]
+    dead = tmp_path / f".grids.{_dead_pid()}-0a1b2c3d.gpkg"
+    live = tmp_path / f".grids.{os.getpid()}-0a1b2c3d.gpkg"  # a live writer's: kept
+    other = tmp_path / ".grids.old.1234-0a1b2c3d.gpkg"  # another target's name: kept
+    for f in (*stale, dead, live, other):
+        f.write_bytes(b"half written")
+    write_layers({"grids": buildings()}, tmp_path / "grids.gpkg")
+    assert not any(f.exists() for f in (*stale, dead))
+    assert live.exists() and other.exists()
+    assert pyogrio.read_dataframe(tmp_path / "grids.gpkg", layer="grids").shape[0] == 4
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return int(proc.stdout)
+
+
+@pytest.mark.parametrize("writer", ["layers", "layer", "table", "text"])
+def test_disk_full_is_a_clear_error_and_the_target_untouched(writer, tmp_path, monkeypatch):
+    import errno
+
+    from gridgeo.errors import GridgeoError
+
+    target = tmp_path / {"layers": "grids.gpkg", "layer": "grids.geojson", "table": "t.csv",
+                         "text": "coverage.md"}[writer]  # fmt: skip
+    target.write_bytes(b"previous run")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pyogrio, "write_dataframe", full)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    monkeypatch.setattr(type(tmp_path), "write_text", full)
+    write = {
+        "layers": lambda: write_layers({"grids": buildings()}, target),
+        "layer": lambda: write_layer(buildings(), target),
+        "table": lambda: write_table(pd.DataFrame({"a": [1]}), target),
+        "text": lambda: write_text("# coverage", target),
+    }[writer]
+    with pytest.raises(GridgeoError, match="disk is full") as info:
+        write()
+    assert str(target) in str(info.value)
+    monkeypatch.undo()
+    assert target.read_bytes() == b"previous run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_output_lock_refuses_a_second_writer_naming_the_holder(tmp_path):
+    import subprocess
+    import sys
+
+    from gridgeo.errors import GridgeoError
+
+    out = tmp_path / "out"
+    script = ("import sys, time\nfrom gridgeo.io import output_lock\n"
+              "with output_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(30)\n")  # fmt: skip
+    holder = subprocess.Popen([sys.executable, "-c", script, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(GridgeoError) as info:
+            with gio.output_lock(out):
+                pass
+        assert f"process {holder.pid}" in str(info.value) and str(out) in str(info.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder died without cleaning up: its lock file (holding its pid) is taken over.
+    assert (out / gio.LOCK_NAME).read_text().strip() == str(holder.pid)
+    with gio.output_lock(out) as lock:
+        assert lock.read_text().strip() == str(os.getpid())
+    assert not (out / gio.LOCK_NAME).exists()
+
+
+def test_output_lock_takes_over_a_stale_lock_file(tmp_path):
+    (tmp_path / gio.LOCK_NAME).write_text(f"{_dead_pid()}\n")
+    with gio.output_lock(tmp_path) as lock:
+        assert lock.read_text().strip() == str(os.getpid())
+        with pytest.raises(Exception, match=f"process {os.getpid()}"):
+            with gio.output_lock(tmp_path):
+                pass
+
+
+def test_output_lock_on_an_unwritable_folder_is_a_clear_error(tmp_path):
+    from gridgeo.errors import GridgeoError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(GridgeoError, match="cannot be written"):
+        with gio.output_lock(blocker / "out"):
+            pass
+
+
+def test_check_not_input_refuses_outputs_that_are_or_hold_an_input(tmp_path):
+    out = tmp_path / "D"
+    out.mkdir()
+    source = out / "grids.gpkg"
+    source.write_bytes(b"input")
+    other = tmp_path / "input.gpkg"
+    other.write_bytes(b"input")
+    shp = tmp_path / "shp" / "communities.shp"
+    shp.parent.mkdir()
+    shp.write_bytes(b"x")
+    link = tmp_path / "alias.gpkg"
+    link.symlink_to(other)
+    inputs = [source, other, shp]
+    cases = {
+        "out folder holds an input": [out],
+        "registry is an input": [other],
+        "registry is an input through a symlink": [link],
+        "folder above an input": [tmp_path],
+        "shapefile sidecar": [shp.with_suffix(".dbf")],
+    }
+    for what, targets in cases.items():
+        with pytest.raises(InputError) as info:
+            gio.check_not_input(targets, inputs)
+        assert info.value.problems[0].source == str(targets[0]), what
+    # Other folders and files are fine, as is a registry beside the inputs.
+    gio.check_not_input([tmp_path / "E", tmp_path / "E" / "registry.sqlite", out / "registry.sqlite", None], inputs)
+    assert source.read_bytes() == b"input" and other.read_bytes() == b"input"

@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from gridgeo.coding.assign import DEFAULT_BAND_M, assign_codes
@@ -122,30 +120,27 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_atomic(gdf, path: str | os.PathLike[str], **kwargs) -> None:
+def write_atomic(gdf, path: str | os.PathLike[str], *, layer: str | None = None) -> None:
     """Write a GeoDataFrame so that ``path`` is either the old file or the complete new one.
 
-    The layer is written into a temporary folder beside ``path`` (same file system), then
-    each produced file (several for a Shapefile) is moved over with :func:`os.replace`.
+    Through :func:`gridgeo.io.write_layer`: a temporary file beside ``path`` moved over it,
+    stale temporary files of a killed run removed, a full disk a clear error.
     """
-    out = Path(path)
-    folder = out.parent if str(out.parent) else Path(".")
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=folder))
-    try:
-        gdf.to_file(tmpdir / out.name, engine="pyogrio", **kwargs)
-        for produced in sorted(tmpdir.iterdir()):
-            os.replace(produced, folder / produced.name)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    from gridgeo.io import write_layer
+
+    write_layer(gdf, path, layer=layer)
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
     """Read a grid layer, assign codes (with a registry if given), write it atomically."""
     import geopandas as gpd
 
+    from gridgeo.io import check_not_input
+
     src = Path(args.grids)
     if not src.exists():
         raise InputError([Problem(str(src), None, "file not found")])
+    check_not_input([args.out, args.registry], [src])
     try:
         grids = gpd.read_file(src, layer=args.layer, engine="pyogrio")
     except Exception as exc:  # pyogrio raises its own types; report them as input problems
@@ -174,9 +169,8 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     """Print a code's record and every code linked to it."""
-    if not Path(args.registry).exists():
-        raise RegistryError(f"{args.registry}: registry file not found")
-    with CodeRegistry(args.registry) as reg:
+    # Read-only: a history never creates tables, even in a file that is not a registry.
+    with CodeRegistry(args.registry, read_only=True) as reg:
         hist = reg.history(args.code)
     if args.json:
         print(hist.to_json(orient="records", force_ascii=False, indent=2))

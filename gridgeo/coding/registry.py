@@ -128,6 +128,31 @@ def crs_string(crs: Any) -> str | None:
     return f"{auth[0]}:{auth[1]}" if auth else c.to_wkt()
 
 
+def _check_file(path: Path, *, existed: bool, read_only: bool) -> None:
+    """Refuse what SQLite would silently take for a new database, or cannot open at all."""
+    if existed and path.is_dir():
+        raise RegistryError(f"{path}: is a folder, not a registry file")
+    if existed and path.stat().st_size == 0:
+        # SQLite reads an empty file as a new database: the history it held would be lost.
+        raise RegistryError(
+            f"{path}: the registry file is empty (0 bytes): its code history is lost or was never "
+            "written; restore it from a backup, or remove the file to start a new registry"
+        )
+    if read_only and not existed:
+        raise RegistryError(f"{path}: registry file not found")
+
+
+def _connect(path: Path, timeout: float, read_only: bool) -> sqlite3.Connection:
+    if read_only:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        con = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    else:
+        con = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+    con.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    con.execute("PRAGMA foreign_keys = ON")
+    return con
+
+
 @dataclass(frozen=True)
 class CodeRecord:
     """One registry row (see the module docstring for the columns)."""
@@ -189,22 +214,39 @@ class CodeRegistry:
     Parameters
     ----------
     path : str or path
-        The SQLite file; created (with its tables) when missing.
+        The SQLite file; created (with its tables) when missing. An existing file must be a
+        gridgeo registry: an empty (0-byte) file, a damaged one or another SQLite file (a
+        GeoPackage) is refused, never written.
     scheme : CodeScheme, str, path or None
         The code scheme. A new registry stores it; an existing one must match it (None
         takes the stored scheme, or the default for a new file).
     timeout : float
         Seconds a writer waits for another process's transaction (busy timeout).
+    read_only : bool
+        Open an existing registry read-only (SQLite ``mode=ro``): nothing is created or
+        written; a write raises :class:`~gridgeo.errors.RegistryError`.
+    autocommit : bool
+        True (default): every write is committed when it returns. False: the writes of this
+        object form one transaction, made visible only by :meth:`commit`; :meth:`rollback`,
+        :meth:`close` or leaving a ``with`` block without a commit discards them. A caller
+        assigns codes, writes its outputs, and commits last, so that a failure anywhere
+        leaves the registry as it was. The first write takes the database's write lock and
+        holds it until the commit or rollback (other writers wait up to ``timeout``).
 
     Raises
     ------
     RegistryError
-        When the file is not a gridgeo registry or holds another scheme.
+        When the file is not a gridgeo registry, is empty or damaged, holds another scheme,
+        or (``read_only``) does not exist.
 
     Examples
     --------
     >>> with CodeRegistry("grids.codes.sqlite") as reg:  # doctest: +SKIP
     ...     code = reg.issue("370203026004", grid_class="community")
+    >>> with CodeRegistry("registry.sqlite", autocommit=False) as reg:  # doctest: +SKIP
+    ...     coded = assign_codes(grids, registry=reg)
+    ...     write_layers({"grids": coded}, out / "grids.gpkg")
+    ...     reg.commit()  # the codes become visible with the outputs
     """
 
     def __init__(
@@ -213,45 +255,125 @@ class CodeRegistry:
         *,
         scheme: SchemeLike = None,
         timeout: float = 60.0,
+        read_only: bool = False,
+        autocommit: bool = True,
     ) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        self.autocommit = autocommit
+        self._savepoints = 0
+        existed = self.path.exists()
+        _check_file(self.path, existed=existed, read_only=read_only)
         try:
-            self._con = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
-            self._con.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            self._con.execute("PRAGMA foreign_keys = ON")
-            with self._write() as cur:
-                for stmt in _DDL.split(";"):
-                    if stmt.strip():
-                        cur.execute(stmt)
-                row = cur.execute("SELECT value FROM meta WHERE key = 'scheme'").fetchone()
-                if row is None:
-                    self.scheme = get_scheme(scheme)
-                    cur.execute(
-                        "INSERT INTO meta VALUES ('schema_version', ?), ('scheme', ?)",
-                        (SCHEMA_VERSION, self.scheme.to_json()),
-                    )
-                else:
-                    stored = CodeScheme.from_dict(json.loads(row[0]))
-                    if scheme is not None and get_scheme(scheme).to_json() != stored.to_json():
-                        raise RegistryError(
-                            f"{self.path}: registry holds codes of scheme {stored.name!r}, not "
-                            f"{get_scheme(scheme).name!r}; use a separate registry per scheme"
-                        )
-                    self.scheme = stored
+            self._con = _connect(self.path, timeout, read_only)
         except sqlite3.DatabaseError as exc:
-            raise RegistryError(
-                f"{self.path}: cannot open as a grid-code registry ({exc}); "
-                "check the path, or move the file aside to start a new registry"
-            ) from exc
+            raise self._damaged(exc) from None
+        try:
+            self.scheme = self._open(scheme, existed=existed)
+        except sqlite3.DatabaseError as exc:
+            self._con.close()
+            raise self._damaged(exc) from None
+        except BaseException:
+            self._con.close()
+            raise
         if self.scheme.field_for_role("serial") is None:
             raise RegistryError(f"scheme {self.scheme.name!r} has no serial field to issue")
         if not self.scheme.has_division:
             raise RegistryError(f"scheme {self.scheme.name!r} holds no 12-digit division code")
 
+    def _open(self, scheme: SchemeLike, *, existed: bool) -> CodeScheme:
+        """Check an existing file (integrity, tables, scheme); create the tables of a new one."""
+        if existed:
+            check = self._con.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise RegistryError(
+                    f"{self.path}: the registry file is damaged ({check[0] if check else 'no answer'}); "
+                    "restore it from a backup: its code history cannot be rebuilt"
+                )
+            tables = {r[0] for r in self._con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not {"meta", "codes", "serials", "lineage"} <= tables:
+                raise RegistryError(
+                    f"{self.path}: is a SQLite file but not a gridgeo code registry (tables: "
+                    f"{', '.join(sorted(tables)) or 'none'}); it is left untouched: give the path of a "
+                    "registry, or a new file to start one"
+                )
+            row = self._con.execute("SELECT value FROM meta WHERE key = 'scheme'").fetchone()
+            if row is None:
+                raise RegistryError(f"{self.path}: the registry holds no code scheme; it is damaged")
+            stored = CodeScheme.from_dict(json.loads(row[0]))
+            if scheme is not None and get_scheme(scheme).to_json() != stored.to_json():
+                raise RegistryError(
+                    f"{self.path}: registry holds codes of scheme {stored.name!r}, not "
+                    f"{get_scheme(scheme).name!r}; use a separate registry per scheme"
+                )
+            return stored
+        chosen = get_scheme(scheme)
+        # A new registry's tables are committed at once, whatever ``autocommit``: a run that
+        # fails later leaves an empty registry, never a 0-byte file.
+        cur = self._con.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            for stmt in _DDL.split(";"):
+                if stmt.strip():
+                    cur.execute(stmt)
+            cur.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?), ('scheme', ?)",
+                (SCHEMA_VERSION, chosen.to_json()),
+            )
+            cur.execute("COMMIT")
+        except BaseException:
+            if self._con.in_transaction:
+                self._con.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
+        return chosen
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> RegistryError:
+        if self.read_only and "readonly" in str(exc).lower():
+            return RegistryError(f"{self.path}: the registry was opened read-only; this command cannot change it")
+        return RegistryError(
+            f"{self.path}: cannot use the file as a grid-code registry ({exc}); it is damaged or "
+            "not a registry: restore it from a backup, or give a new file to start a registry"
+        )
+
     # -- plumbing -------------------------------------------------------------------
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection (uncommitted writes of ``autocommit=False`` are discarded)."""
+        try:
+            if self._con.in_transaction:
+                self._con.execute("ROLLBACK")
+        except sqlite3.DatabaseError:
+            pass
         self._con.close()
+
+    def commit(self) -> None:
+        """Make the writes made so far visible to others (``autocommit=False``; else a no-op).
+
+        Raises
+        ------
+        RegistryError
+            When the commit fails (disk full, damaged file); the writes are then discarded.
+        """
+        if not self._con.in_transaction:
+            return
+        try:
+            self._con.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            self.rollback()
+            if "full" in str(exc).lower():
+                raise RegistryError(
+                    f"{self.path}: the disk is full; the new codes were not recorded (the registry is as it was)"
+                ) from None
+            raise self._damaged(exc) from None
+
+    def rollback(self) -> None:
+        """Discard the writes not yet committed (``autocommit=False``)."""
+        try:
+            if self._con.in_transaction:
+                self._con.execute("ROLLBACK")
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
 
     def __enter__(self) -> CodeRegistry:
         return self
@@ -261,17 +383,39 @@ class CodeRegistry:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Cursor]:
-        """A write transaction that takes the database lock up front (BEGIN IMMEDIATE)."""
+        """A write transaction that takes the database lock up front (BEGIN IMMEDIATE).
+
+        With ``autocommit=False`` the outer transaction stays open (see :meth:`commit`) and
+        each write is a savepoint in it: a failed write is undone alone.
+        """
+        if self.read_only:
+            raise RegistryError(f"{self.path}: the registry was opened read-only; this command cannot change it")
         cur = self._con.cursor()
-        cur.execute("BEGIN IMMEDIATE")
         try:
-            yield cur
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
-        else:
-            self._con.execute("COMMIT")
+            if not self._con.in_transaction:
+                cur.execute("BEGIN IMMEDIATE")
+            name = f"w{self._savepoints}"
+            self._savepoints += 1
+            cur.execute(f"SAVEPOINT {name}")
+            try:
+                yield cur
+            except BaseException:
+                self._con.execute(f"ROLLBACK TO {name}")
+                self._con.execute(f"RELEASE {name}")
+                if self.autocommit:
+                    self._con.execute("ROLLBACK")
+                raise
+            self._con.execute(f"RELEASE {name}")
+            if self.autocommit:
+                self._con.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if self.autocommit and self._con.in_transaction:
+                self._con.execute("ROLLBACK")
+            if "full" in str(exc).lower():
+                raise RegistryError(f"{self.path}: the disk is full; the registry is as it was") from None
+            raise self._damaged(exc) from None
         finally:
+            self._savepoints -= 1
             cur.close()
 
     def _record(self, cur: sqlite3.Cursor, code: str) -> CodeRecord | None:

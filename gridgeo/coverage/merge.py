@@ -43,7 +43,8 @@ class Crosswalk:
         ``n_cut``, ``aligned`` (a union of whole comprehensive grids), ``uncovered_m2``.
     findings : GeoDataFrame
         Warnings (rule R7): a departmental grid cutting a comprehensive grid (the piece it
-        takes), a departmental grid reaching beyond the comprehensive grids.
+        takes), a departmental grid reaching beyond the comprehensive grids, a departmental
+        grid without geometry or area (no geometry, no lon/lat).
     """
 
     table: pd.DataFrame
@@ -68,7 +69,8 @@ class Crosswalk:
                 "|---|---|---|",
             ]
             for r in self.findings.itertuples(index=False):
-                lines.append(f"| {r.related_id} | {r.message} | {r.lon:.6f}, {r.lat:.6f} |")
+                where = "—" if pd.isna(r.lon) or pd.isna(r.lat) else f"{r.lon:.6f}, {r.lat:.6f}"
+                lines.append(f"| {r.related_id} | {r.message} | {where} |")
         return "\n".join(lines) + "\n"
 
 
@@ -154,6 +156,14 @@ def crosswalk(
         for did, raw in zip(dids, dl.geometry.values, strict=True):
             dg = _polygonal(raw)
             if dg is None:
+                # Kept in the answer: a departmental grid silently dropped is a grid no one maps.
+                what = "no geometry" if raw is None or raw.is_empty else f"no area (a {raw.geom_type})"
+                frows.append(finding("R7", WARNING, "dept_no_geometry",
+                                     f"{dep} grid {did} has {what}: it maps to no comprehensive grid; "
+                                     "draw its boundary, or remove it from the department's layer.",
+                                     None, related_id=f"{dep}:{did}"))  # fmt: skip
+                drows.append({"department": dep, "dept_grid_id": did, "n_grids": 0, "n_cut": 0,
+                              "aligned": False, "uncovered_m2": None})  # fmt: skip
                 continue
             d_area, d_hh = dg.area, households(dg)
             idx = tree.query(dg, predicate="intersects")

@@ -114,7 +114,8 @@ def read_grids(path: str, layer: str | None = None):
             layer = "grids" if "grids" in names else names[0]
         grids = pyogrio.read_dataframe(src, layer=layer)
     except Exception as exc:  # pyogrio raises its own types; report them as input problems
-        raise InputError([Problem(str(src), layer, f"cannot read grid layer: {exc}")]) from None
+        text = str(exc).split("; It might help to specify the correct driver")[0]  # GDAL's advice
+        raise InputError([Problem(str(src), layer, f"cannot read grid layer: {text}")]) from None
     for col in ("grid_code", "grid_id", "community_code"):
         if col in grids.columns:
             grids[col] = grids[col].astype("string").astype(object).where(grids[col].notna(), None)
@@ -128,7 +129,12 @@ def _findings(path: str, layer: str):
         names = [n for n, _ in pyogrio.list_layers(path)]
     except Exception:  # not a multi-layer file
         return None
-    return pyogrio.read_dataframe(path, layer=layer) if layer in names else None
+    if layer not in names:
+        return None
+    try:
+        return pyogrio.read_dataframe(path, layer=layer)
+    except Exception as exc:  # pyogrio raises its own types; report them as input problems
+        raise InputError([Problem(str(path), layer, f"cannot read the findings layer: {exc}")]) from None
 
 
 def _district(config: str | None):
@@ -145,7 +151,10 @@ def _read_staff(path: str):
 
     if not Path(path).exists():
         raise InputError([Problem(path, None, "staff file not found")])
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
+        raise InputError([Problem(path, None, f"cannot be read as a UTF-8 CSV staff file: {exc}")]) from None
     missing = [c for c in ("grid_code", "name", "phone", "role") if c not in table.columns]
     if missing:
         raise InputError(
@@ -155,6 +164,25 @@ def _read_staff(path: str):
             ]
         )
     return table
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse option values no staff plan or board can use (exit 2, one line each)."""
+    import math
+
+    problems = []
+    for name, low, high in (("cap", 1, 10**6), ("max_grids", 1, 1000), ("dpi", 10, 600)):
+        value = getattr(args, name, None)
+        if value is not None and not low <= value <= high:
+            problems.append(Problem(f"--{name.replace('_', '-')}", None, f"{value} is not in [{low}, {high}]"))
+    limit = getattr(args, "time_limit", None)
+    if limit is not None and not (math.isfinite(limit) and 0 < limit <= 86_400):
+        problems.append(Problem("--time-limit", None, f"{limit} is not a number of seconds in (0, 86400]"))
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < 2**31:
+        problems.append(Problem("--seed", None, f"{seed} is not in [0, 2**31)"))
+    if problems:
+        raise InputError(problems)
 
 
 def _plan(grids, args):
@@ -167,10 +195,29 @@ def _plan(grids, args):
     )  # fmt: skip
 
 
+def _inputs_of(args: argparse.Namespace) -> list[str]:
+    """Every input file a command reads: the grids, staff, roster, config and its layers."""
+    files = [args.grids]
+    for name in ("staff", "roster", "inputs"):
+        value = getattr(args, name, None)
+        if value:
+            files.append(value)
+    if getattr(args, "inputs", None) and Path(args.inputs).is_file():
+        from gridgeo.io import read_config
+
+        try:
+            files += [str(src.path) for src in read_config(args.inputs).values()]
+        except InputError:  # reported when the district is read
+            pass
+    return files
+
+
 def cmd_map(args: argparse.Namespace) -> int:
     """Write the interactive map."""
     from gridgeo.export.maps import write_map
+    from gridgeo.io import check_not_input
 
+    check_not_input([args.out], _inputs_of(args))
     grids = read_grids(args.grids, args.layer)
     staff = _read_staff(args.staff) if args.staff else None
     path = write_map(grids, args.out, district=_district(args.inputs), findings=_findings(args.grids, args.findings_layer),
@@ -181,8 +228,10 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 def cmd_staff(args: argparse.Namespace) -> int:
     """Assign staff; write the assignments (and workers) CSV."""
-    from gridgeo.io import write_table
+    from gridgeo.io import check_not_input, write_table
 
+    _check_options(args)
+    check_not_input([args.out, args.workers_out], _inputs_of(args))
     grids = read_grids(args.grids, args.layer)
     plan = _plan(grids, args)
     write_table(plan.assignments, args.out)
@@ -201,6 +250,9 @@ def cmd_boards(args: argparse.Namespace) -> int:
     """Print the boards of a street."""
     from gridgeo.export.boards import write_boards
 
+    # No input check of --out: boards write only boards_*.pdf and *_board/_card.png in it, and
+    # the grids, staff and roster of a run usually sit in that folder.
+    _check_options(args)
     grids = read_grids(args.grids, args.layer)
     staff = _read_staff(args.staff) if args.staff else _plan(grids, args)
     district = _district(args.inputs)

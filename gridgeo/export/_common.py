@@ -1,8 +1,23 @@
-"""Helpers shared by the export modules: checking a grid layer, naming, role labels."""
+"""Helpers shared by the export modules: checking a grid layer, naming, role labels.
+
+Also the three guards of everything the exports make from a planner's data: text bound for a
+web page is HTML-escaped (:func:`html_text`), text bound for matplotlib is plain text, never
+mathtext (:func:`plain_text`), and a file name made from a code or a name is sanitised and
+kept inside the output folder (:func:`output_file`).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import html
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import geopandas as gpd
+import matplotlib
 import pandas as pd
 from pyproj import CRS
 
@@ -71,3 +86,59 @@ def to_lonlat(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if gdf.crs is not None and CRS.from_user_input(gdf.crs).equals(CRS.from_epsg(4326)):
         return gdf.copy()
     return gdf.to_crs(4326)
+
+
+def html_text(value: object) -> str:
+    """``value`` as text safe to put into HTML (``innerHTML``, a tooltip, a title).
+
+    ``<img src=x onerror=...>`` becomes ``&lt;img src=x onerror=...&gt;``: shown as written,
+    never run.
+    """
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+@contextmanager
+def plain_text() -> Iterator[None]:
+    """Draw text as written: ``$\\alpha$`` stays ``$\\alpha$``, ``$\\foo{x}$`` raises nothing.
+
+    Matplotlib reads text between dollar signs as mathtext, and a planner's names and duties
+    are not maths. Figures and texts created inside keep this setting when saved later.
+    """
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        yield
+
+
+#: Characters kept in a file name made from data; anything else becomes ``_``.
+_UNSAFE = re.compile(r"[^0-9A-Za-z_\-\u4e00-\u9fff]+")
+_MAX_NAME = 80
+
+
+def safe_name(text: object) -> str:
+    """A file-name part made from data (a code, a street): no separator, no dot, no control.
+
+    A value that is already safe (``370203026``, ``3702030260041003000``) is kept as it is;
+    any other is cleaned and gets a short hash of the original, so that two values never
+    share a name (``../../../x`` becomes ``x-1f3a2b4c``).
+    """
+    raw = "" if text is None else str(text)
+    clean = _UNSAFE.sub("_", raw).strip("_")[:_MAX_NAME]
+    if clean == raw and clean:
+        return clean
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{clean}-{digest}" if clean else digest
+
+
+def output_file(folder: str | os.PathLike, name: str) -> Path:
+    """``folder / name``, checked to stay inside ``folder``.
+
+    Raises
+    ------
+    InputError
+        When the path would leave the folder (a name holding ``..`` or a separator).
+    """
+    base = Path(os.path.realpath(folder))
+    path = Path(os.path.realpath(base / name))
+    if path.parent != base:
+        raise InputError([Problem(str(folder), None, f"file name {name!r} made from the data "
+                                  "would leave the output folder: refused")])  # fmt: skip
+    return Path(folder) / name

@@ -29,8 +29,16 @@ from matplotlib.patches import FancyArrow, Rectangle
 from gridgeo.district import metric_crs
 from gridgeo.divisions import division_name
 from gridgeo.errors import InputError, Problem
-from gridgeo.export._common import ROLE_LABELS, check_grids, street_of
+from gridgeo.export._common import (
+    ROLE_LABELS,
+    check_grids,
+    output_file,
+    plain_text,
+    safe_name,
+    street_of,
+)
 from gridgeo.export._fonts import cjk_family
+from gridgeo.export.roster import check_photos, photo_problem
 from gridgeo.io import atomic_path
 
 #: Paper sizes, inches (ISO 216 portrait).
@@ -86,7 +94,8 @@ def render_board(
     matplotlib.figure.Figure
     """
     ctx = _Context.build(grids, buildings, dedicated)
-    return _board(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
+    with plain_text():
+        return _board(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
 
 
 def render_card(grid_code: str, grids: gpd.GeoDataFrame, staff: Any, *,
@@ -103,7 +112,8 @@ def render_card(grid_code: str, grids: gpd.GeoDataFrame, staff: Any, *,
     matplotlib.figure.Figure
     """
     ctx = _Context.build(grids, None, None)
-    return _cards(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
+    with plain_text():
+        return _cards(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
 
 
 def write_boards(
@@ -181,27 +191,30 @@ def write_boards(
             [Problem("staff", c, "no full-time worker (S1): assign staff first") for c in unstaffed]
         )
 
+    check_photos(table)
     ctx = _Context.build(grids, buildings, dedicated)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     pngs: list[Path] = []
-    for st in sorted(streets[chosen].unique()):
-        todo = sorted(codes[chosen & (streets == st)])
-        for k, size in enumerate(papers):
-            name = next(n for n, s in PAPERS.items() if s == size)
-            target = out / f"boards_{st}_{name}.pdf"
-            with atomic_path(target) as tmp, PdfPages(tmp, metadata=PDF_METADATA) as pdf:
-                for code in todo:
-                    for kind, fig in (("board", _board(ctx, code, table, supervision_phone, size)),
-                                      ("card", _cards(ctx, code, table, supervision_phone, size))):  # fmt: skip
-                        pdf.savefig(fig)
-                        if png and k == 0:
-                            path = out / f"{code}_{kind}.png"
-                            with atomic_path(path) as ptmp:
-                                fig.savefig(ptmp, format="png", dpi=dpi, metadata=PNG_METADATA)
-                            pngs.append(path)
-            written.append(target)
+    with plain_text():
+        for st in sorted(streets[chosen].unique()):
+            todo = sorted(codes[chosen & (streets == st)])
+            for k, size in enumerate(papers):
+                name = next(n for n, s in PAPERS.items() if s == size)
+                # Codes and streets come from the data: sanitised, and kept inside ``out``.
+                target = output_file(out, f"boards_{safe_name(st)}_{name}.pdf")
+                with atomic_path(target) as tmp, PdfPages(tmp, metadata=PDF_METADATA) as pdf:
+                    for code in todo:
+                        for kind, fig in (("board", _board(ctx, code, table, supervision_phone, size)),
+                                          ("card", _cards(ctx, code, table, supervision_phone, size))):  # fmt: skip
+                            pdf.savefig(fig)
+                            if png and k == 0:
+                                path = output_file(out, f"{safe_name(code)}_{kind}.png")
+                                with atomic_path(path) as ptmp:
+                                    fig.savefig(ptmp, format="png", dpi=dpi, metadata=PNG_METADATA)
+                                pngs.append(path)
+                written.append(target)
     return written + pngs
 
 
@@ -359,6 +372,9 @@ def _person(fig: Figure, r, x0: float, y0: float, w: float, h: float, s: float, 
     pax.set_yticks([])
     photo = str(getattr(r, "photo", "") or "")
     if photo and Path(photo).is_file():
+        problem = photo_problem(photo, source="staff", feature_id=str(getattr(r, "worker_id", "") or r.name))
+        if problem is not None:  # checked before a single pixel is decoded
+            raise InputError([problem])
         try:
             pax.imshow(matplotlib.image.imread(photo), aspect="auto")
         except (OSError, ValueError, SyntaxError):

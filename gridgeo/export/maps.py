@@ -10,7 +10,6 @@ drawn as shapes only).
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from pathlib import Path
@@ -21,7 +20,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from gridgeo.export._common import ROLE_LABELS, ROLE_ORDER, check_grids, to_lonlat
+from gridgeo.export._common import ROLE_LABELS, ROLE_ORDER, check_grids, html_text, to_lonlat
 from gridgeo.export._offline import external_references, render_offline
 from gridgeo.io import write_text
 
@@ -93,7 +92,7 @@ def make_map(
     )
     fmap.get_root().header.add_child(folium.Element(_LABEL_CSS), name="gridgeo_css")
     if title:
-        fmap.get_root().title = title
+        fmap.get_root().title = html_text(title)
     if basemap:
         folium.TileLayer(
             basemap, name="basemap", attr="basemap" if "{" in basemap else None
@@ -134,7 +133,7 @@ def make_map(
         folium.Marker(
             [round(pt.y, PRECISION), round(pt.x, PRECISION)],
             icon=folium.DivIcon(
-                html=f'<div class="gridgeo-label">{html.escape(code)}</div>',
+                html=f'<div class="gridgeo-label">{html_text(code)}</div>',
                 icon_size=(0, 0),
                 class_name="gridgeo-label-icon",
             ),
@@ -222,7 +221,8 @@ def _geojson(geometry: gpd.GeoSeries, props: pd.DataFrame | None = None) -> dict
     for geom, rec in zip(geoms, records, strict=True):
         if geom is None or geom.is_empty:
             continue
-        clean = {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()}
+        # Leaflet puts tooltip values into innerHTML: every text is escaped, shown as written.
+        clean = {k: _safe_value(v) for k, v in rec.items()}
         features.append(
             {
                 "type": "Feature",
@@ -231,6 +231,17 @@ def _geojson(geometry: gpd.GeoSeries, props: pd.DataFrame | None = None) -> dict
             }
         )
     return {"type": "FeatureCollection", "features": features}
+
+
+def _safe_value(value: Any) -> Any:
+    """A plain-Python property value; text HTML-escaped (see :func:`html_text`)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, str):
+        return html_text(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return html_text(value)
 
 
 def _district_layers(fmap: folium.Map, district: Any) -> None:

@@ -86,7 +86,119 @@ def read_roster(path: str | os.PathLike) -> pd.DataFrame:
         roster["photo"] = [
             str(path.parent / p) if p and not Path(p).is_absolute() else p for p in roster["photo"]
         ]
+        check_photos(roster, source=str(path))
     return roster
+
+
+#: The most pixels a photo may have (6000 x 4000): a board prints it 3 x 4 cm, and a larger
+#: image costs memory only (a 20000 x 20000 PNG of 48 kB decodes to gigabytes).
+MAX_PHOTO_PIXELS = 24_000_000
+#: The formats a photo may be in.
+PHOTO_FORMATS = ("PNG", "JPEG")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: JPEG start-of-frame markers (they carry the size); C4, C8 and CC are other segments.
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def photo_size(path: str | os.PathLike) -> tuple[str, int, int] | None:
+    """Read a photo's format and size from its header, decoding no pixel.
+
+    Parameters
+    ----------
+    path : path-like
+        A PNG or JPEG file.
+
+    Returns
+    -------
+    tuple of (str, int, int) or None
+        ``(format, width, height)`` in pixels; None when the file is neither PNG nor JPEG or
+        its header is broken.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(32)
+        if head.startswith(_PNG_SIGNATURE) and head[12:16] == b"IHDR":
+            return "PNG", int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        if not head.startswith(b"\xff\xd8"):
+            return None
+        fh.seek(2)
+        return _jpeg_size(fh)
+
+
+def _jpeg_size(fh) -> tuple[str, int, int] | None:
+    for _ in range(10_000):  # segments before the frame header: a few dozen in practice
+        marker = fh.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        kind = marker[1]
+        if kind in (0xD8, 0x01) or 0xD0 <= kind <= 0xD7:  # markers without a length
+            continue
+        length = int.from_bytes(fh.read(2), "big")
+        if length < 2:
+            return None
+        if kind in _SOF:
+            seg = fh.read(5)
+            if len(seg) < 5:
+                return None
+            return "JPEG", int.from_bytes(seg[3:5], "big"), int.from_bytes(seg[1:3], "big")
+        fh.seek(length - 2, os.SEEK_CUR)
+    return None
+
+
+def photo_problem(path: str | os.PathLike, *, source: str = "roster", feature_id: str | None = None,
+                  max_pixels: int = MAX_PHOTO_PIXELS) -> Problem | None:  # fmt: skip
+    """What is wrong with a photo before it is decoded (format, pixel count), or None.
+
+    Parameters
+    ----------
+    path : path-like
+        The photo; a missing file is not a problem here (the board prints a placeholder).
+    source, feature_id : str
+        Where the photo is named (the roster file, the worker).
+    max_pixels : int
+        The most pixels allowed (width x height).
+
+    Returns
+    -------
+    Problem or None
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        info = photo_size(path)
+    except OSError as exc:
+        return Problem(source, feature_id, f"photo {path} cannot be read: {exc.strerror or exc}")
+    if info is None:
+        return Problem(source, feature_id, f"photo {path} is not a {' or '.join(PHOTO_FORMATS)} "
+                       "image (or its header is damaged): save it as PNG or JPEG")  # fmt: skip
+    fmt, width, height = info
+    if width <= 0 or height <= 0 or width * height > max_pixels:
+        return Problem(source, feature_id, f"photo {path} is a {fmt} of {width} x {height} pixels "
+                       f"({width * height / 1e6:.0f} Mpx), more than the {max_pixels / 1e6:.0f} Mpx a "
+                       "board photo may have: refused before decoding; shrink it (e.g. to 600 x 800)")  # fmt: skip
+    return None
+
+
+def check_photos(table: pd.DataFrame, *, source: str = "staff") -> None:
+    """Check every photo a roster or staff table names (see :func:`photo_problem`).
+
+    Raises
+    ------
+    InputError
+        Listing every photo that is not PNG/JPEG or has too many pixels.
+    """
+    if "photo" not in table.columns:
+        return
+    key = next((c for c in ("worker_id", "name") if c in table.columns), None)
+    ids = table[key].astype(str) if key else [f"row {i + 2}" for i in range(len(table))]
+    problems = []
+    for fid, photo in zip(ids, table["photo"], strict=True):
+        if isinstance(photo, str) and photo:
+            problem = photo_problem(photo, source=source, feature_id=fid)
+            if problem is not None:
+                problems.append(problem)
+    if problems:
+        raise InputError(problems)
 
 
 def check_roster(roster: pd.DataFrame, *, source: str = "roster") -> pd.DataFrame:
