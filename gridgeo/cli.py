@@ -195,7 +195,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from gridgeo.pipeline import describe_findings
     from gridgeo.validate import load_district, summarise
 
-    district = load_district(_sources(args))
+    sources = _sources(args)
+    if args.out:
+        from gridgeo.io import check_not_input
+
+        check_not_input([args.out], [src.path for src in sources.values()])
+    district = load_district(sources)
     summary = summarise(district)
     _say(_table(summary))
     _say(describe_findings(district.findings))

@@ -37,7 +37,15 @@ from gridgeo.coverage import CoverageReport, check_coverage
 from gridgeo.district import District
 from gridgeo.errors import InputError, Problem
 from gridgeo.i18n import _
-from gridgeo.io import LayerSource, read_config, write_layers, write_table, write_text
+from gridgeo.io import (
+    LayerSource,
+    check_not_input,
+    output_lock,
+    read_config,
+    write_layers,
+    write_table,
+    write_text,
+)
 from gridgeo.options import Execution, PartitionOptions
 from gridgeo.partition import PartitionResult
 from gridgeo.units import Units
@@ -238,7 +246,11 @@ def run(
     """
     options = options or PartitionOptions()
     ex = execution or Execution()
-    say = progress or (lambda _line: None)
+    with _writer(out, registry, inputs):
+        return _run(inputs, out, options, registry, progress or (lambda _line: None), ex, date, draw_map)
+
+
+def _run(inputs, out, options, registry, say, ex, date, draw_map) -> RunResult:  # noqa: PLR0913 - run()'s own arguments
     clock = _Clock()
     with clock.stage("read"):
         district = load_inputs(inputs)
@@ -260,14 +272,18 @@ def run(
     say(_coverage_line(coverage))
     result = RunResult(district, summary, part, part.grids, coverage, options, batch.failures,
                        batch.from_checkpoint)  # fmt: skip
-    with clock.stage("codes"), _registry(registry, out) as (reg_path, reg):
-        result.grids = assign_codes(part.grids, registry=reg, date=date, retire_missing=True)
-        result.registry = reg_path if out is not None or registry is not None else None
-    say(_("codes: {n} codes, registry {path}").format(n=result.grids["grid_code"].nunique(),
-                                                       path=result.registry or _("(temporary)")))  # fmt: skip
+    with _registry(registry, out) as (reg_path, reg):
+        with clock.stage("codes"):
+            result.grids = assign_codes(part.grids, registry=reg, date=date, retire_missing=True)
+            result.registry = reg_path if out is not None or registry is not None else None
+        say(_("codes: {n} codes, registry {path}").format(n=result.grids["grid_code"].nunique(),
+                                                           path=result.registry or _("(temporary)")))  # fmt: skip
+        if out is not None:
+            with clock.stage("write"):
+                result.written = write_outputs(result, out, draw_map=draw_map)
+        # The new codes become visible with the outputs, never before: a failure leaves both as they were.
+        reg.commit()
     if out is not None:
-        with clock.stage("write"):
-            result.written = write_outputs(result, out, draw_map=draw_map)
         say(_("wrote {files} to {out}").format(files=", ".join(p.name for p in result.written), out=out))
     result.timings = clock.timings
     return result
@@ -320,7 +336,12 @@ def rerun(  # noqa: PLR0913 - what a planner sets on a re-run: previous run, reg
     RerunResult
     """
     options = options or PartitionOptions()
-    say = progress or (lambda _line: None)
+    with _writer(out, registry, inputs):
+        return _rerun(inputs, previous, out, options, registry, progress or (lambda _line: None), date, full_proof,
+                      draw_map)  # fmt: skip
+
+
+def _rerun(inputs, previous, out, options, registry, say, date, full_proof, draw_map) -> RerunResult:  # noqa: PLR0913 - rerun()'s own arguments
     clock = _Clock()
     with clock.stage("read"):
         prev = previous if isinstance(previous, PreviousRun) else load_previous(previous)
@@ -328,21 +349,24 @@ def rerun(  # noqa: PLR0913 - what a planner sets on a re-run: previous run, reg
         summary = summarise(district)
     say(_read_line(district, summary))
     source = None if isinstance(previous, PreviousRun) else Path(previous) / REGISTRY
-    with clock.stage("units+partition+codes"), _registry(registry, out, seed_from=source) as (reg_path, reg):
-        res = repartition(prev, district, registry=reg, options=options, date=date)
-    _say_changes(say, res)
-    part = _merged_partition(prev, res, district, options)
-    result = RerunResult(district, summary, part, res.grids, None, options, registry=reg_path,
-                         previous=prev, changes=res.changes, moved_share=res.moved_share)  # fmt: skip
-    if res.result is not None:
-        with clock.stage("coverage"):
-            _prove_rerun(result, res, full_proof)
-        what = (_("every community") if full_proof
-                else _("the {n} re-partitioned community(ies)").format(n=len(result.scope)))  # fmt: skip
-        say(_coverage_line(result.coverage, what))
+    with _registry(registry, out, seed_from=source) as (reg_path, reg):
+        with clock.stage("units+partition+codes"):
+            res = repartition(prev, district, registry=reg, options=options, date=date)
+        _say_changes(say, res)
+        part = _merged_partition(prev, res, district, options)
+        result = RerunResult(district, summary, part, res.grids, None, options, registry=reg_path,
+                             previous=prev, changes=res.changes, moved_share=res.moved_share)  # fmt: skip
+        if res.result is not None:
+            with clock.stage("coverage"):
+                _prove_rerun(result, res, full_proof)
+            what = (_("every community") if full_proof
+                    else _("the {n} re-partitioned community(ies)").format(n=len(result.scope)))  # fmt: skip
+            say(_coverage_line(result.coverage, what))
+        if out is not None:
+            with clock.stage("write"):
+                result.written = write_outputs(result, out, draw_map=draw_map)
+        reg.commit()
     if out is not None:
-        with clock.stage("write"):
-            result.written = write_outputs(result, out, draw_map=draw_map)
         say(_("wrote {files} to {out}").format(files=", ".join(p.name for p in result.written), out=out))
     result.timings = clock.timings
     return result
@@ -444,15 +468,56 @@ def _registry(
     if registry is None and seed_from is not None and not path.exists() and seed_from.exists():
         shutil.copyfile(seed_from, path)
     try:
-        with CodeRegistry(path) as reg:
+        with CodeRegistry(path, autocommit=False) as reg:
             yield path, reg
     finally:
         if tmpdir is not None:
             tmpdir.cleanup()
 
 
+@contextmanager
+def _writer(out: str | os.PathLike | None, registry: str | os.PathLike | None, inputs: Inputs) -> Iterator[None]:
+    """One writer per output folder, and never an input as an output or a registry (checked first)."""
+    check_not_input([out, registry], input_files(inputs))
+    if out is None:
+        yield
+        return
+    with output_lock(out):
+        yield
+
+
+def input_files(inputs: Inputs) -> list[Path]:
+    """The files a run reads its layers from (and its config), as far as they are files.
+
+    Parameters
+    ----------
+    inputs : path-like, District or mapping
+        See :func:`load_inputs`.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    if isinstance(inputs, str | os.PathLike):
+        files = [Path(inputs)]
+        try:
+            files += [src.path for src in read_config(inputs).values()]
+        except InputError:
+            pass  # reported when the inputs are read
+        return files
+    if isinstance(inputs, District):
+        return [p for v in inputs.sources.values() for p in {Path(v), Path(str(v).rsplit(":", 1)[0])} if p.is_file()]
+    if isinstance(inputs, Mapping):
+        return [v.path for v in inputs.values() if isinstance(v, LayerSource)]
+    return []
+
+
 def write_outputs(result: RunResult, out: str | os.PathLike, *, draw_map: bool = True) -> list[Path]:
-    """Write a run's files into ``out`` (atomically, each file whole or not at all).
+    """Write a run's files into ``out``, all of them or none.
+
+    The files are written into a hidden staging folder inside ``out`` and moved into place only
+    when every one is complete, so a failure while writing (a full disk, a bad value in the map)
+    leaves the previous outputs as they were. A staging folder left by a killed run is removed.
 
     Parameters
     ----------
@@ -467,6 +532,31 @@ def write_outputs(result: RunResult, out: str | os.PathLike, *, draw_map: bool =
     list of pathlib.Path
         The files written, in :data:`OUTPUTS` order (then :data:`RERUN_OUTPUTS`).
     """
+    import tempfile
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(f"{STAGING}*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+    stage = Path(tempfile.mkdtemp(prefix=STAGING, dir=out))
+    try:
+        staged = _write_all(result, stage, draw_map=draw_map)
+        written = []
+        for path in staged:
+            os.replace(path, out / path.name)
+            written.append(out / path.name)
+        return written
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+#: Prefix of the hidden folder a run's files are written into before they are moved into place.
+STAGING = ".gridgeo-staging-"
+
+
+def _write_all(result: RunResult, out: Path, *, draw_map: bool) -> list[Path]:
+    """Write every output file of a run into ``out``."""
     out = Path(out)
     district, part = result.district, result.partition
     layers = {"grids": result.grids}

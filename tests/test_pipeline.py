@@ -135,3 +135,61 @@ def test_band_validates_itself():
     assert PartitionOptions.of(upper=450).band == Band(300, 450)
     with pytest.raises(InputError):
         PartitionOptions(time_limit=float("inf"))
+
+
+def test_outputs_and_registry_never_replace_an_input(inputs, tmp_path, capsys):
+    gpkg = inputs.parent / "d.gpkg"
+    before = hashlib.sha256(gpkg.read_bytes()).hexdigest()
+    assert main(["run", str(inputs), "--out", str(inputs.parent), "--time-limit", str(TIME)]) == 2
+    assert main(["run", str(inputs), "--out", str(tmp_path / "o"), "--registry", str(gpkg)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(gpkg.name) in err
+    assert hashlib.sha256(gpkg.read_bytes()).hexdigest() == before
+    assert not (tmp_path / "o").exists()
+
+
+def test_one_writer_per_output_folder(inputs, tmp_path):
+    from gridgeo.errors import GridgeoError
+    from gridgeo.io import output_lock
+
+    with output_lock(tmp_path / "o"), pytest.raises(GridgeoError, match="another gridgeo run"):
+        pipeline.run(inputs, tmp_path / "o", options=PartitionOptions(time_limit=TIME))
+    assert not (tmp_path / "o" / "grids.gpkg").exists()
+
+
+def test_codes_become_visible_only_with_the_outputs(inputs, tmp_path, monkeypatch):
+    from gridgeo.coding import CodeRegistry
+
+    reg = tmp_path / "reg.sqlite"
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "write_outputs", broken)
+    with pytest.raises(OSError):
+        pipeline.run(inputs, tmp_path / "o", options=PartitionOptions(time_limit=TIME), registry=reg, date=DATE)
+    with CodeRegistry(reg, read_only=True) as r:
+        assert len(r.codes()) == 0
+    monkeypatch.undo()
+    res = pipeline.run(inputs, tmp_path / "o", options=PartitionOptions(time_limit=TIME), registry=reg, date=DATE)
+    with CodeRegistry(reg, read_only=True) as r:
+        assert set(r.codes(status="active")["code"]) == set(res.grids["grid_code"])
+
+
+def test_a_failed_write_leaves_the_previous_outputs(runs, inputs, tmp_path, monkeypatch):
+    import shutil
+
+    import gridgeo.export.maps as maps
+
+    base, _, _ = runs
+    out = tmp_path / "o"
+    shutil.copytree(base / "lib", out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(maps, "write_map", broken)
+    with pytest.raises(OSError):
+        pipeline.run(inputs, out, options=PartitionOptions(time_limit=TIME, seed=5), date="2026-03-01")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
