@@ -158,13 +158,13 @@ def _sources(args: argparse.Namespace):
             sources[name] = LayerSource(
                 Path(path), layer or None, sources.get(name, LayerSource(Path(path))).columns
             )
-    from gridgeo.io import _known_columns
+    from gridgeo.io import known_columns
 
     mapping = parse_mapping(args.mapping)
     # Layer-free entries apply to every given layer that knows the column and has it.
     for canon, column in mapping.pop("*", {}).items():
         for name, src in sources.items():
-            if canon in _known_columns(name):
+            if canon in known_columns(name):
                 src.soft_columns[canon] = column
     for name, cols in mapping.items():
         if name in sources:

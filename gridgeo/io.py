@@ -192,7 +192,7 @@ def _columns_spec(
         problems.append(Problem(label, None, f"{where}: 'columns' must be a table such as "
                                 f"{{ households = \"户数\" }}, not {columns!r}"))  # fmt: skip
         return None
-    known = sorted(set(_known_columns(name)))
+    known = sorted(set(known_columns(name)))
     ok = True
     for canon, col in columns.items():
         if canon not in known:
@@ -205,7 +205,8 @@ def _columns_spec(
     return {str(k): str(v) for k, v in columns.items()} if ok else None
 
 
-def _known_columns(layer: str) -> tuple[str, ...]:
+def known_columns(layer: str) -> tuple[str, ...]:
+    """The canonical columns of an input layer: its id, the required and the optional ones."""
     spec = LAYERS[layer]
     return (spec.id_column, *spec.required, *spec.optional)
 
@@ -242,7 +243,7 @@ def parse_mapping(items: list[str] | None) -> dict[str, dict[str, str]]:
             problems.append(Problem("--map", None, f"unknown layer {layer!r} in {item!r}"))
             continue
         candidates = LAYERS if layer == "*" else {layer: LAYERS[layer]}
-        if not any(canon in _known_columns(n) for n in candidates):
+        if not any(canon in known_columns(n) for n in candidates):
             problems.append(Problem("--map", None, f"unknown column {canon!r} in {item!r}"))
             continue
         out.setdefault(layer, {})[canon] = value
@@ -365,7 +366,7 @@ def rename_columns(
     # canonical name is superseded by it (kept, it would become a second column of that name).
     shadowed = [c for c in rename.values() if c in gdf.columns and c not in rename]
     gdf = gdf.drop(columns=shadowed)
-    taken = set(rename.values()) | {c for c in gdf.columns if c in _known_columns(kind)}
+    taken = set(rename.values()) | {c for c in gdf.columns if c in known_columns(kind)}
     aliases = {k.lower(): v for k, v in ALIASES.get(kind, {}).items()}
     for col in gdf.columns:
         if col in rename or col == gdf.geometry.name:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridgeo.coverage.checks import BAND_REASONS, BLOCKING, _polygonal, _text, prepare
+from gridgeo.coverage.checks import BAND_REASONS, BLOCKING, polygonal_part, text_value, prepare
 from gridgeo.coverage.proof import CoverageReport, check_coverage
 from gridgeo.district import District
 from gridgeo.errors import CodeError, InfeasibleError
@@ -193,7 +193,7 @@ def audit_grids(
     )
     before_counts = layer.counts(measure)
     flags = (
-        [_text(v) for v in layer.grids["flag"]]
+        [text_value(v) for v in layer.grids["flag"]]
         if "flag" in layer.grids.columns
         else [""] * len(layer.ids)
     )
@@ -248,7 +248,7 @@ def audit_grids(
 def _code_text(v) -> str:
     if isinstance(v, (int, np.integer)):
         return str(v)
-    return _text(v)
+    return text_value(v)
 
 
 def _shared(part, geoms: list) -> np.ndarray:
@@ -271,7 +271,7 @@ def _tile_community(
     """Make the grids of one community tile it: clip, trim overlaps, fill gaps, reattach pieces."""
     claims = []
     for g in members:
-        clip = _polygonal(shapely.intersection(g.geom, cpoly))
+        clip = polygonal_part(shapely.intersection(g.geom, cpoly))
         lost = g.geom.area - (clip.area if clip is not None else 0.0)
         if lost > _DUST_M2 * 100:
             g.reasons.append(f"trimmed {_m2(lost)} across the community line (R2)")
@@ -286,7 +286,7 @@ def _tile_community(
             c for j, c in enumerate(claims) if j != k and c is not None and c.intersects(claims[k])
         ]
         core = (
-            _polygonal(shapely.difference(claims[k], shapely.union_all(others)))
+            polygonal_part(shapely.difference(claims[k], shapely.union_all(others)))
             if others
             else claims[k]
         )
@@ -355,7 +355,7 @@ def _tile_community(
                       [f"area of {_m2(block.area)} in no grid and bordering none: a new grid (R5)"], "new")  # fmt: skip
             work.append(g)
     for g, core in zip(members, cores, strict=True):
-        g.geom = _polygonal(core) if core is not None else None
+        g.geom = polygonal_part(core) if core is not None else None
 
 
 def _rebalance(work, removed, district, units, lower, upper, measure, time_limit, seed) -> None:
@@ -459,7 +459,7 @@ def _recut(group, units: Units, code, measure, lower, upper, time_limit, seed):
     geoms = []
     for p in sorted(parts):
         geoms.append(
-            _polygonal(
+            polygonal_part(
                 shapely.intersection(shapely.union_all(u.loc[parts[p]].geometry.values), region)
             )
         )
@@ -480,7 +480,7 @@ def _recut(group, units: Units, code, measure, lower, upper, time_limit, seed):
         pending = left
     for piece in pending:  # isolated: to the largest new grid (rare)
         geoms[0] = shapely.union_all([geoms[0], piece])
-    geoms = [_polygonal(g) for g in geoms]
+    geoms = [polygonal_part(g) for g in geoms]
     for g in geoms:
         if g is None or sum(1 for p in shapely.get_parts(g) if p.area > 1.0) > 1:
             return "the grids touch only at a point: the result would not be one piece"
@@ -608,7 +608,7 @@ def _finish(
             "grid_code_before": old_code, "grid_code_after": new_code, "community_code": g.community,
             "area_before_m2": None if before is None else round(before.area, 1), "area_after_m2": round(g.geom.area, 1),
             "households_before": None if g.row is None else int(before_counts[g.row]),
-            "households_after": int(after_counts[k]), "geometry": _polygonal(moved),
+            "households_after": int(after_counts[k]), "geometry": polygonal_part(moved),
         })  # fmt: skip
     for g in removed:
         before = geoms_before[g.row] if g.row is not None else None

@@ -154,11 +154,11 @@ def prepare(grids: gpd.GeoDataFrame, district: District, *, source: str = "grids
     n = len(g)
     if "grid_id" in g.columns:
         ids = np.array(
-            [_text(v) or f"row {i + 1}" for i, v in enumerate(g["grid_id"])], dtype=object
+            [text_value(v) or f"row {i + 1}" for i, v in enumerate(g["grid_id"])], dtype=object
         )
     else:
         ids = np.array([f"row {i + 1}" for i in range(n)], dtype=object)
-    geoms = np.array([_polygonal(x) for x in g.geometry.values], dtype=object)
+    geoms = np.array([polygonal_part(x) for x in g.geometry.values], dtype=object)
     home = _home_communities(geoms, district.communities)
     b = district.buildings
     bpts = shapely.point_on_surface(b.geometry.values) if len(b) else np.array([], dtype=object)
@@ -186,13 +186,14 @@ def prepare(grids: gpd.GeoDataFrame, district: District, *, source: str = "grids
     return layer
 
 
-def _text(v) -> str:
+def text_value(v) -> str:
+    """A cell as stripped text; empty for None, NaN and NA."""
     if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
         return ""
     return str(v).strip()
 
 
-def _polygonal(geom):
+def polygonal_part(geom):
     """The valid polygonal part of a geometry (None when nothing is left)."""
     if geom is None or geom.is_empty:
         return None
@@ -215,10 +216,10 @@ def _significant(geom, min_area: float = 0.01):
     Hair-thin slivers (under 2 cm wide) that shared edges leave after reprojection are
     opened away, so that the reported shape and its lon/lat point at the defect's body.
     """
-    geom = _polygonal(geom)
+    geom = polygonal_part(geom)
     if geom is None:
         return None
-    opened = _polygonal(
+    opened = polygonal_part(
         shapely.buffer(shapely.buffer(geom, -0.01, join_style="mitre"), 0.01, join_style="mitre")
     )
     if opened is not None and opened.area >= 0.5 * geom.area:
@@ -250,7 +251,7 @@ def _home_communities(geoms: np.ndarray, communities: gpd.GeoDataFrame) -> np.nd
 def _grid_classes(g: gpd.GeoDataFrame, geoms: np.ndarray, district: District) -> np.ndarray:
     """``grid_class`` as given, or inferred: a grid mostly (80 %) on dedicated land use is dedicated."""
     if "grid_class" in g.columns:
-        given = np.array([_text(v).lower() for v in g["grid_class"]], dtype=object)
+        given = np.array([text_value(v).lower() for v in g["grid_class"]], dtype=object)
         if set(given) <= {"community", "dedicated"}:
             return given
     out = np.full(len(geoms), "community", dtype=object)
@@ -476,7 +477,7 @@ def check_nesting(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]:
                            part, grid_id=gid, community_code=layer.home[i]))  # fmt: skip
     if "community_code" in layer.grids.columns:
         for i, given in enumerate(layer.grids["community_code"]):
-            given = _text(given)
+            given = text_value(given)
             if ok[i] and layer.home[i] and given != layer.home[i]:
                 gid = layer.ids[i]
                 what = f"says community {given!r}" if given else "names no community"
@@ -543,7 +544,7 @@ def check_absorbed(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]
             continue
         row = ab.iloc[li_]
         home = _home_communities(np.array([part], dtype=object), layer.district.communities)[0]
-        name = f" '{row['name']}'" if "name" in ab.columns and _text(row["name"]) else ""
+        name = f" '{row['name']}'" if "name" in ab.columns and text_value(row["name"]) else ""
         out.append(finding("R3", BLOCKING, "unabsorbed",
                            f"{row['landuse_class']}{name} ({row['landuse_id']}): {_m2(part.area)} lie in no grid; "
                            "absorb it into the neighbouring grid.",
@@ -645,7 +646,7 @@ def check_dedicated(
         out.append(finding("R4", BLOCKING, "dedicated_in_community",
                            f"{row['landuse_class']} {row['landuse_id']}: {_m2(area)} of {_m2(p.area)} lie in {where}, "
                            "not in a dedicated grid; cut it out as a dedicated grid of its own.",
-                           _polygonal(geom), grid_id=holders[0] if holders else "", community_code=row["community_code"],
+                           polygonal_part(geom), grid_id=holders[0] if holders else "", community_code=row["community_code"],
                            related_id=str(row["landuse_id"])))  # fmt: skip
     return out
 
@@ -667,7 +668,7 @@ def check_band(layer: GridLayer, *, band: Band) -> list[dict]:
     lower, upper, measure = band.lower, band.upper, band.measure
     counts = layer.counts(measure)
     g = layer.grids
-    flags = [_text(v) for v in g["flag"]] if "flag" in g.columns else [""] * len(counts)
+    flags = [text_value(v) for v in g["flag"]] if "flag" in g.columns else [""] * len(counts)
     b = layer.district.buildings
     com_total = (
         b.groupby("community_code")[measure].sum().to_dict()
@@ -778,7 +779,7 @@ def check_codes(layer: GridLayer, *, scheme=None, column: str = "grid_code") -> 
         where = shapely.point_on_surface(layer.geoms[i]) if layer.geoms[i] is not None else None
         if isinstance(raw, (int, np.integer)):
             raw = str(raw)
-        code = _text(raw)
+        code = text_value(raw)
         if not code:
             out.append(finding("R8", BLOCKING, "code_missing", f"Grid {gid} has no code: assign one (gridgeo codes assign).",
                                where, grid_id=gid, community_code=home))  # fmt: skip

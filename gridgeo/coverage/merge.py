@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridgeo.coverage.checks import WARNING, _polygonal, _text, finding
+from gridgeo.coverage.checks import WARNING, polygonal_part, text_value, finding
 from gridgeo.coverage.proof import COVERAGE_COLUMNS
 from gridgeo.district import District, metric_crs
 from gridgeo.errors import InputError, Problem
@@ -123,13 +123,13 @@ def crosswalk(
         raise InputError(problems)
     work = district.work_crs if district is not None else metric_crs(grids)
     cg = grids.to_crs(work).reset_index(drop=True)
-    cgeoms = np.array([_polygonal(g) for g in cg.geometry.values], dtype=object)
+    cgeoms = np.array([polygonal_part(g) for g in cg.geometry.values], dtype=object)
     cids = (
-        [_text(v) or f"row {i + 1}" for i, v in enumerate(cg["grid_id"])]
+        [text_value(v) or f"row {i + 1}" for i, v in enumerate(cg["grid_id"])]
         if "grid_id" in cg
         else [f"row {i + 1}" for i in range(len(cg))]
     )
-    ccodes = [_text(v) for v in cg["grid_code"]] if "grid_code" in cg else [""] * len(cg)
+    ccodes = [text_value(v) for v in cg["grid_code"]] if "grid_code" in cg else [""] * len(cg)
     carea = shapely.area(cgeoms)
     tree = shapely.STRtree(cgeoms)
     if district is not None and len(district.buildings):
@@ -150,11 +150,11 @@ def crosswalk(
         dl = layer.to_crs(work).reset_index(drop=True)
         col = next((c for c in (id_column, "grid_id", "id") if c in dl.columns), None)
         dids = [
-            (_text(v) if col else "") or f"row {i + 1}"
+            (text_value(v) if col else "") or f"row {i + 1}"
             for i, v in enumerate(dl[col] if col else range(len(dl)))
         ]
         for did, raw in zip(dids, dl.geometry.values, strict=True):
-            dg = _polygonal(raw)
+            dg = polygonal_part(raw)
             if dg is None:
                 # Kept in the answer: a departmental grid silently dropped is a grid no one maps.
                 what = "no geometry" if raw is None or raw.is_empty else f"no area (a {raw.geom_type})"
@@ -195,10 +195,10 @@ def crosswalk(
                     frows.append(finding("R7", WARNING, "dept_cuts_grid",
                                          f"{dep} grid {did} cuts comprehensive grid {cids[j]}: it takes {share_grid:.0%} of its "
                                          f"area ({h} households); align the two boundaries or map the grid to both.",
-                                         _polygonal(piece), grid_id=cids[j], related_id=f"{dep}:{did}"))  # fmt: skip
+                                         polygonal_part(piece), grid_id=cids[j], related_id=f"{dep}:{did}"))  # fmt: skip
             outside = d_area - covered
             if outside > max(min_area_m2, min_share * d_area):
-                part = _polygonal(
+                part = polygonal_part(
                     shapely.difference(
                         dg, shapely.union_all(cgeoms[idx]) if len(idx) else shapely.Polygon()
                     )
