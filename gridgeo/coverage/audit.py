@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridgeo.coverage.checks import BAND_REASONS, BLOCKING, polygonal_part, text_value, prepare
+from gridgeo.coverage.checks import BAND_REASONS, BLOCKING, polygonal_part, prepare, text_value
 from gridgeo.coverage.proof import CoverageReport, check_coverage
 from gridgeo.district import District
 from gridgeo.errors import CodeError, InfeasibleError

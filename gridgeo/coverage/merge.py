@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridgeo.coverage.checks import WARNING, polygonal_part, text_value, finding
+from gridgeo.coverage.checks import WARNING, finding, polygonal_part, text_value
 from gridgeo.coverage.proof import COVERAGE_COLUMNS
 from gridgeo.district import District, metric_crs
 from gridgeo.errors import InputError, Problem
