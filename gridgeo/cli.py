@@ -10,6 +10,8 @@ coverage proof failed).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -58,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "coverage, assign 19-digit codes, and draw maps."),
     )
     parser.add_argument("--version", action="version", version=f"gridgeo {__version__}")
+    parser.add_argument("--quiet", "-q", action="store_true", help=_("print only errors"))
+    parser.add_argument("--log", default=None, metavar="FILE",
+                        help=_("also write what the command says, with times, to FILE"))  # fmt: skip
     parser.add_argument("--lang", choices=LANGUAGES, default=None,
                         help=_("language of messages: zh (简体中文) or en (default: from the locale)"))  # fmt: skip
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -131,7 +136,8 @@ def _batch_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--checkpoint", default=None,
                    help=_("folder of per-community results: a run that dies resumes from it"))  # fmt: skip
-    p.add_argument("--progress", action="store_true", help=_("draw a progress bar"))
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help=_("draw a progress bar of the communities (default: when the terminal shows it)"))  # fmt: skip
 
 
 def _inputs(p: argparse.ArgumentParser) -> None:
@@ -178,8 +184,38 @@ def _sources(args: argparse.Namespace):
     return sources
 
 
+#: What the commands say goes through this logger: to standard output (unless --quiet) and --log FILE.
+LOG = logging.getLogger("gridgeo")
+
+
 def _say(msg: str) -> None:
-    print(msg, flush=True)
+    LOG.info(msg)
+
+
+@contextlib.contextmanager
+def _logging(quiet: bool, log_file: str | None):
+    """Send the commands' lines to the terminal (unless quiet) and to a log file (when given)."""
+    handlers: list[logging.Handler] = []
+    if not quiet:
+        handlers.append(logging.StreamHandler(sys.stdout))
+    if log_file:
+        try:
+            fh = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise InputError([Problem("--log", None, f"{log_file}: {exc.strerror or exc}")]) from None
+        fh.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        handlers.append(fh)
+    for h in handlers:
+        LOG.addHandler(h)
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.flush()
+            LOG.removeHandler(h)
+            h.close()
 
 
 def _table(df: pd.DataFrame, max_rows: int = 30) -> str:
@@ -244,7 +280,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     options = _options(args)
     execution = Execution(workers=args.workers, scheduler=args.scheduler, checkpoint=args.checkpoint,
-                          bar=args.progress)  # fmt: skip
+                          bar=sys.stderr.isatty() if args.progress is None else args.progress)  # fmt: skip
     result = pipeline.run(_sources(args), args.out, options=options, registry=args.registry, progress=_say,
                           execution=execution, date=args.date, draw_map=not args.no_map)  # fmt: skip
     _say(_done(t0, result.timings))
@@ -282,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with _logging(args.quiet, args.log):
+            return int(args.func(args) or 0)
     except GridgeoError as exc:
         print(_("gridgeo {command}: error: {message}").format(command=args.command, message=exc), file=sys.stderr)
         return 2

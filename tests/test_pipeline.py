@@ -193,3 +193,11 @@ def test_a_failed_write_leaves_the_previous_outputs(runs, inputs, tmp_path, monk
     with pytest.raises(OSError):
         pipeline.run(inputs, out, options=PartitionOptions(time_limit=TIME, seed=5), date="2026-03-01")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_quiet_and_log(inputs, tmp_path, capsys):
+    log = tmp_path / "run.log"
+    rc = main(["--quiet", "--log", str(log), "validate", str(inputs)])
+    assert rc == 0 and capsys.readouterr().out == ""
+    text = log.read_text(encoding="utf-8")
+    assert "findings" in text and "TOTAL" in text
