@@ -278,15 +278,8 @@ def _run(inputs, out, options, registry, say, ex, date, draw_map) -> RunResult: 
             result.registry = reg_path if out is not None or registry is not None else None
         say(_("codes: {n} codes, registry {path}").format(n=result.grids["grid_code"].nunique(),
                                                            path=result.registry or _("(temporary)")))  # fmt: skip
-        if out is not None:
-            with clock.stage("write"):
-                result.written = write_outputs(result, out, draw_map=draw_map)
-        # The new codes become visible with the outputs, never before: a failure leaves both as they were.
-        reg.commit()
-    if out is not None:
-        say(_("wrote {files} to {out}").format(files=", ".join(p.name for p in result.written), out=out))
-    result.timings = clock.timings
-    return result
+        _finish(result, out, reg, clock, draw_map)
+    return _said(result, out, say, clock)
 
 
 def rerun(  # noqa: PLR0913 - what a planner sets on a re-run: previous run, registry, date, proof scope, map
@@ -362,10 +355,20 @@ def _rerun(inputs, previous, out, options, registry, say, date, full_proof, draw
             what = (_("every community") if full_proof
                     else _("the {n} re-partitioned community(ies)").format(n=len(result.scope)))  # fmt: skip
             say(_coverage_line(result.coverage, what))
-        if out is not None:
-            with clock.stage("write"):
-                result.written = write_outputs(result, out, draw_map=draw_map)
-        reg.commit()
+        _finish(result, out, reg, clock, draw_map)
+    return _said(result, out, say, clock)
+
+
+def _finish(result: RunResult, out, reg: CodeRegistry, clock: _Clock, draw_map: bool) -> None:
+    """Write the outputs, then commit the new codes: they become visible together, never the codes first."""
+    if out is not None:
+        with clock.stage("write"):
+            result.written = write_outputs(result, out, draw_map=draw_map)
+    reg.commit()
+
+
+def _said(result: RunResult, out, say: Progress, clock: _Clock) -> RunResult:
+    """Say what was written; keep the stage timings on the result."""
     if out is not None:
         say(_("wrote {files} to {out}").format(files=", ".join(p.name for p in result.written), out=out))
     result.timings = clock.timings
