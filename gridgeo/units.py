@@ -499,3 +499,41 @@ def community_graph(units: Units, community_code: str):
     for a, b, s, c in zip(e["u"], e["v"], e["shared_m"], e["cost"], strict=True):
         g.add_edge(a, b, shared_m=float(s), edge_cost=float(c))
     return g
+
+
+def street_blocks(district: District) -> gpd.GeoDataFrame:
+    """The street blocks of every community: the community cut by its roads and rivers.
+
+    Parameters
+    ----------
+    district : District
+        A validated district (metric CRS).
+
+    Returns
+    -------
+    GeoDataFrame
+        ``block_id`` (``<community_code>-K<n>``), ``community_code``, polygon, in the
+        district's metric CRS; the blocks of a community tile it.
+    """
+    crs = district.communities.crs
+    lines = [g for g in district.roads.geometry if g is not None]
+    lines += [
+        g.boundary if g.geom_type.endswith("Polygon") else g
+        for g in district.rivers.geometry
+        if g is not None
+    ]
+    tree = shapely.STRtree(lines) if lines else None
+    rows = []
+    for code, poly in sorted(
+        zip(district.communities["community_code"], district.communities.geometry, strict=True)
+    ):
+        near = poly.buffer(1.0)
+        hit = np.sort(tree.query(poly, predicate="intersects")) if tree is not None else []
+        cut = [shapely.intersection(lines[i], near) for i in hit]
+        for k, face in enumerate(_faces([poly.boundary, *cut], poly), start=1):
+            rows.append({"block_id": f"{code}-K{k:03d}", "community_code": code, "geometry": face})
+    if not rows:
+        return gpd.GeoDataFrame(
+            columns=["block_id", "community_code", "geometry"], geometry="geometry", crs=crs
+        )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)

@@ -532,3 +532,165 @@ def summarise(district: District) -> pd.DataFrame:
     for k in ("buildings", "households", "residents"):
         out[k] = out[k].astype(int)
     return out
+
+
+def _floor_area(buildings: gpd.GeoDataFrame, levels_column: str, default_levels: float) -> np.ndarray:
+    """Footprint area (m², in a metric CRS) × levels per building; points count as no area."""
+    metric = buildings.geometry
+    if metric.crs is not None and not (metric.crs.is_projected):
+        metric = metric.to_crs(metric_crs(buildings))
+    area = shapely.area(metric.values)
+    if levels_column in buildings.columns:
+        levels = pd.to_numeric(buildings[levels_column], errors="coerce").to_numpy(dtype=float)
+        levels = np.where(np.isnan(levels) | (levels <= 0), default_levels, levels)
+    else:
+        levels = np.full(len(buildings), float(default_levels))
+    return area * levels
+
+
+def estimate_households(
+    buildings: gpd.GeoDataFrame,
+    *,
+    floor_area_m2: float = 70.0,
+    levels_column: str = "levels",
+    default_levels: float = 1.0,
+    household_size: float = 2.5,
+) -> gpd.GeoDataFrame:
+    """Estimate missing household and resident counts of buildings from their footprints.
+
+    households = round(footprint area × levels ÷ ``floor_area_m2``), residents =
+    round(households × ``household_size``). Only missing counts (no column, or an empty cell)
+    are estimated; every estimated row is marked ``households_estimated`` so that outputs can
+    say which counts are real.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        Footprints (any CRS with one; the area is taken in a metric CRS); optional
+        ``households``, ``residents`` and ``levels_column``. Not modified.
+    floor_area_m2 : float
+        Floor area per household (m²).
+    levels_column : str
+        Column holding the number of storeys (OSM ``building:levels``).
+    default_levels : float
+        Storeys where the column is absent or empty.
+    household_size : float
+        Residents per household.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy with ``households``, ``residents`` (int) and ``households_estimated`` (bool).
+
+    Raises
+    ------
+    ValueError
+        When ``floor_area_m2`` or ``household_size`` is not positive.
+    """
+    if floor_area_m2 <= 0 or household_size <= 0:
+        raise ValueError("floor_area_m2 and household_size must be positive")
+    out = buildings.copy()
+    est_hh = np.round(_floor_area(out, levels_column, default_levels) / floor_area_m2)
+    given = (
+        pd.to_numeric(out["households"], errors="coerce")
+        if "households" in out.columns
+        else pd.Series(np.nan, index=out.index)
+    )
+    missing = given.isna().to_numpy()
+    hh = np.where(missing, est_hh, given.to_numpy(dtype=float, na_value=np.nan))
+    res_given = (
+        pd.to_numeric(out["residents"], errors="coerce")
+        if "residents" in out.columns
+        else pd.Series(np.nan, index=out.index)
+    )
+    res_missing = res_given.isna().to_numpy()
+    res = np.where(
+        res_missing, np.round(hh * household_size), res_given.to_numpy(dtype=float, na_value=np.nan)
+    )
+    out["households"] = hh.astype(np.int64)
+    out["residents"] = res.astype(np.int64)
+    prior = out["households_estimated"].fillna(False).astype(bool).to_numpy() if (
+        "households_estimated" in out.columns
+    ) else np.zeros(len(out), dtype=bool)
+    out["households_estimated"] = prior | missing | res_missing
+    return out
+
+
+def distribute_census(
+    buildings: gpd.GeoDataFrame,
+    totals: pd.DataFrame,
+    *,
+    communities: gpd.GeoDataFrame,
+    levels_column: str = "levels",
+    default_levels: float = 1.0,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Share each community's census households and residents among its buildings by floor area.
+
+    Each community's totals go to the buildings whose representative point lies in it, in
+    proportion to footprint area × levels, as whole numbers (largest remainders) whose sum is
+    exactly the total. Every such building is marked ``households_estimated``.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        Footprints (points get no share); not modified.
+    totals : DataFrame
+        ``community_code``, ``households``, ``residents``.
+    communities : GeoDataFrame
+        ``community_code`` and polygons, in any CRS (reprojected to the buildings' CRS).
+    levels_column, default_levels
+        As in :func:`estimate_households`.
+
+    Returns
+    -------
+    (GeoDataFrame, GeoDataFrame)
+        The buildings with ``households``, ``residents`` and ``households_estimated``, and the
+        findings (rule ``input.census``): a community with a total and no building with floor
+        area to hold it.
+    """
+    out = buildings.copy()
+    com = communities.to_crs(out.crs) if communities.crs != out.crs else communities
+    pts = shapely.point_on_surface(out.geometry.values)
+    bi, ci = com.sindex.query(pts, predicate="within")
+    code = np.full(len(out), "", dtype=object)
+    code[bi] = com["community_code"].to_numpy()[ci]
+    floor = _floor_area(out, levels_column, default_levels)
+    hh = np.zeros(len(out), dtype=np.int64)
+    rs = np.zeros(len(out), dtype=np.int64)
+    estimated = np.zeros(len(out), dtype=bool)
+    rows = []
+    for c, h_total, r_total in zip(
+        totals["community_code"].astype(str), totals["households"], totals["residents"], strict=True
+    ):
+        idx = np.flatnonzero((code == c) & (floor > 0))
+        if not len(idx):
+            if int(h_total) or int(r_total):
+                geom = com.geometry.values[com["community_code"].to_numpy() == c]
+                rows.append({"rule": "input.census", "severity": "warning", "source": "census",
+                             "feature_id": c, "message": f"community {c} has {int(h_total)} households "
+                             "in the census but no building with floor area to hold them",
+                             "lon": None, "lat": None,
+                             "geometry": geom[0] if len(geom) else None})  # fmt: skip
+            continue
+        hh[idx] = _largest_remainder(floor[idx], int(h_total))
+        rs[idx] = _largest_remainder(floor[idx], int(r_total))
+        estimated[idx] = True
+    out["households"] = hh
+    out["residents"] = rs
+    out["households_estimated"] = estimated
+    findings = (
+        gpd.GeoDataFrame(rows, columns=[*FINDING_COLUMNS, "geometry"], geometry="geometry", crs=out.crs)
+        if rows
+        else empty_findings(out.crs)
+    )
+    return out, findings
+
+
+def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
+    """Whole shares of ``total`` proportional to ``weights``, summing exactly to it."""
+    exact = weights / weights.sum() * total
+    base = np.floor(exact).astype(np.int64)
+    rest = total - int(base.sum())
+    order = np.lexsort((np.arange(len(exact)), -(exact - base)))
+    base[order[:rest]] += 1
+    return base
