@@ -663,7 +663,7 @@ def community_graph(units: Units, community_code: str):
     Returns
     -------
     networkx.Graph
-        Nodes are unit ids with ``households``, ``residents``, ``area_m2``; edges carry
+        Nodes are unit ids with ``households``, ``residents``, ``area_m2``, ``block_id``; edges carry
         ``shared_m`` and ``edge_cost``.
     """
     import networkx as nx
@@ -671,10 +671,11 @@ def community_graph(units: Units, community_code: str):
     u = units.units
     sel = u[(u["community_code"] == community_code) & (u["kind"] != "dedicated")]
     g = nx.Graph()
-    for uid, h, r, a in zip(
-        sel["unit_id"], sel["households"], sel["residents"], sel["area_m2"], strict=True
+    blocks = sel["block_id"] if "block_id" in sel.columns else pd.Series("", index=sel.index)
+    for uid, h, r, a, k in zip(
+        sel["unit_id"], sel["households"], sel["residents"], sel["area_m2"], blocks, strict=True
     ):
-        g.add_node(uid, households=int(h), residents=int(r), area_m2=float(a))
+        g.add_node(uid, households=int(h), residents=int(r), area_m2=float(a), block_id=str(k))
     e = units.edges
     e = e[e["u"].isin(g.nodes) & e["v"].isin(g.nodes)]
     for a, b, s, c in zip(e["u"], e["v"], e["shared_m"], e["cost"], strict=True):

@@ -23,7 +23,6 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from gridgeo._geom import snap
 from gridgeo.district import FINDING_COLUMNS, District, empty_findings, metric_crs
 from gridgeo.divisions import load_divisions
 from gridgeo.errors import InputError, Problem
@@ -104,7 +103,10 @@ def load_district(
 
 
 def validate_layers(
-    layers: Mapping[str, gpd.GeoDataFrame], *, sliver_tolerance_m2: float = 1.0
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    sliver_tolerance_m2: float = 1.0,
+    skip_unknown_landuse: bool = False,
 ) -> District:
     """Validate in-memory layers (canonical column names) and return the district.
 
@@ -117,6 +119,9 @@ def validate_layers(
         Layer name -> GeoDataFrame with gridgeo's column names (see :mod:`gridgeo.schema`).
     sliver_tolerance_m2 : float
         See :func:`load_district`.
+    skip_unknown_landuse : bool
+        A land-use polygon of an unknown class is left out with a located warning (rule
+        ``input.landuse``) instead of refusing the run.
 
     Returns
     -------
@@ -141,7 +146,7 @@ def validate_layers(
         if name not in LAYERS:
             col.error(labels[name], None, f"unknown layer name {name!r}")
             continue
-        out = _check_layer(gdf.copy(), name, labels[name], col)
+        out = _check_layer(gdf.copy(), name, labels[name], col, skip_unknown=skip_unknown_landuse)
         if out is not None:
             clean[name] = out
     # Errors in ids, counts or classes do not stop the checks across layers (codes, overlaps,
@@ -160,9 +165,8 @@ def validate_layers(
     work = metric_crs(clean["communities"])
     for name in clean:
         clean[name] = clean[name].to_crs(work)
-    # Communities on a 1 cm grid: the units cut from them share exact edges (see gridgeo.units).
-    c = clean["communities"]
-    clean["communities"] = c.set_geometry(snap(c.geometry.values, 0.01))
+    # Community outlines are kept exactly as given (no snapping): the union of a community's
+    # grids is its input polygon, vertex for vertex, as a planner's topology check expects.
 
     com = _check_communities(clean["communities"], labels["communities"], col, sliver_tolerance_m2)
     bld = _locate_buildings(clean["buildings"], com, labels["buildings"], col)
@@ -200,7 +204,7 @@ def validate_layers(
 
 
 def _check_layer(
-    gdf: gpd.GeoDataFrame, name: str, label: str, col: _Collector
+    gdf: gpd.GeoDataFrame, name: str, label: str, col: _Collector, *, skip_unknown: bool = False
 ) -> gpd.GeoDataFrame | None:
     spec = LAYERS[name]
     if len(gdf) == 0:
@@ -270,6 +274,7 @@ def _check_layer(
             col.error(label, fid, f"geometry is {g.geom_type}; the {name} layer needs {' or '.join(sorted(fam_ok))}",
                       blocking=True)  # fmt: skip
     valid = shapely.is_valid(geoms)
+    drop: list[int] = []
     if not valid.all():
         new = list(geoms)
         for i in np.flatnonzero(~valid):
@@ -280,6 +285,11 @@ def _check_layer(
             fixed = shapely.make_valid(g)
             if _FAMILY.get(g.geom_type) == "Polygon":
                 fixed = _polygonal(fixed)
+                if (fixed is None or fixed.area <= 0) and name == "buildings" and _no_households(gdf, i):
+                    drop.append(i)
+                    col.warn("input.geometry", label, ids.iloc[i], f"degenerate building ({reason}) with no "
+                             "households dropped: it has no area and holds no one", g, gdf.crs)  # fmt: skip
+                    continue
                 if fixed is None or fixed.area <= 0:
                     col.error(label, ids.iloc[i], f"invalid polygon ({reason}) collapses to no area when repaired: "
                               "refused, because a polygon with no area can hold no building and tile no land; redraw it",
@@ -289,6 +299,9 @@ def _check_layer(
             col.warn("input.geometry", label, ids.iloc[i],
                      f"invalid geometry ({reason}) repaired with make_valid; check the shape", fixed, gdf.crs)  # fmt: skip
         gdf = gdf.set_geometry(gpd.GeoSeries(new, index=gdf.index, crs=gdf.crs))
+        if drop:
+            gdf = gdf.drop(index=gdf.index[drop])
+            ids = gdf[idc]
 
     if name == "buildings":
         for c in ("households", "residents"):
@@ -300,9 +313,19 @@ def _check_layer(
             col.warn("input.counts", label, fid, "fewer residents than households: check the census counts", g, gdf.crs)
     if name == "landuse":
         cls = gdf["landuse_class"].map(normalise_landuse_class)
-        for fid, raw in zip(ids[cls.isna()], gdf["landuse_class"][cls.isna()], strict=True):
-            col.error(label, fid, f"unknown landuse_class {raw!r}; use one of "
-                      f"{', '.join(sorted(ABSORBABLE | DEDICATED))} (or their Chinese names)")  # fmt: skip
+        unknown = cls.isna()
+        for fid, raw, g in zip(ids[unknown], gdf["landuse_class"][unknown], gdf.geometry[unknown], strict=True):
+            if skip_unknown:
+                col.warn("input.landuse", label, fid, f"unknown landuse_class {raw!r}: polygon left out "
+                         "(--skip-unknown-landuse)", g, gdf.crs)  # fmt: skip
+            else:
+                col.error(label, fid, f"unknown landuse_class {raw!r}; use one of "
+                          f"{', '.join(sorted(ABSORBABLE | DEDICATED))}, their Chinese names or OpenStreetMap "
+                          "values, or skip such polygons with --skip-unknown-landuse")  # fmt: skip
+        if skip_unknown and unknown.any():
+            gdf, cls = gdf[~unknown].copy(), cls[~unknown]
+            if gdf.empty:
+                return None
         gdf["landuse_class"] = cls
         gdf["category"] = np.where(cls.isin(list(DEDICATED)), "dedicated", "absorbable")
         if "name" not in gdf.columns:
@@ -313,6 +336,12 @@ def _check_layer(
         keep.append("category")
     keep = list(dict.fromkeys(keep))
     return gdf[[*keep, gdf.geometry.name]].rename_geometry("geometry") if gdf.geometry.name != "geometry" else gdf[[*keep, "geometry"]]
+
+
+def _no_households(gdf: gpd.GeoDataFrame, i: int) -> bool:
+    """Whether row ``i`` of a buildings layer holds no households (0 or missing)."""
+    v = pd.to_numeric(pd.Series([gdf["households"].iloc[i]]), errors="coerce").iloc[0]
+    return bool(pd.isna(v) or v == 0)
 
 
 def _isnull(v: object) -> bool:
@@ -488,7 +517,11 @@ def _locate_buildings(bld: gpd.GeoDataFrame, com: gpd.GeoDataFrame, label: str, 
                      bld.geometry.values[b], bld.crs)  # fmt: skip
     out = bld.copy()
     out["community_code"] = codes
-    return out[["building_id", "households", "residents", "community_code", "geometry"]]
+    keep = ["building_id", "households", "residents", "community_code"]
+    if "households_estimated" in out.columns:
+        out["households_estimated"] = out["households_estimated"].fillna(False).astype(bool)
+        keep.append("households_estimated")
+    return out[[*keep, "geometry"]]
 
 
 def _lonlat(g, crs) -> str:
