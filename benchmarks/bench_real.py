@@ -62,18 +62,31 @@ def blocks_kept(district, result) -> tuple[int, int]:
     return len(small), int((small["grids"] == 1).sum())
 
 
-def boundary_near_streets(district, result) -> float:
-    """Share of the length of boundaries between grids of one community near a street or river."""
+def boundary_near_streets(district, result, *, community_only: bool = False) -> float:
+    """Share of the length of boundaries between grids of one community near a street or river.
+
+    With ``community_only`` only boundaries between two community grids count (a dedicated
+    site's outline is where the site is, not where a street runs).
+    """
     grids = result.grids.to_crs(district.communities.crs)
+    if community_only:
+        grids = grids[grids["grid_class"] == "community"]
     lines = [*district.roads.geometry, *district.rivers.geometry]
     if not lines:
         return float("nan")
     zone = shapely.buffer(shapely.union_all(lines), NEAR_M)
+    com = district.communities.set_index("community_code").geometry
     total = near = 0.0
-    for _code, g in grids.groupby("community_code"):
+    for code, g in grids.groupby("community_code"):
         bounds = shapely.union_all(shapely.boundary(g.geometry.values))
-        outline = shapely.boundary(shapely.union_all(g.geometry.values))
-        inner = shapely.difference(bounds, shapely.buffer(outline, 0.01))
+        inner = shapely.difference(bounds, shapely.buffer(com[code].boundary, 0.01))
+        if community_only:  # only lines two community grids share
+            parts = shapely.boundary(g.geometry.values)
+            tree = shapely.STRtree(parts)
+            li, ri = tree.query(parts, predicate="intersects")
+            keep = li < ri
+            shared = shapely.intersection(parts[li[keep]], parts[ri[keep]])
+            inner = shapely.intersection(inner, shapely.union_all(shared)) if len(shared) else shapely.LineString()
         total += inner.length
         near += shapely.intersection(inner, zone).length
     return near / total if total else float("nan")
@@ -134,6 +147,7 @@ def measure(name: str, layers: dict) -> dict:
         "footprint area in its grid": f"{share:.4%}", "buildings < 95 %": below,
         "blocks <= 500 hh in one grid": f"{kept} of {n_small}",
         "boundary within 10 m of a street": f"{boundary_near_streets(district, result):.0%}",
+        "... of it between community grids": f"{boundary_near_streets(district, result, community_only=True):.0%}",
         "Polsby-Popper mean / min": f"{pp_mean:.2f} / {pp_min:.2f}",
         "dedicated sites silent": f"{silent} of {n_sites}",
         "invalid grids (output CRS)": invalid, "max outline drift m2": f"{drift:.4f}",
