@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -63,8 +64,35 @@ class _Collector:
         )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class HouseholdEstimate:
+    """How to estimate missing household counts from footprints (see :func:`estimate_households`).
+
+    Attributes
+    ----------
+    floor_area_m2 : float
+        Floor area per household (m²).
+    levels_column : str
+        Column of the buildings layer holding the number of storeys.
+    default_levels : float
+        Storeys where that column is absent or empty.
+    household_size : float
+        Residents per household.
+    """
+
+    floor_area_m2: float = 70.0
+    levels_column: str = "levels"
+    default_levels: float = 1.0
+    household_size: float = 2.5
+
+
 def load_district(
-    sources: Mapping[str, LayerSource], *, sliver_tolerance_m2: float = 1.0
+    sources: Mapping[str, LayerSource],
+    *,
+    sliver_tolerance_m2: float = 1.0,
+    skip_unknown_landuse: bool = False,
+    estimate: HouseholdEstimate | None = None,
+    census: pd.DataFrame | None = None,
 ) -> District:
     """Read every input layer, validate them together and return the district.
 
@@ -76,6 +104,13 @@ def load_district(
     sliver_tolerance_m2 : float
         Overlaps between communities up to this area (m²) are trimmed with a warning; larger
         ones are errors.
+    skip_unknown_landuse : bool
+        See :func:`validate_layers`.
+    estimate : HouseholdEstimate, optional
+        Estimate the households and residents a building lacks from its footprint × levels.
+    census : DataFrame, optional
+        ``community_code``, ``households``, ``residents`` per community: shared among each
+        community's buildings by floor area (:func:`distribute_census`), replacing their counts.
 
     Returns
     -------
@@ -100,7 +135,32 @@ def load_district(
             problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
-    return validate_layers(layers, sliver_tolerance_m2=sliver_tolerance_m2)
+    return _counted(layers, sliver_tolerance_m2, skip_unknown_landuse, estimate, census)
+
+
+def _counted(layers, sliver_tolerance_m2, skip_unknown_landuse, estimate, census) -> District:
+    """Validate the layers after giving the buildings counts from the census or an estimate."""
+    layers = dict(layers)
+    extra = None
+    if census is not None:
+        est = estimate or HouseholdEstimate()
+        layers["buildings"], extra = distribute_census(
+            layers["buildings"], census, communities=layers["communities"],
+            levels_column=est.levels_column, default_levels=est.default_levels,
+        )  # fmt: skip
+    elif estimate is not None:
+        layers["buildings"] = estimate_households(
+            layers["buildings"], floor_area_m2=estimate.floor_area_m2,
+            levels_column=estimate.levels_column, default_levels=estimate.default_levels,
+            household_size=estimate.household_size,
+        )  # fmt: skip
+    district = validate_layers(
+        layers, sliver_tolerance_m2=sliver_tolerance_m2, skip_unknown_landuse=skip_unknown_landuse
+    )
+    if extra is not None and len(extra):
+        extra = extra.to_crs(district.findings.crs)
+        district.findings = pd.concat([district.findings, extra], ignore_index=True)
+    return district
 
 
 def validate_layers(
@@ -704,10 +764,14 @@ def distribute_census(
         if not len(idx):
             if int(h_total) or int(r_total):
                 geom = com.geometry.values[com["community_code"].to_numpy() == c]
+                lon = lat = None
+                if len(geom) and out.crs is not None:
+                    pt = gpd.GeoSeries([shapely.point_on_surface(geom[0])], crs=out.crs).to_crs(4326).iloc[0]
+                    lon, lat = round(pt.x, 6), round(pt.y, 6)
                 rows.append({"rule": "input.census", "severity": "warning", "source": "census",
                              "feature_id": c, "message": f"community {c} has {int(h_total)} households "
                              "in the census but no building with floor area to hold them",
-                             "lon": None, "lat": None,
+                             "lon": lon, "lat": lat,
                              "geometry": geom[0] if len(geom) else None})  # fmt: skip
             continue
         hh[idx] = _largest_remainder(floor[idx], int(h_total))

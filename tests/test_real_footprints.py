@@ -186,3 +186,23 @@ def test_unknown_landuse_skipped_with_a_finding_and_degenerate_building_dropped(
     assert f.loc["ghost", "rule"] == "input.geometry"
     assert "ghost" not in set(d.buildings["building_id"])
     assert len(d.landuse) == len(lu) - 1
+
+
+def test_load_district_estimates_or_shares_census_counts(real_layers, tmp_path):
+    from gridgeo.io import LayerSource
+    from gridgeo.validate import HouseholdEstimate, load_district
+
+    path = tmp_path / "real.gpkg"
+    bare = real_layers["buildings"].drop(columns=["households", "residents", "households_estimated"])
+    bare.to_file(path, layer="buildings")
+    real_layers["communities"].to_file(path, layer="communities")
+    sources = {n: LayerSource(path, n) for n in ("communities", "buildings")}
+    d = load_district(sources, estimate=HouseholdEstimate(floor_area_m2=70.0, household_size=2.3))
+    assert d.buildings["households_estimated"].all()
+    assert d.buildings["households"].sum() == real_layers["buildings"]["households"].sum()
+    codes = list(real_layers["communities"]["community_code"])
+    census = pd.DataFrame({"community_code": codes, "households": [900, 1300, 800],
+                           "residents": [2000, 3000, 1900]})  # fmt: skip
+    d = load_district(sources, census=census)
+    sums = d.buildings.groupby("community_code")["households"].sum()
+    assert sums.loc[codes].tolist() == [900, 1300, 800]
