@@ -338,6 +338,35 @@ def _check_layer(
         if fam not in fam_ok:
             col.error(label, fid, f"geometry is {g.geom_type}; the {name} layer needs {' or '.join(sorted(fam_ok))}",
                       blocking=True)  # fmt: skip
+    gdf, ids = _repair_geometry(gdf, ids, name, label, col)
+
+    if name == "buildings":
+        for c in ("households", "residents"):
+            gdf[c] = _check_counts(gdf[c], ids, c, label, col)
+        if "community_code" in gdf.columns:
+            gdf["community_code"] = _codes_text(gdf["community_code"])
+        bad = gdf[(gdf["residents"] < gdf["households"]) & (gdf["households"] >= 0)]
+        for fid, g in zip(bad["building_id"][:50], bad.geometry[:50], strict=False):
+            col.warn("input.counts", label, fid, "fewer residents than households: check the census counts", g, gdf.crs)
+    if name == "landuse":
+        gdf = _check_landuse(gdf, ids, label, col, skip_unknown)
+        if gdf is None:
+            return None
+    keep = [spec.id_column, *spec.required, *[c for c in spec.optional if c in gdf.columns]]
+    if name == "landuse":
+        keep.append("category")
+    keep = list(dict.fromkeys(keep))
+    return gdf[[*keep, gdf.geometry.name]].rename_geometry("geometry") if gdf.geometry.name != "geometry" else gdf[[*keep, "geometry"]]
+
+
+def _repair_geometry(gdf, ids, name: str, label: str, col: _Collector):
+    """Repair invalid geometries with make_valid (a warning each); refuse what collapses.
+
+    A building that collapses to no area and holds no household is dropped with a warning
+    (OSM's degenerate ways) instead of refusing the run.
+    """
+    geoms = gdf.geometry.values
+    idc = LAYERS[name].id_column
     valid = shapely.is_valid(geoms)
     drop: list[int] = []
     if not valid.all():
@@ -367,40 +396,31 @@ def _check_layer(
         if drop:
             gdf = gdf.drop(index=gdf.index[drop])
             ids = gdf[idc]
+    return gdf, ids
 
-    if name == "buildings":
-        for c in ("households", "residents"):
-            gdf[c] = _check_counts(gdf[c], ids, c, label, col)
-        if "community_code" in gdf.columns:
-            gdf["community_code"] = _codes_text(gdf["community_code"])
-        bad = gdf[(gdf["residents"] < gdf["households"]) & (gdf["households"] >= 0)]
-        for fid, g in zip(bad["building_id"][:50], bad.geometry[:50], strict=False):
-            col.warn("input.counts", label, fid, "fewer residents than households: check the census counts", g, gdf.crs)
-    if name == "landuse":
-        cls = gdf["landuse_class"].map(normalise_landuse_class)
-        unknown = cls.isna()
-        for fid, raw, g in zip(ids[unknown], gdf["landuse_class"][unknown], gdf.geometry[unknown], strict=True):
-            if skip_unknown:
-                col.warn("input.landuse", label, fid, f"unknown landuse_class {raw!r}: polygon left out "
-                         "(--skip-unknown-landuse)", g, gdf.crs)  # fmt: skip
-            else:
-                col.error(label, fid, f"unknown landuse_class {raw!r}; use one of "
-                          f"{', '.join(sorted(ABSORBABLE | DEDICATED))}, their Chinese names or OpenStreetMap "
-                          "values, or skip such polygons with --skip-unknown-landuse")  # fmt: skip
-        if skip_unknown and unknown.any():
-            gdf, cls = gdf[~unknown].copy(), cls[~unknown]
-            if gdf.empty:
-                return None
-        gdf["landuse_class"] = cls
-        gdf["category"] = np.where(cls.isin(list(DEDICATED)), "dedicated", "absorbable")
-        if "name" not in gdf.columns:
-            gdf["name"] = ""
-        gdf["name"] = gdf["name"].fillna("").astype(str)
-    keep = [spec.id_column, *spec.required, *[c for c in spec.optional if c in gdf.columns]]
-    if name == "landuse":
-        keep.append("category")
-    keep = list(dict.fromkeys(keep))
-    return gdf[[*keep, gdf.geometry.name]].rename_geometry("geometry") if gdf.geometry.name != "geometry" else gdf[[*keep, "geometry"]]
+
+def _check_landuse(gdf, ids, label: str, col: _Collector, skip_unknown: bool):
+    """Land-use classes to gridgeo's (OSM values included); unknown ones refused or skipped."""
+    cls = gdf["landuse_class"].map(normalise_landuse_class)
+    unknown = cls.isna()
+    for fid, raw, g in zip(ids[unknown], gdf["landuse_class"][unknown], gdf.geometry[unknown], strict=True):
+        if skip_unknown:
+            col.warn("input.landuse", label, fid, f"unknown landuse_class {raw!r}: polygon left out "
+                     "(--skip-unknown-landuse)", g, gdf.crs)  # fmt: skip
+        else:
+            col.error(label, fid, f"unknown landuse_class {raw!r}; use one of "
+                      f"{', '.join(sorted(ABSORBABLE | DEDICATED))}, their Chinese names or OpenStreetMap "
+                      "values, or skip such polygons with --skip-unknown-landuse")  # fmt: skip
+    if skip_unknown and unknown.any():
+        gdf, cls = gdf[~unknown].copy(), cls[~unknown]
+        if gdf.empty:
+            return None
+    gdf["landuse_class"] = cls
+    gdf["category"] = np.where(cls.isin(list(DEDICATED)), "dedicated", "absorbable")
+    if "name" not in gdf.columns:
+        gdf["name"] = ""
+    gdf["name"] = gdf["name"].fillna("").astype(str)
+    return gdf
 
 
 def _no_households(gdf: gpd.GeoDataFrame, i: int) -> bool:

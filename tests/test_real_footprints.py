@@ -206,3 +206,15 @@ def test_load_district_estimates_or_shares_census_counts(real_layers, tmp_path):
     d = load_district(sources, census=census)
     sums = d.buildings.groupby("community_code")["households"].sum()
     assert sums.loc[codes].tolist() == [900, 1300, 800]
+
+
+def test_a_grid_has_a_hole_only_around_a_dedicated_grid(real_district, real_result):
+    grids = real_result.grids.to_crs(real_district.communities.crs)
+    ded = shapely.union_all(grids.geometry.values[grids["grid_class"] == "dedicated"])
+    u = real_result.units.units
+    land = shapely.union_all(u.geometry.values[u["kind"].isin(["absorbable", "minor_dedicated"])])
+    for geom in grids.geometry[grids["grid_class"] == "community"]:
+        for ring in geom.interiors:
+            hole = shapely.Polygon(ring)
+            filled = shapely.area(shapely.intersection(hole, shapely.union(ded, land)))
+            assert filled >= 0.99 * hole.area
