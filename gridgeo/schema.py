@@ -83,6 +83,31 @@ LANDUSE_SYNONYMS: dict[str, str] = {
 }  # fmt: skip
 
 
+#: OpenStreetMap values of the ``landuse``, ``natural``, ``leisure``, ``amenity``, ``water`` and
+#: ``building`` tags, mapped to gridgeo's classes; given bare (``grass``) or as ``key=value``.
+OSM_LANDUSE: dict[str, str] = {
+    "construction": "construction_site", "brownfield": "vacant_land", "greenfield": "vacant_land",
+    "forest": "forest", "wood": "forest", "scrub": "forest", "heath": "green_space",
+    "grass": "green_space", "meadow": "green_space", "village_green": "green_space",
+    "recreation_ground": "green_space", "garden": "green_space", "cemetery": "green_space",
+    "farmland": "farmland", "farmyard": "farmland", "orchard": "farmland", "vineyard": "farmland",
+    "allotments": "farmland", "greenhouse_horticulture": "farmland",
+    "basin": "reservoir", "reservoir": "reservoir", "pond": "lake", "lake": "lake",
+    "water": "water", "river": "water", "canal": "water", "stream": "water", "riverbank": "water",
+    "wetland": "wetland", "beach": "beach", "sand": "beach", "bare_rock": "mountain",
+    "peak": "mountain", "ridge": "mountain", "cliff": "mountain",
+    "school": "school", "kindergarten": "school", "university": "school", "college": "school",
+    "hospital": "hospital", "clinic": "hospital",
+    "park": "park", "nature_reserve": "scenic_area", "zoo": "scenic_area",
+    "theme_park": "scenic_area", "attraction": "scenic_area",
+    "marketplace": "market", "retail": "market", "commercial": "office_building",
+    "office": "office_building", "industrial": "industrial_park", "factory": "factory",
+    "works": "factory", "townhall": "government", "government": "government",
+    "military": "military", "station": "transport_hub", "railway": "transport_hub",
+    "bus_station": "transport_hub",
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class LayerSpec:
     """What gridgeo expects of one input layer.
@@ -116,7 +141,7 @@ LAYERS: dict[str, LayerSpec] = {
         "buildings",
         "building_id",
         ("households", "residents"),
-        ("community_code", "name"),
+        ("community_code", "name", "households_estimated"),
         ("Polygon", "Point"),
     ),
     "landuse": LayerSpec("landuse", "landuse_id", ("landuse_class",), ("name",), ("Polygon",)),
@@ -157,7 +182,9 @@ def normalise_landuse_class(value: object) -> str | None:
     Parameters
     ----------
     value : object
-        The cell, e.g. ``"学校"``, ``"School"`` or ``"construction site"``.
+        The cell, e.g. ``"学校"``, ``"School"``, ``"construction site"`` or an OpenStreetMap
+        value (``"grass"``, ``"landuse=construction"``, ``"amenity=marketplace"``, see
+        :data:`OSM_LANDUSE`).
 
     Returns
     -------
@@ -175,7 +202,13 @@ def normalise_landuse_class(value: object) -> str | None:
     low = low.replace(" ", "_")
     if low in ABSORBABLE or low in DEDICATED:
         return low
-    return None
+    for sep in ("=", ":"):
+        if sep in low:
+            low = low.split(sep, 1)[1].strip()
+            break
+    if low in ABSORBABLE or low in DEDICATED:
+        return low
+    return OSM_LANDUSE.get(low)
 
 
 # -- The grid layer: what every stage after the partition can rely on ------------------------

@@ -4,24 +4,30 @@ Per community (R2: a grid never straddles two):
 
 * **dedicated** units: the dedicated land-use polygons (R4: school, hospital, park, market ...)
   clipped to the community, one unit per connected part, each to become a dedicated grid of
-  its own with the buildings inside it. Parts below a floor (area and households) stay inside
-  the community grids as ordinary land instead (kind ``minor_dedicated``).
+  its own with the buildings inside it, whatever its size or households. Only a site below its
+  class's floor (:attr:`UnitOptions.dedicated_floor_m2`, none by default) or lying inside
+  another site stays ordinary land (kind ``minor_dedicated``), recorded in
+  :attr:`Units.sites` for a located R4 finding.
 * **absorbable** units: mountain, forest, reservoir, lake, construction site ... (R3) clipped to
   what is left, one unit per part; they carry the households of any building inside them.
-* **building** units: what is left is cut into blocks by the community boundary, roads and
-  rivers, and each block into Voronoi cells of the buildings' representative points (a
-  tessellation of the footprints); a building's unit is the cell part holding it.
+* **building** units: what is left is cut into street blocks by the community boundary, roads
+  and rivers, and each block into cells of its buildings: Voronoi cells of their representative
+  points where these hold every footprint whole (buildings laid out like a lattice, points),
+  else a tessellation of the footprints themselves (:func:`momepy.enclosed_tessellation`:
+  every point of a block goes to the nearest footprint), so that no unit boundary crosses a
+  footprint. A building's unit is the cell part holding it; the block is kept as ``block_id``.
 * **leftover** units: blocks without a building, and cell parts cut off from their building by a
   block's shape: land with no households.
 
 Coverage holds by construction: the units of a community tile it. The adjacency between units
 is rook (a shared boundary of positive length) with the shared length in metres; a boundary
-that follows a road or river is cheap to cut.
+that follows a road or river is cheap to cut, one between two footprints of a block dear.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -51,20 +57,40 @@ class UnitOptions:
 
     Attributes
     ----------
+    dedicated_floor_m2 : mapping of str to float
+        Per dedicated class (``school``, ``park`` ...), the area (m²) below which a site of that
+        class gets no dedicated grid and stays inside the community grids, as a located R4
+        finding. By default every dedicated site is a dedicated grid, whatever its size: whether
+        a polygon is a dedicated site is decided by its class, never by its households.
     dedicated_min_area_m2 : float
-        A dedicated land-use part smaller than this stays inside the community grids ...
+        A floor for every class not in ``dedicated_floor_m2`` (default 0: none).
     dedicated_min_households : int
-        ... unless it holds at least this many households.
+        Not used by the units (a site's households never decide whether it is dedicated); kept
+        for :func:`gridgeo.coverage.checks.dedicated_parts`, which keeps a piece at or above
+        either floor.
     road_discount : float
         The cost of cutting along a road or river, as a share of the shared length (0–1).
     road_width_m : float
         How close (m) to a road or river line a unit boundary counts as following it.
+    block_cost : float
+        Multiplies the cost of cutting between two units of one street block (between two
+        footprints), so that grids follow streets and keep blocks whole.
+    tessellation_segment_m : float
+        Where point cells would cut a footprint, the footprints are tessellated
+        (:func:`momepy.enclosed_tessellation`) with their outlines sampled every this many m.
     """
 
-    dedicated_min_area_m2: float = 5000.0
-    dedicated_min_households: int = 300
+    dedicated_floor_m2: Mapping[str, float] = field(default_factory=dict)
+    dedicated_min_area_m2: float = 0.0
+    dedicated_min_households: int = 0
     road_discount: float = 0.1
     road_width_m: float = 15.0
+    block_cost: float = 4.0
+    tessellation_segment_m: float = 1.0
+
+    def floor_m2(self, landuse_class: str) -> float:
+        """The dedicated floor (m²) of a class."""
+        return float(self.dedicated_floor_m2.get(landuse_class, self.dedicated_min_area_m2))
 
 
 @dataclass
@@ -76,17 +102,21 @@ class Units:
     units : GeoDataFrame
         ``unit_id`` (str), ``community_code``, ``kind`` (``building``, ``absorbable``,
         ``dedicated``, ``minor_dedicated``, ``leftover``), ``landuse_class``, ``landuse_id``,
+        ``block_id`` (the street block the unit lies in, ``""`` for land-use units),
         ``households``, ``residents``, ``n_buildings``, ``area_m2``, geometry (metric CRS).
     edges : DataFrame
         ``u``, ``v`` (unit_id), ``shared_m`` (shared boundary length, m), ``along_m`` (of it
         along a road or river), ``cost`` (what cutting the edge costs).
     building_unit : DataFrame
         ``building_id`` -> ``unit_id``.
+    sites : list of SiteEvent
+        The dedicated sites (R4) that are no dedicated grid of their own, and why.
     """
 
     units: gpd.GeoDataFrame
     edges: pd.DataFrame
     building_unit: pd.DataFrame
+    sites: list = field(default_factory=list)
 
 
 def build_units(district: District, options: UnitOptions | None = None) -> Units:
@@ -122,6 +152,7 @@ def build_units(district: District, options: UnitOptions | None = None) -> Units
     all_units: list[dict] = []
     all_edges: list[pd.DataFrame] = []
     bu_rows: list[tuple[str, str]] = []
+    sites: list[SiteEvent] = []
     for code, poly in sorted(
         zip(district.communities["community_code"], district.communities.geometry, strict=True)
     ):
@@ -136,21 +167,28 @@ def build_units(district: District, options: UnitOptions | None = None) -> Units
             lines[i]
             for i in (np.sort(line_tree.query(poly, predicate="intersects")) if line_tree else [])
         ]
-        units, bmap = _community_units(
+        units, bmap, events = _community_units(
             code, poly, bld.iloc[idx], bpts[idx], com_lu, extra_water, com_lines, options
         )
         bu_rows.extend(bmap)
         all_units.extend(units)
+        sites.extend(events)
         all_edges.append(
             _edges(
-                [u["geometry"] for u in units], [u["unit_id"] for u in units], com_lines, options
+                [u["geometry"] for u in units],
+                [u["unit_id"] for u in units],
+                com_lines,
+                options,
+                blocks=[u["block_id"] for u in units],
             )
         )
     units_gdf = (
         gpd.GeoDataFrame(all_units, geometry="geometry", crs=crs)
         if all_units
         else gpd.GeoDataFrame(
-            columns=["unit_id", "community_code", "kind", "geometry"], geometry="geometry", crs=crs
+            columns=["unit_id", "community_code", "kind", "block_id", "geometry"],
+            geometry="geometry",
+            crs=crs,
         )
     )
     edges = (
@@ -158,7 +196,9 @@ def build_units(district: District, options: UnitOptions | None = None) -> Units
         if all_edges
         else pd.DataFrame(columns=["u", "v", "shared_m", "along_m", "cost"])
     )
-    return Units(units_gdf, edges, pd.DataFrame(bu_rows, columns=["building_id", "unit_id"]))
+    return Units(
+        units_gdf, edges, pd.DataFrame(bu_rows, columns=["building_id", "unit_id"]), sites
+    )
 
 
 def _polygons(geom) -> list:
@@ -187,34 +227,63 @@ def _first_hit(tree: shapely.STRtree | None, geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options):
-    """The units of one community and the building -> unit pairs.
+@dataclass(frozen=True)
+class SiteEvent:
+    """A dedicated site (R4) that did not become a dedicated grid of its own, and why.
 
-    Every unit is a union of faces of one planar arrangement (the community boundary, the
-    land-use boundaries, roads, rivers and the Voronoi edges of the buildings, noded on a
-    1 cm grid), so neighbouring units share identical edges: no gap, no overlap, by
-    construction.
+    Attributes
+    ----------
+    community_code, landuse_id, landuse_class : str
+    reason : str
+        ``below_floor`` (smaller than its class's floor) or ``merged`` (lies inside another
+        dedicated site, ``into`` its landuse id).
+    area_m2 : float
+        The site's area inside the community (m²).
+    into : str
+        The landuse id of the site it was merged into (``merged`` only).
+    geometry : shapely geometry
+        The site inside the community (metric CRS).
     """
-    hh = bld["households"].to_numpy()
-    rs = bld["residents"].to_numpy()
-    ids = bld["building_id"].to_numpy()
-    bx, by = shapely.get_x(bpts), shapely.get_y(bpts)
 
-    # Land-use parts inside the community, by priority: dedicated (R4) in id order, then
-    # absorbable (R3) and river polygons; dedicated parts below the floor become ordinary land.
+    community_code: str
+    landuse_id: str
+    landuse_class: str
+    reason: str
+    area_m2: float
+    into: str
+    geometry: object
+
+
+def _landuse_parts(code, poly, com_lu, extra_water, options):
+    """Land-use parts of a community by priority, and the dedicated sites left without a grid.
+
+    Dedicated (R4) parts first, in id order, each a dedicated unit unless below its class's
+    floor; then absorbable (R3) land, river polygons and the sites below the floor.
+    """
     claimed = shapely.Polygon()
     parts: list[tuple[str, str, str, object]] = []  # kind, class, landuse id, polygon
     minor = []
+    events: list[SiteEvent] = []
     ded = com_lu[com_lu["category"] == "dedicated"].sort_values("landuse_id")
     for lid, cls, g in zip(ded["landuse_id"], ded["landuse_class"], ded.geometry, strict=True):
-        for part in _polygons(shapely.difference(shapely.intersection(g, poly), claimed)):
-            inside = shapely.contains_xy(part, bx, by)
-            if (
-                part.area < options.dedicated_min_area_m2
-                and hh[inside].sum() < options.dedicated_min_households
-            ):
+        mine = shapely.intersection(g, poly)
+        if mine.is_empty or mine.area <= 0.01:
+            continue
+        free = _polygons(shapely.difference(mine, claimed))
+        if sum(p.area for p in free) < 0.5 * mine.area:
+            # Mostly inside a site claimed before: it goes to that site's dedicated grid.
+            into = next(
+                (q[2] for q in parts if q[0] == "dedicated" and q[3].intersects(mine)), ""
+            )
+            events.append(SiteEvent(code, str(lid), str(cls), "merged", float(mine.area), into, mine))
+            for part in free:
                 minor.append(("minor_dedicated", cls, lid, part))
-                continue
+            continue
+        if mine.area < options.floor_m2(str(cls)):
+            events.append(SiteEvent(code, str(lid), str(cls), "below_floor", float(mine.area), "", mine))
+            minor.extend(("minor_dedicated", cls, lid, part) for part in free)
+            continue
+        for part in free:
             parts.append(("dedicated", cls, lid, part))
             claimed = shapely.union(claimed, part)
     absorb = com_lu[com_lu["category"] == "absorbable"].sort_values("landuse_id")
@@ -229,6 +298,97 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
         for part in _polygons(shapely.difference(shapely.intersection(g, poly), claimed)):
             parts.append((kind, cls, lid, part))
             claimed = shapely.union(claimed, part)
+    return parts, claimed, events
+
+
+@dataclass
+class _Cells:
+    """How the land of a community's blocks is shared among its buildings.
+
+    ``lines`` are the cell boundaries (to node with the blocks); ``seeds`` one point per cell
+    (the building it belongs to); ``label`` gives each face (by its representative point) the
+    index of its cell.
+    """
+
+    lines: list
+    seeds: np.ndarray
+    footprints: np.ndarray | None
+    cells: np.ndarray | None
+
+    def label(self, reps: np.ndarray) -> np.ndarray:
+        out = np.full(len(reps), -1)
+        if not len(self.seeds) or not len(reps):
+            return out
+        if self.footprints is None:
+            return np.asarray(shapely.STRtree(shapely.points(self.seeds)).nearest(reps))
+        # A face inside a footprint is that building's; else the tessellation cell holding it.
+        out = _first_hit(shapely.STRtree(self.footprints), reps)
+        free = np.flatnonzero(out < 0)
+        if len(free) and self.cells is not None:
+            out[free] = _first_hit(shapely.STRtree(self.cells), reps[free])
+        free = np.flatnonzero(out < 0)
+        if len(free):
+            out[free] = shapely.STRtree(self.footprints).nearest(reps[free])
+        return out
+
+
+def _point_cells(poly, near, bx, by):
+    """Voronoi cells of the buildings' representative points (shared points share a cell)."""
+    gen = np.unique(np.round(np.column_stack([bx, by]), 2), axis=0) if len(bx) else np.empty((0, 2))
+    if len(gen) < 2:
+        return gen, [], None
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(gen), extend_to=poly, ordered=True))
+    return gen, list(shapely.intersection(shapely.boundary(cells), near)), cells
+
+
+def _tessellate(poly, near, geoms, bx, by, blocks, options) -> _Cells:
+    """The cells of a community's buildings: point cells where they hold every footprint whole,
+    else a tessellation of the footprints (every point of a block to the nearest footprint).
+
+    Point cells are cheap and, on buildings laid out like a lattice, already hold each footprint;
+    a long slab or an L-shaped block is cut by them, and then the community is tessellated with
+    :func:`momepy.enclosed_tessellation` inside its blocks, each footprint wholly in its cell.
+    """
+    gen, lines, cells = _point_cells(poly, near, bx, by)
+    polys = shapely.get_type_id(geoms) >= 3 if len(geoms) else np.zeros(0, dtype=bool)
+    if cells is None or not polys.any():
+        return _Cells(lines, gen, None, None)
+    # The cell of each building: the one of its (rounded) point, as ``ordered=True`` keeps it.
+    key = {tuple(p): i for i, p in enumerate(gen)}
+    own = np.array([key[(x, y)] for x, y in np.round(np.column_stack([bx, by]), 2)])
+    clipped = shapely.intersection(geoms[polys], poly)
+    if shapely.covers(shapely.buffer(cells[own[polys]], 0.01), clipped).all():
+        return _Cells(lines, gen, None, None)
+    import momepy
+
+    fps = np.where(polys, shapely.intersection(geoms, poly), shapely.buffer(geoms, 0.5, quad_segs=1))
+    fps = np.array([g if not g.is_empty else shapely.buffer(shapely.points(x, y), 0.5, quad_segs=1)
+                    for g, x, y in zip(fps, bx, by, strict=True)], dtype=object)  # fmt: skip
+    tess = momepy.enclosed_tessellation(
+        gpd.GeoSeries(fps), gpd.GeoSeries(blocks), segment=options.tessellation_segment_m, n_jobs=1
+    )
+    tess = tess[tess.index >= 0]
+    cell_of = np.full(len(fps), None, dtype=object)
+    cell_of[tess.index.to_numpy()] = tess.geometry.values
+    cell_of = np.array([c if c is not None else shapely.Polygon() for c in cell_of], dtype=object)
+    lines = list(shapely.intersection(shapely.boundary(cell_of), near))
+    lines += list(shapely.intersection(shapely.boundary(fps), near))
+    return _Cells(lines, np.column_stack([bx, by]), fps, cell_of)
+
+
+def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options):
+    """The units of one community, the building -> unit pairs and the dedicated-site events.
+
+    Every unit is a union of faces of one planar arrangement (the community boundary, the
+    land-use boundaries, roads, rivers and the cell edges of the buildings), so neighbouring
+    units share identical edges: no gap, no overlap, by construction.
+    """
+    hh = bld["households"].to_numpy()
+    rs = bld["residents"].to_numpy()
+    ids = bld["building_id"].to_numpy()
+    bx, by = shapely.get_x(bpts), shapely.get_y(bpts)
+
+    parts, claimed, events = _landuse_parts(code, poly, com_lu, extra_water, options)
 
     # Blocks: the rest of the community cut by roads and rivers (to tell a cell's parts apart).
     rest = shapely.difference(poly, claimed)
@@ -238,38 +398,39 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
     blocks = _faces(block_lines, rest)
     block_tree = shapely.STRtree(blocks) if blocks else None
 
-    # Voronoi cells of the building points (shared points share a cell).
-    gen = np.unique(np.round(np.column_stack([bx, by]), 2), axis=0) if len(bx) else np.empty((0, 2))
-    cell_lines = []
-    if len(gen) >= 2:
-        cells = shapely.voronoi_polygons(shapely.multipoints(gen), extend_to=poly, ordered=True)
-        cell_lines = list(shapely.intersection(shapely.boundary(shapely.get_parts(cells)), near))
-    faces = _faces(block_lines + cell_lines, poly)
+    cells = _tessellate(poly, near, np.asarray(bld.geometry.values), bx, by, blocks, options)
+    faces = _faces(block_lines + cells.lines, poly)
     reps = shapely.point_on_surface(np.array(faces, dtype=object)) if faces else np.array([])
 
     # Label every face: a land-use part, or (block, cell) of the rest.
     groups: dict[tuple, list] = {}
     part_tree = shapely.STRtree([p[3] for p in parts]) if parts else None
-    gen_tree = shapely.STRtree(shapely.points(gen)) if len(gen) else None
     n_faces = len(faces)
     part_of, block_of = _first_hit(part_tree, reps), _first_hit(block_tree, reps)
     cell_of = np.full(n_faces, -1)
-    if gen_tree is not None and n_faces:
-        free = np.flatnonzero(part_of < 0)
-        if len(free):
-            cell_of[free] = gen_tree.nearest(reps[free])
+    free = np.flatnonzero(part_of < 0)
+    if len(free):
+        cell_of[free] = cells.label(reps[free])
     for i, face in enumerate(faces):
         if part_of[i] >= 0:
             key = ("part", int(part_of[i]))
         else:
             key = ("cell", int(block_of[i]), int(cell_of[i]))
         groups.setdefault(key, []).append(face)
+    units = _assemble(code, groups, parts, cells.seeds)
+    units = _reconcile(units, poly)
+    units, bmap = _number_and_count(code, units, bpts, hh, rs, ids)
+    return units, bmap, events
 
+
+def _assemble(code, groups, parts, seeds) -> list[dict]:
+    """Units from the labelled faces: land-use parts, and per block the building cells."""
     units: list[dict] = []
 
-    def add(kind, geom, landuse_class="", landuse_id=""):
+    def add(kind, geom, landuse_class="", landuse_id="", block=-1):
         units.append({"unit_id": "", "community_code": code, "kind": kind, "landuse_class": landuse_class,
-                      "landuse_id": landuse_id, "households": 0, "residents": 0, "n_buildings": 0,
+                      "landuse_id": landuse_id, "block_id": "" if block < 0 else f"{code}-K{block + 1:03d}",
+                      "households": 0, "residents": 0, "n_buildings": 0,
                       "area_m2": float(geom.area), "geometry": geom})  # fmt: skip
 
     pieces: dict[int, list] = {}  # block -> [kind, geometry] of its cell pieces
@@ -281,7 +442,7 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
                 add(kind, m, cls, lid)
             continue
         for m in merged:
-            has = bool(key[2] >= 0 and shapely.contains_xy(m, gen[key[2]][0], gen[key[2]][1]))
+            has = bool(key[2] >= 0 and shapely.contains_xy(m, seeds[key[2]][0], seeds[key[2]][1]))
             pieces.setdefault(key[1], []).append(["building" if has else "leftover", m])
     # A cell's piece cut off from its building joins the building unit of its own block
     # it shares the longest boundary with: fewer, rounder units, the same tiling.
@@ -303,11 +464,16 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
             if kind == "merged":
                 continue
             for m in _polygons(geom):
-                add(kind, m)
+                add(kind, m, block=blk)
+    return units
 
-    units = _reconcile(units, poly)
 
-    # Buildings to units by their representative point (on an edge: the first unit touching it).
+def _number_and_count(code, units, bpts, hh, rs, ids):
+    """Number the units north to south, west to east, and count the buildings in each.
+
+    A building is in the unit holding its representative point (on an edge: the first unit
+    touching it).
+    """
     geoms = np.array([u["geometry"] for u in units], dtype=object)
     order = sorted(
         range(len(units)),
@@ -318,7 +484,7 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
     for k, u in enumerate(units, start=1):
         u["unit_id"] = f"{code}-U{k:05d}"
     bmap: list[tuple[str, str]] = []
-    if len(bx) and len(units):
+    if len(bpts) and len(units):
         tree = shapely.STRtree(geoms)
         home = _first_hit(tree, bpts)
         for b in np.flatnonzero(home < 0):
@@ -439,8 +605,19 @@ def _faces(lines: list, area) -> list:
     return sorted(faces[keep], key=lambda p: (-round(p.centroid.y, 2), round(p.centroid.x, 2)))
 
 
-def _edges(geoms: list, ids: list[str], lines: list, options: UnitOptions) -> pd.DataFrame:
-    """Rook adjacency between units with shared length and cut cost."""
+def _edges(
+    geoms: list,
+    ids: list[str],
+    lines: list,
+    options: UnitOptions,
+    *,
+    blocks: list[str] | None = None,
+) -> pd.DataFrame:
+    """Rook adjacency between units with shared length and cut cost.
+
+    Cutting along a road or river costs ``road_discount`` of its length; cutting between two
+    units of one street block (``blocks``, non-empty and equal) costs ``block_cost`` times it.
+    """
     cols = ["u", "v", "shared_m", "along_m", "cost"]
     if len(geoms) < 2:
         return pd.DataFrame(columns=cols)
@@ -465,6 +642,10 @@ def _edges(geoms: list, ids: list[str], lines: list, options: UnitOptions) -> pd
         near = shapely.intersects(zone, shared)
         along[near] = shapely.length(shapely.intersection(shared[near], zone))
     cost = length - (1.0 - options.road_discount) * along
+    if blocks is not None:
+        blk = np.array(blocks, dtype=object)
+        inside = (blk[left] == blk[right]) & (blk[left] != "")
+        cost = np.where(inside, cost * options.block_cost, cost)
     return pd.DataFrame({
         "u": np.array(ids, dtype=object)[left], "v": np.array(ids, dtype=object)[right],
         "shared_m": np.round(length, 2), "along_m": np.round(along, 2), "cost": np.round(np.maximum(cost, 0.1), 2),
@@ -482,7 +663,7 @@ def community_graph(units: Units, community_code: str):
     Returns
     -------
     networkx.Graph
-        Nodes are unit ids with ``households``, ``residents``, ``area_m2``; edges carry
+        Nodes are unit ids with ``households``, ``residents``, ``area_m2``, ``block_id``; edges carry
         ``shared_m`` and ``edge_cost``.
     """
     import networkx as nx
@@ -490,12 +671,51 @@ def community_graph(units: Units, community_code: str):
     u = units.units
     sel = u[(u["community_code"] == community_code) & (u["kind"] != "dedicated")]
     g = nx.Graph()
-    for uid, h, r, a in zip(
-        sel["unit_id"], sel["households"], sel["residents"], sel["area_m2"], strict=True
+    blocks = sel["block_id"] if "block_id" in sel.columns else pd.Series("", index=sel.index)
+    for uid, h, r, a, k in zip(
+        sel["unit_id"], sel["households"], sel["residents"], sel["area_m2"], blocks, strict=True
     ):
-        g.add_node(uid, households=int(h), residents=int(r), area_m2=float(a))
+        g.add_node(uid, households=int(h), residents=int(r), area_m2=float(a), block_id=str(k))
     e = units.edges
     e = e[e["u"].isin(g.nodes) & e["v"].isin(g.nodes)]
     for a, b, s, c in zip(e["u"], e["v"], e["shared_m"], e["cost"], strict=True):
         g.add_edge(a, b, shared_m=float(s), edge_cost=float(c))
     return g
+
+
+def street_blocks(district: District) -> gpd.GeoDataFrame:
+    """The street blocks of every community: the community cut by its roads and rivers.
+
+    Parameters
+    ----------
+    district : District
+        A validated district (metric CRS).
+
+    Returns
+    -------
+    GeoDataFrame
+        ``block_id`` (``<community_code>-K<n>``), ``community_code``, polygon, in the
+        district's metric CRS; the blocks of a community tile it.
+    """
+    crs = district.communities.crs
+    lines = [g for g in district.roads.geometry if g is not None]
+    lines += [
+        g.boundary if g.geom_type.endswith("Polygon") else g
+        for g in district.rivers.geometry
+        if g is not None
+    ]
+    tree = shapely.STRtree(lines) if lines else None
+    rows = []
+    for code, poly in sorted(
+        zip(district.communities["community_code"], district.communities.geometry, strict=True)
+    ):
+        near = poly.buffer(1.0)
+        hit = np.sort(tree.query(poly, predicate="intersects")) if tree is not None else []
+        cut = [shapely.intersection(lines[i], near) for i in hit]
+        for k, face in enumerate(_faces([poly.boundary, *cut], poly), start=1):
+            rows.append({"block_id": f"{code}-K{k:03d}", "community_code": code, "geometry": face})
+    if not rows:
+        return gpd.GeoDataFrame(
+            columns=["block_id", "community_code", "geometry"], geometry="geometry", crs=crs
+        )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -63,8 +64,35 @@ class _Collector:
         )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class HouseholdEstimate:
+    """How to estimate missing household counts from footprints (see :func:`estimate_households`).
+
+    Attributes
+    ----------
+    floor_area_m2 : float
+        Floor area per household (m²).
+    levels_column : str
+        Column of the buildings layer holding the number of storeys.
+    default_levels : float
+        Storeys where that column is absent or empty.
+    household_size : float
+        Residents per household.
+    """
+
+    floor_area_m2: float = 70.0
+    levels_column: str = "levels"
+    default_levels: float = 1.0
+    household_size: float = 2.5
+
+
 def load_district(
-    sources: Mapping[str, LayerSource], *, sliver_tolerance_m2: float = 1.0
+    sources: Mapping[str, LayerSource],
+    *,
+    sliver_tolerance_m2: float = 1.0,
+    skip_unknown_landuse: bool = False,
+    estimate: HouseholdEstimate | None = None,
+    census: pd.DataFrame | None = None,
 ) -> District:
     """Read every input layer, validate them together and return the district.
 
@@ -76,6 +104,13 @@ def load_district(
     sliver_tolerance_m2 : float
         Overlaps between communities up to this area (m²) are trimmed with a warning; larger
         ones are errors.
+    skip_unknown_landuse : bool
+        See :func:`validate_layers`.
+    estimate : HouseholdEstimate, optional
+        Estimate the households and residents a building lacks from its footprint × levels.
+    census : DataFrame, optional
+        ``community_code``, ``households``, ``residents`` per community: shared among each
+        community's buildings by floor area (:func:`distribute_census`), replacing their counts.
 
     Returns
     -------
@@ -100,11 +135,39 @@ def load_district(
             problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
-    return validate_layers(layers, sliver_tolerance_m2=sliver_tolerance_m2)
+    return _counted(layers, sliver_tolerance_m2, skip_unknown_landuse, estimate, census)
+
+
+def _counted(layers, sliver_tolerance_m2, skip_unknown_landuse, estimate, census) -> District:
+    """Validate the layers after giving the buildings counts from the census or an estimate."""
+    layers = dict(layers)
+    extra = None
+    if census is not None:
+        est = estimate or HouseholdEstimate()
+        layers["buildings"], extra = distribute_census(
+            layers["buildings"], census, communities=layers["communities"],
+            levels_column=est.levels_column, default_levels=est.default_levels,
+        )  # fmt: skip
+    elif estimate is not None:
+        layers["buildings"] = estimate_households(
+            layers["buildings"], floor_area_m2=estimate.floor_area_m2,
+            levels_column=estimate.levels_column, default_levels=estimate.default_levels,
+            household_size=estimate.household_size,
+        )  # fmt: skip
+    district = validate_layers(
+        layers, sliver_tolerance_m2=sliver_tolerance_m2, skip_unknown_landuse=skip_unknown_landuse
+    )
+    if extra is not None and len(extra):
+        extra = extra.to_crs(district.findings.crs)
+        district.findings = pd.concat([district.findings, extra], ignore_index=True)
+    return district
 
 
 def validate_layers(
-    layers: Mapping[str, gpd.GeoDataFrame], *, sliver_tolerance_m2: float = 1.0
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    sliver_tolerance_m2: float = 1.0,
+    skip_unknown_landuse: bool = False,
 ) -> District:
     """Validate in-memory layers (canonical column names) and return the district.
 
@@ -117,6 +180,9 @@ def validate_layers(
         Layer name -> GeoDataFrame with gridgeo's column names (see :mod:`gridgeo.schema`).
     sliver_tolerance_m2 : float
         See :func:`load_district`.
+    skip_unknown_landuse : bool
+        A land-use polygon of an unknown class is left out with a located warning (rule
+        ``input.landuse``) instead of refusing the run.
 
     Returns
     -------
@@ -141,7 +207,7 @@ def validate_layers(
         if name not in LAYERS:
             col.error(labels[name], None, f"unknown layer name {name!r}")
             continue
-        out = _check_layer(gdf.copy(), name, labels[name], col)
+        out = _check_layer(gdf.copy(), name, labels[name], col, skip_unknown=skip_unknown_landuse)
         if out is not None:
             clean[name] = out
     # Errors in ids, counts or classes do not stop the checks across layers (codes, overlaps,
@@ -160,9 +226,12 @@ def validate_layers(
     work = metric_crs(clean["communities"])
     for name in clean:
         clean[name] = clean[name].to_crs(work)
-    # Communities on a 1 cm grid: the units cut from them share exact edges (see gridgeo.units).
+    # Community outlines are kept as given, only rounded to 1 µm (they were rounded to 1 cm,
+    # which left slivers of up to 7 mm, up to 20 m² per village, between a community's grids and
+    # its input polygon); the rounding makes the reprojection noise (1e-10 m) exact, so that
+    # edges meant to coincide (a community's and a grid's, in the audit) do.
     c = clean["communities"]
-    clean["communities"] = c.set_geometry(snap(c.geometry.values, 0.01))
+    clean["communities"] = c.set_geometry(snap(c.geometry.values, 1e-6))
 
     com = _check_communities(clean["communities"], labels["communities"], col, sliver_tolerance_m2)
     bld = _locate_buildings(clean["buildings"], com, labels["buildings"], col)
@@ -200,7 +269,7 @@ def validate_layers(
 
 
 def _check_layer(
-    gdf: gpd.GeoDataFrame, name: str, label: str, col: _Collector
+    gdf: gpd.GeoDataFrame, name: str, label: str, col: _Collector, *, skip_unknown: bool = False
 ) -> gpd.GeoDataFrame | None:
     spec = LAYERS[name]
     if len(gdf) == 0:
@@ -269,26 +338,7 @@ def _check_layer(
         if fam not in fam_ok:
             col.error(label, fid, f"geometry is {g.geom_type}; the {name} layer needs {' or '.join(sorted(fam_ok))}",
                       blocking=True)  # fmt: skip
-    valid = shapely.is_valid(geoms)
-    if not valid.all():
-        new = list(geoms)
-        for i in np.flatnonzero(~valid):
-            g = geoms[i]
-            if g is None or shapely.is_empty(g):
-                continue
-            reason = shapely.is_valid_reason(g)
-            fixed = shapely.make_valid(g)
-            if _FAMILY.get(g.geom_type) == "Polygon":
-                fixed = _polygonal(fixed)
-                if fixed is None or fixed.area <= 0:
-                    col.error(label, ids.iloc[i], f"invalid polygon ({reason}) collapses to no area when repaired: "
-                              "refused, because a polygon with no area can hold no building and tile no land; redraw it",
-                              blocking=True)  # fmt: skip
-                    continue
-            new[i] = fixed
-            col.warn("input.geometry", label, ids.iloc[i],
-                     f"invalid geometry ({reason}) repaired with make_valid; check the shape", fixed, gdf.crs)  # fmt: skip
-        gdf = gdf.set_geometry(gpd.GeoSeries(new, index=gdf.index, crs=gdf.crs))
+    gdf, ids = _repair_geometry(gdf, ids, name, label, col)
 
     if name == "buildings":
         for c in ("households", "residents"):
@@ -299,20 +349,84 @@ def _check_layer(
         for fid, g in zip(bad["building_id"][:50], bad.geometry[:50], strict=False):
             col.warn("input.counts", label, fid, "fewer residents than households: check the census counts", g, gdf.crs)
     if name == "landuse":
-        cls = gdf["landuse_class"].map(normalise_landuse_class)
-        for fid, raw in zip(ids[cls.isna()], gdf["landuse_class"][cls.isna()], strict=True):
-            col.error(label, fid, f"unknown landuse_class {raw!r}; use one of "
-                      f"{', '.join(sorted(ABSORBABLE | DEDICATED))} (or their Chinese names)")  # fmt: skip
-        gdf["landuse_class"] = cls
-        gdf["category"] = np.where(cls.isin(list(DEDICATED)), "dedicated", "absorbable")
-        if "name" not in gdf.columns:
-            gdf["name"] = ""
-        gdf["name"] = gdf["name"].fillna("").astype(str)
+        gdf = _check_landuse(gdf, ids, label, col, skip_unknown)
+        if gdf is None:
+            return None
     keep = [spec.id_column, *spec.required, *[c for c in spec.optional if c in gdf.columns]]
     if name == "landuse":
         keep.append("category")
     keep = list(dict.fromkeys(keep))
     return gdf[[*keep, gdf.geometry.name]].rename_geometry("geometry") if gdf.geometry.name != "geometry" else gdf[[*keep, "geometry"]]
+
+
+def _repair_geometry(gdf, ids, name: str, label: str, col: _Collector):
+    """Repair invalid geometries with make_valid (a warning each); refuse what collapses.
+
+    A building that collapses to no area and holds no household is dropped with a warning
+    (OSM's degenerate ways) instead of refusing the run.
+    """
+    geoms = gdf.geometry.values
+    idc = LAYERS[name].id_column
+    valid = shapely.is_valid(geoms)
+    drop: list[int] = []
+    if not valid.all():
+        new = list(geoms)
+        for i in np.flatnonzero(~valid):
+            g = geoms[i]
+            if g is None or shapely.is_empty(g):
+                continue
+            reason = shapely.is_valid_reason(g)
+            fixed = shapely.make_valid(g)
+            if _FAMILY.get(g.geom_type) == "Polygon":
+                fixed = _polygonal(fixed)
+                if (fixed is None or fixed.area <= 0) and name == "buildings" and _no_households(gdf, i):
+                    drop.append(i)
+                    col.warn("input.geometry", label, ids.iloc[i], f"degenerate building ({reason}) with no "
+                             "households dropped: it has no area and holds no one", g, gdf.crs)  # fmt: skip
+                    continue
+                if fixed is None or fixed.area <= 0:
+                    col.error(label, ids.iloc[i], f"invalid polygon ({reason}) collapses to no area when repaired: "
+                              "refused, because a polygon with no area can hold no building and tile no land; redraw it",
+                              blocking=True)  # fmt: skip
+                    continue
+            new[i] = fixed
+            col.warn("input.geometry", label, ids.iloc[i],
+                     f"invalid geometry ({reason}) repaired with make_valid; check the shape", fixed, gdf.crs)  # fmt: skip
+        gdf = gdf.set_geometry(gpd.GeoSeries(new, index=gdf.index, crs=gdf.crs))
+        if drop:
+            gdf = gdf.drop(index=gdf.index[drop])
+            ids = gdf[idc]
+    return gdf, ids
+
+
+def _check_landuse(gdf, ids, label: str, col: _Collector, skip_unknown: bool):
+    """Land-use classes to gridgeo's (OSM values included); unknown ones refused or skipped."""
+    cls = gdf["landuse_class"].map(normalise_landuse_class)
+    unknown = cls.isna()
+    for fid, raw, g in zip(ids[unknown], gdf["landuse_class"][unknown], gdf.geometry[unknown], strict=True):
+        if skip_unknown:
+            col.warn("input.landuse", label, fid, f"unknown landuse_class {raw!r}: polygon left out "
+                     "(--skip-unknown-landuse)", g, gdf.crs)  # fmt: skip
+        else:
+            col.error(label, fid, f"unknown landuse_class {raw!r}; use one of "
+                      f"{', '.join(sorted(ABSORBABLE | DEDICATED))}, their Chinese names or OpenStreetMap "
+                      "values, or skip such polygons with --skip-unknown-landuse")  # fmt: skip
+    if skip_unknown and unknown.any():
+        gdf, cls = gdf[~unknown].copy(), cls[~unknown]
+        if gdf.empty:
+            return None
+    gdf["landuse_class"] = cls
+    gdf["category"] = np.where(cls.isin(list(DEDICATED)), "dedicated", "absorbable")
+    if "name" not in gdf.columns:
+        gdf["name"] = ""
+    gdf["name"] = gdf["name"].fillna("").astype(str)
+    return gdf
+
+
+def _no_households(gdf: gpd.GeoDataFrame, i: int) -> bool:
+    """Whether row ``i`` of a buildings layer holds no households (0 or missing)."""
+    v = pd.to_numeric(pd.Series([gdf["households"].iloc[i]]), errors="coerce").iloc[0]
+    return bool(pd.isna(v) or v == 0)
 
 
 def _isnull(v: object) -> bool:
@@ -511,7 +625,11 @@ def _locate_buildings(bld: gpd.GeoDataFrame, com: gpd.GeoDataFrame, label: str, 
                      bld.geometry.values[b], bld.crs)  # fmt: skip
     out = bld.copy()
     out["community_code"] = codes
-    return out[["building_id", "households", "residents", "community_code", "geometry"]]
+    keep = ["building_id", "households", "residents", "community_code"]
+    if "households_estimated" in out.columns:
+        out["households_estimated"] = out["households_estimated"].fillna(False).astype(bool)
+        keep.append("households_estimated")
+    return out[[*keep, "geometry"]]
 
 
 def _lonlat(g, crs) -> str:
@@ -555,3 +673,169 @@ def summarise(district: District) -> pd.DataFrame:
     for k in ("buildings", "households", "residents"):
         out[k] = out[k].astype(int)
     return out
+
+
+def _floor_area(buildings: gpd.GeoDataFrame, levels_column: str, default_levels: float) -> np.ndarray:
+    """Footprint area (m², in a metric CRS) × levels per building; points count as no area."""
+    metric = buildings.geometry
+    if metric.crs is not None and not (metric.crs.is_projected):
+        metric = metric.to_crs(metric_crs(buildings))
+    area = shapely.area(metric.values)
+    if levels_column in buildings.columns:
+        levels = pd.to_numeric(buildings[levels_column], errors="coerce").to_numpy(dtype=float)
+        levels = np.where(np.isnan(levels) | (levels <= 0), default_levels, levels)
+    else:
+        levels = np.full(len(buildings), float(default_levels))
+    return area * levels
+
+
+def estimate_households(
+    buildings: gpd.GeoDataFrame,
+    *,
+    floor_area_m2: float = 70.0,
+    levels_column: str = "levels",
+    default_levels: float = 1.0,
+    household_size: float = 2.5,
+) -> gpd.GeoDataFrame:
+    """Estimate missing household and resident counts of buildings from their footprints.
+
+    households = round(footprint area × levels ÷ ``floor_area_m2``), residents =
+    round(households × ``household_size``). Only missing counts (no column, or an empty cell)
+    are estimated; every estimated row is marked ``households_estimated`` so that outputs can
+    say which counts are real.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        Footprints (any CRS with one; the area is taken in a metric CRS); optional
+        ``households``, ``residents`` and ``levels_column``. Not modified.
+    floor_area_m2 : float
+        Floor area per household (m²).
+    levels_column : str
+        Column holding the number of storeys (OSM ``building:levels``).
+    default_levels : float
+        Storeys where the column is absent or empty.
+    household_size : float
+        Residents per household.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy with ``households``, ``residents`` (int) and ``households_estimated`` (bool).
+
+    Raises
+    ------
+    ValueError
+        When ``floor_area_m2`` or ``household_size`` is not positive.
+    """
+    if floor_area_m2 <= 0 or household_size <= 0:
+        raise ValueError("floor_area_m2 and household_size must be positive")
+    out = buildings.copy()
+    est_hh = np.round(_floor_area(out, levels_column, default_levels) / floor_area_m2)
+    given = (
+        pd.to_numeric(out["households"], errors="coerce")
+        if "households" in out.columns
+        else pd.Series(np.nan, index=out.index)
+    )
+    missing = given.isna().to_numpy()
+    hh = np.where(missing, est_hh, given.to_numpy(dtype=float, na_value=np.nan))
+    res_given = (
+        pd.to_numeric(out["residents"], errors="coerce")
+        if "residents" in out.columns
+        else pd.Series(np.nan, index=out.index)
+    )
+    res_missing = res_given.isna().to_numpy()
+    res = np.where(
+        res_missing, np.round(hh * household_size), res_given.to_numpy(dtype=float, na_value=np.nan)
+    )
+    out["households"] = hh.astype(np.int64)
+    out["residents"] = res.astype(np.int64)
+    prior = out["households_estimated"].fillna(False).astype(bool).to_numpy() if (
+        "households_estimated" in out.columns
+    ) else np.zeros(len(out), dtype=bool)
+    out["households_estimated"] = prior | missing | res_missing
+    return out
+
+
+def distribute_census(
+    buildings: gpd.GeoDataFrame,
+    totals: pd.DataFrame,
+    *,
+    communities: gpd.GeoDataFrame,
+    levels_column: str = "levels",
+    default_levels: float = 1.0,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Share each community's census households and residents among its buildings by floor area.
+
+    Each community's totals go to the buildings whose representative point lies in it, in
+    proportion to footprint area × levels, as whole numbers (largest remainders) whose sum is
+    exactly the total. Every such building is marked ``households_estimated``.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        Footprints (points get no share); not modified.
+    totals : DataFrame
+        ``community_code``, ``households``, ``residents``.
+    communities : GeoDataFrame
+        ``community_code`` and polygons, in any CRS (reprojected to the buildings' CRS).
+    levels_column, default_levels
+        As in :func:`estimate_households`.
+
+    Returns
+    -------
+    (GeoDataFrame, GeoDataFrame)
+        The buildings with ``households``, ``residents`` and ``households_estimated``, and the
+        findings (rule ``input.census``): a community with a total and no building with floor
+        area to hold it.
+    """
+    out = buildings.copy()
+    com = communities.to_crs(out.crs) if communities.crs != out.crs else communities
+    pts = shapely.point_on_surface(out.geometry.values)
+    bi, ci = com.sindex.query(pts, predicate="within")
+    code = np.full(len(out), "", dtype=object)
+    code[bi] = com["community_code"].to_numpy()[ci]
+    floor = _floor_area(out, levels_column, default_levels)
+    hh = np.zeros(len(out), dtype=np.int64)
+    rs = np.zeros(len(out), dtype=np.int64)
+    estimated = np.zeros(len(out), dtype=bool)
+    rows = []
+    for c, h_total, r_total in zip(
+        totals["community_code"].astype(str), totals["households"], totals["residents"], strict=True
+    ):
+        idx = np.flatnonzero((code == c) & (floor > 0))
+        if not len(idx):
+            if int(h_total) or int(r_total):
+                geom = com.geometry.values[com["community_code"].to_numpy() == c]
+                lon = lat = None
+                if len(geom) and out.crs is not None:
+                    pt = gpd.GeoSeries([shapely.point_on_surface(geom[0])], crs=out.crs).to_crs(4326).iloc[0]
+                    lon, lat = round(pt.x, 6), round(pt.y, 6)
+                rows.append({"rule": "input.census", "severity": "warning", "source": "census",
+                             "feature_id": c, "message": f"community {c} has {int(h_total)} households "
+                             "in the census but no building with floor area to hold them",
+                             "lon": lon, "lat": lat,
+                             "geometry": geom[0] if len(geom) else None})  # fmt: skip
+            continue
+        hh[idx] = _largest_remainder(floor[idx], int(h_total))
+        rs[idx] = _largest_remainder(floor[idx], int(r_total))
+        estimated[idx] = True
+    out["households"] = hh
+    out["residents"] = rs
+    out["households_estimated"] = estimated
+    findings = (
+        gpd.GeoDataFrame(rows, columns=[*FINDING_COLUMNS, "geometry"], geometry="geometry", crs=out.crs)
+        if rows
+        else empty_findings(out.crs)
+    )
+    return out, findings
+
+
+def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
+    """Whole shares of ``total`` proportional to ``weights``, summing exactly to it."""
+    exact = weights / weights.sum() * total
+    base = np.floor(exact).astype(np.int64)
+    rest = total - int(base.sum())
+    order = np.lexsort((np.arange(len(exact)), -(exact - base)))
+    base[order[:rest]] += 1
+    return base

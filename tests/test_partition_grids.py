@@ -258,3 +258,41 @@ def test_residents_band():
 def test_bad_options_are_refused(sample_district, kwargs, match):
     with pytest.raises(ValueError, match=match):
         partition_district(sample_district, **kwargs)
+
+
+def test_small_crowded_site_is_a_flagged_dedicated_grid_and_a_site_inside_another_a_finding():
+    # A 60 m x 40 m office holding 620 households is dedicated by its class (never by its
+    # households), flagged over the band; a school drawn inside the park goes to the park's grid.
+    blds = _lattice_buildings(0, 0, 8, 8, 10) + [(520, 20, 620)]
+    d = _district(
+        [(URBAN, "x", box(0, 0, 800, 400))],
+        blds,
+        landuse=[("office building", box(510, 10, 570, 50)), ("park", box(600, 200, 780, 380)),
+                 ("school", box(650, 250, 700, 300))],
+    )  # fmt: skip
+    r = partition_district(d, time_limit=0.2)
+    assert_grids_legal(r, d)
+    ded = r.grids[r.grids["grid_class"] == "dedicated"].set_index("landuse_id")
+    assert ded.loc["l0", "households"] == 620
+    assert "dedicated_over_band" in ded.loc["l0", "flag"]
+    assert "l2" not in ded.index
+    f = r.findings.set_index("feature_id")
+    assert f.loc["l2", "rule"] == "R4" and ded.loc["l1", "grid_id"] in f.loc["l2", "message"]
+
+
+def test_dedicated_floor_per_class_gives_a_located_finding():
+    from gridgeo.units import UnitOptions
+
+    blds = _lattice_buildings(0, 0, 8, 8, 10)
+    d = _district([(URBAN, "x", box(0, 0, 800, 400))], blds,
+                  landuse=[("market", box(500, 100, 540, 140)), ("park", box(600, 200, 780, 380))])  # fmt: skip
+    r = partition_district(d, unit_options=UnitOptions(dedicated_floor_m2={"market": 5000.0}),
+                           time_limit=0.2)  # fmt: skip
+    assert_grids_legal(r, d)
+    assert set(r.grids.loc[r.grids["grid_class"] == "dedicated", "landuse_id"]) == {"l1"}
+    f = r.findings.set_index("feature_id")
+    grid = r.assignment.set_index("unit_id").loc[
+        r.units.units.loc[r.units.units["landuse_id"] == "l0", "unit_id"], "grid_id"
+    ]
+    assert f.loc["l0", "severity"] == "warning" and grid.iloc[0] in f.loc["l0", "message"]
+    assert f.loc["l0", "lon"] is not None

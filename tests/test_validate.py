@@ -699,3 +699,12 @@ def test_missing_required_layer_is_an_error(tmp_path):
     del sources["buildings"]
     with pytest.raises(InputError, match="buildings layer is required"):
         load_district(sources)
+
+
+def test_community_outlines_are_kept_as_given(sample_layers, sample_district):
+    # No 1 cm snapping any more: the work-CRS outline is the input's, to within 1 µm.
+    com = sample_layers["communities"].to_crs(sample_district.communities.crs)
+    mine = sample_district.communities.set_index("community_code").geometry
+    for code, poly in zip(com["community_code"], com.geometry, strict=True):
+        assert shapely.hausdorff_distance(poly, mine[code]) < 1e-5
+        assert shapely.symmetric_difference(poly, mine[code]).area < 0.01

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import geopandas as gpd
 import networkx as nx
@@ -30,8 +31,9 @@ import pandas as pd
 import shapely
 
 from gridgeo._geom import snap
-from gridgeo.district import District
+from gridgeo.district import FINDING_COLUMNS, District, empty_findings
 from gridgeo.errors import InfeasibleError
+from gridgeo.partition._cpsat import SolveStatus
 from gridgeo.partition.core import k_range, solve_graph
 from gridgeo.schema import GRID_COLUMNS
 from gridgeo.units import GRID_SIZE, SNAP_M, UnitOptions, Units, build_units, community_graph
@@ -49,6 +51,7 @@ FLAGS = {
     "village_below_band": "a village below the lower bound is one grid (allowed by R2)",
     "band_widened": "no whole number of grids fits the band here; the nearest number was used",
     "no_households": "an area with no households that touches no other grid",
+    "dedicated_over_band": "a dedicated site holds more than the upper bound; it is one grid (R4)",
 }
 
 
@@ -74,6 +77,9 @@ class PartitionResult:
         The band used.
     measure : str
         ``households`` or ``residents``.
+    findings : GeoDataFrame
+        Located warnings of the partition: every dedicated site (R4) that is no dedicated grid
+        of its own, naming the grid it went to (see :func:`site_findings`).
     """
 
     grids: gpd.GeoDataFrame
@@ -85,6 +91,7 @@ class PartitionResult:
     upper: int
     measure: str
     notes: list[str] = field(default_factory=list)
+    findings: gpd.GeoDataFrame | None = None
 
 
 def partition_district(
@@ -151,6 +158,7 @@ def partition_district(
         target = district if communities is None else district.subset(communities)
         units = build_units(target, unit_options)
     u = units.units
+    band = Band(lower, upper, measure, time_limit, seed, prior)
     com = district.communities.set_index("community_code")
     codes = sorted(u["community_code"].unique()) if communities is None else sorted(communities)
     by_com = {c: df for c, df in u.groupby("community_code", sort=True)}
@@ -167,9 +175,7 @@ def partition_district(
             if code in com.index and "is_village" in com.columns
             else False
         )
-        grids, rep = _community(
-            prior, units, cu, code, name, village, lower, upper, measure, time_limit, seed
-        )
+        grids, rep = _community(units, CommunityIn(code, name, village, cu), band)
         for g in grids:
             rows.append(g)
             for uid in g["units"]:
@@ -187,171 +193,370 @@ def partition_district(
         .sort_values("building_id", kind="stable")
         .reset_index(drop=True)
     )
+    if "households_estimated" in district.buildings.columns:
+        est = district.buildings[["building_id", "households_estimated"]]
+        b = b.merge(est, on="building_id", how="left")
     report = pd.DataFrame(reports, columns=REPORT_COLUMNS)
-    return PartitionResult(grids_gdf, assignment, b, report, units, lower, upper, measure)
+    findings = site_findings(units, assignment, grids_gdf)
+    return PartitionResult(
+        grids_gdf, assignment, b, report, units, lower, upper, measure, findings=findings
+    )
 
 
-def _community(prior, units, cu, code, name, village, lower, upper, measure, time_limit, seed):
-    """Grids of one community: a list of dicts (with their unit ids) and the report row."""
-    by_id = cu.set_index("unit_id")
-    grids: list[dict] = []
-    notes: list[str] = []
-    flags: list[str] = []
-    statuses: list[str] = []
-    objective = 0.0
+def site_findings(
+    units: Units, assignment: pd.DataFrame, grids: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
+    """A located R4 warning for every dedicated site that is no dedicated grid of its own.
+
+    Parameters
+    ----------
+    units : Units
+        With :attr:`~gridgeo.units.Units.sites`.
+    assignment : DataFrame
+        ``unit_id`` -> ``grid_id``.
+    grids : GeoDataFrame
+        The grid layer (for the dedicated grid a merged site went to).
+
+    Returns
+    -------
+    GeoDataFrame
+        Findings (:data:`~gridgeo.district.FINDING_COLUMNS`), in the units' metric CRS, one per
+        site and community, naming the site and the grid it went to.
+    """
+    crs = units.units.crs
+    if not units.sites:
+        return empty_findings(crs)
+    grid_of = dict(zip(assignment["unit_id"], assignment["grid_id"], strict=True))
+    u = units.units
+    ded = grids[grids["grid_class"] == "dedicated"]
+    ded_of = {(c, lid): gid for c, lid, gid in zip(ded["community_code"], ded["landuse_id"], ded["grid_id"], strict=True)}
+    rows = []
+    for site in units.sites:
+        if site.reason == "merged":
+            went = ded_of.get((site.community_code, site.into), "")
+            why = f"lies inside dedicated site {site.into}: counted in its dedicated grid {went}"
+        else:
+            mine = u[(u["community_code"] == site.community_code) & (u["landuse_id"] == site.landuse_id)]
+            went = ", ".join(sorted({grid_of[x] for x in mine["unit_id"] if x in grid_of}))
+            why = f"is below the floor for {site.landuse_class}: inside community grid {went or 'none'}"
+        pt = gpd.GeoSeries([shapely.point_on_surface(site.geometry)], crs=crs).to_crs(4326).iloc[0]
+        rows.append({"rule": "R4", "severity": "warning", "source": "landuse", "feature_id": site.landuse_id,
+                     "message": f"{site.landuse_class} {site.landuse_id} ({site.area_m2:,.0f} m², community "
+                     f"{site.community_code}) has no dedicated grid of its own: it {why}",
+                     "lon": round(pt.x, 6), "lat": round(pt.y, 6), "geometry": site.geometry})  # fmt: skip
+    return gpd.GeoDataFrame(rows, columns=[*FINDING_COLUMNS, "geometry"], geometry="geometry", crs=crs)
+
+
+class GridStatus(StrEnum):
+    """How the grids of a community (or one of its parts) were made, weakest last."""
+
+    KEPT = "kept"
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    REPAIRED = "repaired"
+    HEURISTIC = "heuristic"
+    FIXED = "fixed"
+    EMPTY = "empty"
+
+    @classmethod
+    def of(cls, status: SolveStatus) -> GridStatus:
+        """The grid status of a solver status (a trivial plan is optimal)."""
+        if status in (SolveStatus.OPTIMAL, SolveStatus.TRIVIAL):
+            return cls.OPTIMAL
+        if status == SolveStatus.FEASIBLE:
+            return cls.FEASIBLE
+        return cls.HEURISTIC
+
+
+_STATUS_ORDER = list(GridStatus)
+
+
+@dataclass(frozen=True)
+class Band:
+    """The band of a grid and how the solver runs (one community's view of the options)."""
+
+    lower: int
+    upper: int
+    measure: str
+    time_limit: float | None
+    seed: int
+    prior: dict | None = None
+
+
+@dataclass(frozen=True)
+class CommunityIn:
+    """One community to partition: its code, name, village or not, and its units."""
+
+    code: str
+    name: str
+    village: bool
+    units: pd.DataFrame
+
+
+@dataclass
+class Tally:
+    """What the phases of one community's partition produce: grids, notes, flags, statuses."""
+
+    grids: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    statuses: list[GridStatus] = field(default_factory=list)
+    objective: float = 0.0
     bound: float | None = 0.0
-    wall = 0.0
+    wall: float = 0.0
 
-    def add(kind, unit_ids, flag="", status="", dclass="", lid=""):
-        grids.append({"kind": kind, "units": sorted(unit_ids), "flag": flag, "solver_status": status,
-                      "dedicated_class": dclass, "landuse_id": lid})  # fmt: skip
+    def add(self, kind: str, unit_ids, *, flag: str = "", status: GridStatus = GridStatus.FIXED,
+            dclass: str = "", lid: str = "") -> None:  # fmt: skip
+        self.grids.append({"kind": kind, "units": sorted(unit_ids), "flag": flag,
+                           "solver_status": GridStatus(status).value, "dedicated_class": dclass,
+                           "landuse_id": lid})  # fmt: skip
 
-    # Dedicated grids: one per dedicated land-use feature and connected piece of it.
-    ded = cu[cu["kind"] == "dedicated"]
-    if len(ded):
-        dg = nx.Graph()
-        dg.add_nodes_from(ded["unit_id"])
-        e = units.edges
-        e = e[e["u"].isin(dg.nodes) & e["v"].isin(dg.nodes)]
-        lid = dict(zip(ded["unit_id"], ded["landuse_id"], strict=True))
-        dg.add_edges_from((a, b) for a, b in zip(e["u"], e["v"], strict=True) if lid[a] == lid[b])
-        for comp in sorted((sorted(c) for c in nx.connected_components(dg)), key=lambda c: c[0]):
-            first = by_id.loc[comp[0]]
-            add("dedicated", comp, dclass=str(first["landuse_class"]), lid=str(first["landuse_id"]))
+    def flag(self, flag: str, note: str) -> None:
+        self.flags.append(flag)
+        self.notes.append(note)
 
-    graph = community_graph(units, code)
-    weight = {n: int(d[measure]) for n, d in graph.nodes(data=True)}
-    heavy = sorted(n for n in graph if weight[n] > upper)
+
+def _community(units: Units, com: CommunityIn, band: Band) -> tuple[list[dict], dict]:
+    """Grids of one community: a list of dicts (with their unit ids) and the report row."""
+    tally = Tally()
+    _dedicated_grids(units, com, band, tally)
+    graph = community_graph(units, com.code)
+    weight = {n: int(d[band.measure]) for n, d in graph.nodes(data=True)}
+    heavy = sorted(n for n in graph if weight[n] > band.upper)
     for n in heavy:
-        add("community", [n], flag="oversize_unit", status="fixed")
-        flags.append("oversize_unit")
-        notes.append(f"unit {n} alone holds {weight[n]} {measure} > {upper}: its own grid; "
-                     "give per-unit (entrance) counts to split it")  # fmt: skip
+        tally.add("community", [n], flag="oversize_unit")
+        tally.flag("oversize_unit", f"unit {n} alone holds {weight[n]} {band.measure} > {band.upper}: "
+                   "its own grid; give per-unit (entrance) counts to split it")  # fmt: skip
     rest = graph.subgraph([n for n in graph if n not in set(heavy)])
     comps = sorted((sorted(c) for c in nx.connected_components(rest)), key=lambda c: c[0])
     empty_parts: list[list[str]] = []
     for part_no, comp in enumerate(comps):
-        sub = rest.subgraph(comp)
-        total = sum(weight[n] for n in comp)
-        if total == 0:
+        if sum(weight[n] for n in comp) == 0:
             empty_parts.append(comp)
             continue
-        lo, hi = k_range(total, lower, upper)
         where = (
             f"part {part_no + 1} of {len(comps)} (from unit {comp[0]})"
             if len(comps) > 1
             else "the community"
         )
-        if total < lower:
-            flag = "village_below_band" if village else "below_band"
-            add("community", comp, flag=flag, status="fixed")
-            flags.append(flag)
-            notes.append(f"{where} holds {total} {measure} < {lower}: one grid"
-                         + (" (a village may, by R2)" if village else "; merge it with a neighbour's grid by hand if the"
-                            " community allows"))  # fmt: skip
-            continue
-        band = (lower, upper)
+        _part_grids(rest.subgraph(comp), weight, where, com, band, tally)
+    _absorb_empty(units, empty_parts, tally)
+    return _number(com, band, tally)
+
+
+def _dedicated_grids(units: Units, com: CommunityIn, band: Band, tally: Tally) -> None:
+    """One dedicated grid per dedicated land-use feature and connected piece of it (R4).
+
+    A dedicated grid holding more than the upper bound is flagged ``dedicated_over_band``.
+    """
+    cu = com.units
+    ded = cu[cu["kind"] == "dedicated"]
+    if not len(ded):
+        return
+    by_id = cu.set_index("unit_id")
+    dg = nx.Graph()
+    dg.add_nodes_from(ded["unit_id"])
+    e = units.edges
+    e = e[e["u"].isin(dg.nodes) & e["v"].isin(dg.nodes)]
+    lid = dict(zip(ded["unit_id"], ded["landuse_id"], strict=True))
+    dg.add_edges_from((a, b) for a, b in zip(e["u"], e["v"], strict=True) if lid[a] == lid[b])
+    for comp in sorted((sorted(c) for c in nx.connected_components(dg)), key=lambda c: c[0]):
+        first = by_id.loc[comp[0]]
+        load = int(by_id.loc[comp, band.measure].sum())
         flag = ""
-        n_parts = None
-        if lo > hi:
-            band, n_parts, msg = _nearest_legal(total, lower, upper)
-            flag = "band_widened"
-            notes.append(f"{where}: {msg}")
-        sol = None
-        kept = (
-            _stable_plan(sub, weight, prior, lower, upper, measure, time_limit, seed)
-            if prior and lo <= hi
-            else None
-        )
+        if load > band.upper:
+            flag = "dedicated_over_band"
+            tally.flag(flag, f"dedicated grid of {first['landuse_class']} {first['landuse_id']} holds "
+                       f"{load} {band.measure} > {band.upper}: a dedicated site is one grid whatever "
+                       "it holds (R4); give it more staff or split the site in the land-use layer")  # fmt: skip
+        tally.add("dedicated", comp, flag=flag, dclass=str(first["landuse_class"]),
+                  lid=str(first["landuse_id"]))  # fmt: skip
+
+
+def _part_grids(sub, weight, where: str, com: CommunityIn, band: Band, tally: Tally) -> None:
+    """Grids of one connected part of a community with households."""
+    comp = sorted(sub.nodes)
+    total = sum(weight[n] for n in comp)
+    lower, upper = band.lower, band.upper
+    if total < lower:
+        flag = "village_below_band" if com.village else "below_band"
+        tally.add("community", comp, flag=flag)
+        tally.flag(flag, f"{where} holds {total} {band.measure} < {lower}: one grid"
+                   + (" (a village may, by R2)" if com.village else "; merge it with a neighbour's grid by hand if the"
+                      " community allows"))  # fmt: skip
+        return
+    lo, hi = k_range(total, lower, upper)
+    if band.prior and lo <= hi:
+        kept = _stable_plan(sub, weight, band.prior, lower, upper, band.measure, band.time_limit, band.seed)
         if kept is not None:
             plan, status, note = kept
-            notes.append(f"{where}: {note}")
-            statuses.append(status)
-            parts: dict[int, list] = {}
-            for n in comp:
-                parts.setdefault(plan[n], []).append(n)
-            for p in sorted(parts, key=lambda p: min(parts[p])):
-                add("community", parts[p], status=status)
-            continue
-        for attempt in range(6):
-            try:
-                sol = solve_graph(
-                    sub,
-                    measure,
-                    band[0],
-                    band[1],
-                    n_parts=n_parts,
-                    time_limit=time_limit,
-                    seed=seed,
-                )
-                break
-            except InfeasibleError as exc:
-                if attempt == 0:
-                    notes.append(f"{where}: {exc}")
-                band, n_parts = _widen(total, band, lower, upper, attempt)
-                flag = "band_widened"
-        if sol is None:  # one grid is always a connected plan
-            plan = {n: 0 for n in comp}
-            status = "fixed"
+            tally.notes.append(f"{where}: {note}")
+            tally.statuses.append(GridStatus(status))
+            for members in _parts_of(comp, plan):
+                tally.add("community", members, status=GridStatus(status))
+            return
+    plan, status, flag, used = _solve_part(sub, total, where, band, tally)
+    if flag:
+        tally.flags.append(flag)
+        if used != (lower, upper):
+            tally.notes.append(f"{where}: grids made within [{used[0]}, {used[1]}] {band.measure}")
+    tally.statuses.append(status)
+    for members in _parts_of(comp, plan):
+        s = sum(weight[n] for n in members)
+        tally.add("community", members, flag=flag if not lower <= s <= upper else "", status=status)
+
+
+def _parts_of(comp: list, plan: dict) -> list[list]:
+    """The members of each part of a plan, parts ordered by their first unit."""
+    parts: dict = {}
+    for n in comp:
+        parts.setdefault(plan[n], []).append(n)
+    return [parts[p] for p in sorted(parts, key=lambda p: min(parts[p]))]
+
+
+def _solve_part(sub, total: int, where: str, band: Band, tally: Tally):
+    """Solve a part in the band (blocks first), widening the band when no plan is found.
+
+    Returns ``(plan, status, flag, band used)``.
+    """
+    lower, upper = band.lower, band.upper
+    used = (lower, upper)
+    flag = ""
+    n_parts = None
+    if k_range(total, lower, upper)[0] > k_range(total, lower, upper)[1]:
+        used, n_parts, msg = _nearest_legal(total, lower, upper)
+        flag = "band_widened"
+        tally.notes.append(f"{where}: {msg}")
+    for attempt in range(6):
+        try:
+            sol = _solve_blocks_first(sub, band, used, n_parts)
+        except InfeasibleError as exc:
+            if attempt == 0:
+                tally.notes.append(f"{where}: {exc}")
+            used, n_parts = _widen(total, used, lower, upper, attempt)
             flag = "band_widened"
-        else:
-            plan = sol.assignment
-            status = sol.status.value
-            objective += sol.objective
-            bound = None if sol.bound is None or bound is None else bound + sol.bound
-            wall += sol.wall_s
-            notes.extend(sol.notes)
-        if flag:
-            flags.append(flag)
-            if band != (lower, upper):
-                notes.append(f"{where}: grids made within [{band[0]}, {band[1]}] {measure}")
-        statuses.append(status)
-        parts: dict[int, list] = {}
-        for n in comp:
-            parts.setdefault(plan[n], []).append(n)
-        for p in sorted(parts, key=lambda p: min(parts[p])):
-            members = parts[p]
-            s = sum(weight[n] for n in members)
-            add("community", members, flag=flag if not lower <= s <= upper else "", status=status)
-    # Parts without households join the grid they share most boundary with (R3).
+            continue
+        tally.objective += sol.objective
+        tally.bound = None if sol.bound is None or tally.bound is None else tally.bound + sol.bound
+        tally.wall += sol.wall_s
+        tally.notes.extend(sol.notes)
+        return sol.assignment, GridStatus.of(sol.status), flag, used
+    # One grid is always a connected plan.
+    return {n: 0 for n in sub.nodes}, GridStatus.FIXED, "band_widened", used
+
+
+def _solve_blocks_first(sub, band: Band, used: tuple[int, int], n_parts: int | None):
+    """Solve with each street block within the band as one node, else unit by unit.
+
+    A block whose households fit the band is never split (one node); smaller blocks are kept
+    whole or combined by the cut cost (an edge inside a block costs ``block_cost`` times one
+    along a street). Contracting every block up to the upper bound as well was measured
+    worse: on the sample it forced plans near the lower bound (康平路: 7 grids of about 340
+    households instead of 6), which a moderate change then pushes out of the band.
+    """
+    last: InfeasibleError | None = None
+    for floor in (used[0], None):
+        graph, members = _contract_blocks(sub, band.measure, floor, used[1])
+        if floor is not None and not members:
+            continue
+        try:
+            sol = solve_graph(graph, band.measure, used[0], used[1], n_parts=n_parts,
+                              time_limit=band.time_limit, seed=band.seed)  # fmt: skip
+        except InfeasibleError as exc:
+            last = exc
+            continue
+        if members:
+            sol.assignment = {u: sol.assignment[node] for node, us in members.items() for u in us}
+        return sol
+    raise last if last is not None else InfeasibleError("no plan")
+
+
+def _contract_blocks(sub, measure: str, floor: int | None, cap: int):
+    """The graph with each street block holding ``floor``–``cap`` one node (None: no block).
+
+    Returns the graph and, per merged node, the units it stands for (empty: nothing merged).
+    """
+    if floor is None:
+        return sub, {}
+    block = nx.get_node_attributes(sub, "block_id")
+    groups: dict[str, list] = {}
+    for n in sorted(sub.nodes):
+        if block.get(n):
+            groups.setdefault(block[n], []).append(n)
+    node_of = {n: n for n in sub.nodes}
+    members: dict = {}
+    for _blk, nodes in sorted(groups.items()):
+        for piece in sorted((sorted(c) for c in nx.connected_components(sub.subgraph(nodes))),
+                            key=lambda c: c[0]):  # fmt: skip
+            load = sum(int(sub.nodes[n][measure]) for n in piece)
+            if len(piece) < 2 or not floor <= load <= cap:
+                continue
+            for n in piece:
+                node_of[n] = piece[0]
+            members[piece[0]] = piece
+    if not members:
+        return sub, {}
+    g = nx.Graph()
+    for n in sorted(sub.nodes):
+        head = node_of[n]
+        if head not in g:
+            g.add_node(head, households=0, residents=0, area_m2=0.0)
+        for k in ("households", "residents"):
+            g.nodes[head][k] += int(sub.nodes[n][k])
+        members.setdefault(head, [head])
+    for a, b, d in sub.edges(data=True):
+        x, y = node_of[a], node_of[b]
+        if x == y:
+            continue
+        cost = d.get("edge_cost", 1.0) + (g.edges[x, y]["edge_cost"] if g.has_edge(x, y) else 0.0)
+        shared = d.get("shared_m", 0.0) + (g.edges[x, y]["shared_m"] if g.has_edge(x, y) else 0.0)
+        g.add_edge(x, y, edge_cost=cost, shared_m=shared)
+    return g, members
+
+
+def _absorb_empty(units: Units, empty_parts: list[list[str]], tally: Tally) -> None:
+    """Parts without households join the grid they share most boundary with (R3)."""
     for comp in empty_parts:
-        target = _best_neighbour(units, comp, grids)
+        target = _best_neighbour(units, comp, tally.grids)
         if target is None:
-            add("community", comp, flag="no_households", status="fixed")
-            flags.append("no_households")
-            notes.append(
-                f"an area without households (from unit {comp[0]}) touches no other grid: its own grid"
-            )
+            tally.add("community", comp, flag="no_households")
+            tally.flag("no_households", f"an area without households (from unit {comp[0]}) "
+                       "touches no other grid: its own grid")  # fmt: skip
         else:
+            grids = tally.grids
             grids[target]["units"] = sorted(grids[target]["units"] + comp)
-            notes.append(f"an area without households (from unit {comp[0]}) joins grid of unit "
-                         f"{grids[target]['units'][0]} (R3)")  # fmt: skip
-    # Number the grids: community then dedicated, each north to south, west to east
-    # (unit ids already run in that order within the community).
-    community_grids = sorted(
-        (g for g in grids if g["kind"] == "community"), key=lambda g: g["units"][0]
-    )
-    dedicated_grids = sorted(
-        (g for g in grids if g["kind"] == "dedicated"), key=lambda g: g["units"][0]
-    )
+            tally.notes.append(f"an area without households (from unit {comp[0]}) joins grid of unit "
+                               f"{grids[target]['units'][0]} (R3)")  # fmt: skip
+
+
+def _number(com: CommunityIn, band: Band, tally: Tally) -> tuple[list[dict], dict]:
+    """Number the grids (community then dedicated, each north to south, west to east: unit
+    ids already run in that order) and write the community's report row."""
+    grids = tally.grids
+    community_grids = sorted((g for g in grids if g["kind"] == "community"), key=lambda g: g["units"][0])
+    dedicated_grids = sorted((g for g in grids if g["kind"] == "dedicated"), key=lambda g: g["units"][0])
     for prefix, seq in (("C", community_grids), ("D", dedicated_grids)):
         for i, g in enumerate(seq, start=1):
-            g["grid_id"] = f"{code}-{prefix}{i:02d}"
-            g["community_code"] = code
-            g["community_name"] = name
+            g["grid_id"] = f"{com.code}-{prefix}{i:02d}"
+            g["community_code"] = com.code
+            g["community_name"] = com.name
             g["grid_class"] = g.pop("kind")
-    order = ["kept", "optimal", "feasible", "repaired", "heuristic", "fixed"]
-    status = max(statuses, key=order.index) if statuses else ("fixed" if grids else "empty")
-    total_m = int(cu[measure].sum())
+    if tally.statuses:
+        status = max(tally.statuses, key=_STATUS_ORDER.index)
+    else:
+        status = GridStatus.FIXED if grids else GridStatus.EMPTY
+    cu = com.units
+    total_m = int(cu[band.measure].sum())
+    k_min, k_max = k_range(total_m, band.lower, band.upper)
+    objective, bound = tally.objective, tally.bound
     rep = {
-        "community_code": code, "community_name": name, "is_village": village,
+        "community_code": com.code, "community_name": com.name, "is_village": com.village,
         "households": int(cu["households"].sum()), "residents": int(cu["residents"].sum()),
         "n_units": len(cu), "n_grids": len(community_grids), "n_dedicated": len(dedicated_grids),
-        "k_min": k_range(total_m, lower, upper)[0], "k_max": k_range(total_m, lower, upper)[1],
-        "status": status, "objective": round(objective, 2),
+        "k_min": k_min, "k_max": k_max, "status": status.value, "objective": round(objective, 2),
         "bound": None if bound is None else round(bound, 2),
         "gap": None if bound is None else (0.0 if objective <= 0 else round(max(0.0, (objective - bound) / objective), 4)),
-        "wall_s": round(wall, 3), "flags": ";".join(sorted(set(flags))), "notes": " | ".join(notes),
+        "wall_s": round(tally.wall, 3), "flags": ";".join(sorted(set(tally.flags))), "notes": " | ".join(tally.notes),
     }  # fmt: skip
     return community_grids + dedicated_grids, rep
 
@@ -518,5 +723,24 @@ def _grid_frame(rows: list[dict], u: gpd.GeoDataFrame, district: District) -> gp
     gdf = gdf.sort_values("grid_id", kind="stable").reset_index(drop=True)
     if district.crs is not None and not gdf.crs.equals(district.crs):
         gdf = gdf.to_crs(district.crs)
+        gdf = gdf.set_geometry(_repaired(gdf.geometry.values), crs=gdf.crs)
     gdf["households"] = gdf["households"].astype(np.int64)
     return gdf
+
+
+def _repaired(geoms: np.ndarray) -> np.ndarray:
+    """Polygons made valid where reprojection left them invalid (a vertex crossing an edge
+    nanometres away), their polygonal part only."""
+    out = np.array(geoms, dtype=object)
+    bad = np.flatnonzero(~shapely.is_valid(out))
+    for i in bad:
+        # A zero-width spike or bow-tie left by reprojection: buffer(0) drops it and keeps one
+        # polygon; make_valid would keep the lobe as a second part.
+        fixed = shapely.buffer(out[i], 0)
+        if fixed.geom_type == "Polygon" and abs(fixed.area - out[i].area) <= 1e-6 * out[i].area:
+            out[i] = fixed
+            continue
+        fixed = shapely.make_valid(out[i])
+        parts = [p for p in shapely.get_parts(fixed) if p.geom_type in ("Polygon", "MultiPolygon")]
+        out[i] = shapely.union_all(parts) if parts else out[i]
+    return out

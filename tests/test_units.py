@@ -1,0 +1,82 @@
+"""Units tile each community exactly, hold each building once, and have symmetric edges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from gridgeo.units import UnitOptions, build_units, community_graph, street_blocks
+
+
+@pytest.fixture(scope="module")
+def sample_units(sample_district):
+    return build_units(sample_district.subset(sorted(sample_district.communities["community_code"])[:6]))
+
+
+def test_units_tile_each_community_exactly(sample_district, sample_units):
+    u = sample_units.units
+    com = sample_district.communities.set_index("community_code")
+    for code, part in u.groupby("community_code"):
+        poly = com.geometry[code]
+        union = shapely.union_all(part.geometry.values)
+        assert shapely.symmetric_difference(union, poly).area <= 1.0, code
+        # No overlap: the areas add up to the community's.
+        assert part.geometry.area.sum() == pytest.approx(poly.area, abs=1.0), code
+
+
+def test_each_building_lies_in_one_unit(sample_district, sample_units):
+    bu = sample_units.building_unit
+    codes = set(sample_units.units["community_code"])
+    bld = sample_district.buildings[sample_district.buildings["community_code"].isin(codes)]
+    assert not bu["building_id"].duplicated().any()
+    assert set(bu["building_id"]) == set(bld["building_id"])
+    geom = sample_units.units.set_index("unit_id").geometry
+    homes = geom.loc[bu.set_index("building_id").loc[bld["building_id"], "unit_id"]].values
+    share = shapely.area(shapely.intersection(bld.geometry.values, homes)) / bld.geometry.area.to_numpy()
+    assert (share > 0.99).all()
+
+
+def test_edges_are_symmetric_and_once_per_pair(sample_units):
+    e = sample_units.edges
+    pairs = {frozenset(p) for p in zip(e["u"], e["v"], strict=True)}
+    assert len(pairs) == len(e)  # each pair once, never (v, u) again
+    assert (e["u"] != e["v"]).all()
+    code = sample_units.units["community_code"].iloc[0]
+    g = community_graph(sample_units, code)
+    for a, b, d in g.edges(data=True):
+        assert g.edges[b, a] == d
+    geom = sample_units.units.set_index("unit_id").geometry
+    row = e.iloc[0]
+    ab = shapely.intersection(geom[row["u"]].boundary, geom[row["v"]].boundary).length
+    ba = shapely.intersection(geom[row["v"]].boundary, geom[row["u"]].boundary).length
+    assert ab == pytest.approx(ba, abs=0.01) == pytest.approx(row["shared_m"], abs=0.05)
+
+
+def test_building_units_carry_their_street_block(sample_district, sample_units):
+    u = sample_units.units
+    b = u[u["kind"] == "building"]
+    assert (b["block_id"] != "").all()
+    assert all(k.startswith(f"{c}-K") for k, c in zip(b["block_id"], b["community_code"], strict=True))
+
+
+def test_intra_block_edges_cost_more_than_street_edges():
+    from shapely.geometry import LineString, box
+
+    from gridgeo.units import _edges
+
+    a, b, c = box(0, 0, 100, 100), box(100, 0, 200, 100), box(0, 100, 100, 200)
+    opts = UnitOptions()
+    far = [LineString([(1000, 0), (1000, 100)])]
+    e = _edges([a, b, c], ["a", "b", "c"], far, opts, blocks=["K1", "K1", "K2"]).set_index(["u", "v"])
+    assert e.loc[("a", "b"), "cost"] == pytest.approx(100.0 * opts.block_cost)
+    assert e.loc[("a", "c"), "cost"] == pytest.approx(100.0)
+
+
+def test_street_blocks_tile_the_communities(sample_district):
+    blocks = street_blocks(sample_district)
+    com = sample_district.communities.set_index("community_code")
+    for code, part in blocks.groupby("community_code"):
+        assert part.geometry.area.sum() == pytest.approx(com.geometry[code].area, rel=1e-6)
+    assert not blocks["block_id"].duplicated().any()
+    assert np.all(blocks.geometry.area > 0)
