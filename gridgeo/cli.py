@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", "-o", required=True, help=_("output folder (created; files in it are replaced)")
     )
     add_band_arguments(p, partition=True)
+    _floor_option(p)
     p.add_argument("--registry", default=None,
                    help=_("code registry (SQLite); default OUT/registry.sqlite, kept between runs"))  # fmt: skip
     p.add_argument(
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", "-o", required=True, help=_("output folder of this run"))
     add_band_arguments(p, partition=True)
+    _floor_option(p)
     p.add_argument("--registry", default=None,
                    help=_("code registry (default OUT/registry.sqlite, started as a copy of "
                           "PREVIOUS/registry.sqlite; the previous folder is not written)"))  # fmt: skip
@@ -128,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _floor_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dedicated-floor", action="append", default=None, metavar="CLASS=M2",
+                   help=_("a site of CLASS smaller than M2 gets no dedicated grid (a located R4 finding "
+                          "instead); repeatable; default: every site of a dedicated class is its own grid"))  # fmt: skip
+
+
 def _batch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1,
                    help=_("Dask worker processes (default 1: no Dask, in this process)"))  # fmt: skip
@@ -151,6 +159,43 @@ def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rivers", default=None, help=_("rivers file[:layer]"))
     p.add_argument("--map", dest="mapping", action="append", default=None, metavar="LAYER.NAME=COLUMN",
                    help=_("column mapping, e.g. --map buildings.households=户数 (repeatable)"))  # fmt: skip
+    g = p.add_argument_group(_("reading real data"))
+    g.add_argument("--skip-unknown-landuse", action="store_true", default=None,
+                   help=_("leave out land use of an unknown class, with a warning each (default: refuse)"))  # fmt: skip
+    g.add_argument("--estimate-households", action="store_true", default=None,
+                   help=_("estimate missing household counts from footprint area x levels"))  # fmt: skip
+    g.add_argument("--floor-area-per-household", type=float, default=None, metavar="M2",
+                   help=_("floor area of a household for the estimate (default 70 m²)"))  # fmt: skip
+    g.add_argument("--levels-column", default=None, help=_("buildings column with the storeys (default levels)"))
+    g.add_argument("--household-size", type=float, default=None,
+                   help=_("residents per household for the estimate (default 2.5)"))  # fmt: skip
+    g.add_argument("--census", default=None, metavar="CSV",
+                   help=_("households and residents per community (community_code, households, residents), "
+                          "shared among its buildings by floor area"))  # fmt: skip
+
+
+def _spec(args: argparse.Namespace):
+    """The inputs with how to read them: the config's [options], then the flags over them."""
+    import dataclasses
+
+    from gridgeo.io import read_config_options
+    from gridgeo.options import ReadOptions
+    from gridgeo.pipeline import InputSpec
+
+    read = ReadOptions.from_config(read_config_options(args.config)) if args.config else ReadOptions()
+    est = read.estimate_households
+    if args.estimate_households or any(v is not None for v in (args.floor_area_per_household, args.levels_column,
+                                                                args.household_size)):  # fmt: skip
+        est = dict(est or {})
+        for key, value in (("floor_area_m2", args.floor_area_per_household), ("levels_column", args.levels_column),
+                           ("household_size", args.household_size)):  # fmt: skip
+            if value is not None:
+                est[key] = value
+    read = dataclasses.replace(
+        read, estimate_households=est,
+        skip_unknown_landuse=read.skip_unknown_landuse if args.skip_unknown_landuse is None else True,
+        census=args.census or read.census)  # fmt: skip
+    return InputSpec(_sources(args), read)
 
 
 def _sources(args: argparse.Namespace):
@@ -228,15 +273,15 @@ def _table(df: pd.DataFrame, max_rows: int = 30) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Read, validate and summarise the inputs."""
     from gridgeo.io import write_layer, write_table
-    from gridgeo.pipeline import describe_findings
-    from gridgeo.validate import load_district, summarise
+    from gridgeo.pipeline import describe_findings, input_files, load_inputs
+    from gridgeo.validate import summarise
 
-    sources = _sources(args)
+    spec = _spec(args)
     if args.out:
         from gridgeo.io import check_not_input
 
-        check_not_input([args.out], [src.path for src in sources.values()])
-    district = load_district(sources)
+        check_not_input([args.out], input_files(spec))
+    district = load_inputs(spec)
     summary = summarise(district)
     _say(_table(summary))
     _say(describe_findings(district.findings))
@@ -267,9 +312,33 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def _options(args: argparse.Namespace):
     """The run's options from the command line (a bad value is an InputError: exit 2)."""
     from gridgeo.options import PartitionOptions
+    from gridgeo.pipeline import config_options
+    from gridgeo.units import UnitOptions
 
-    return PartitionOptions.of(lower=args.lower, upper=args.upper, measure=args.measure,
-                               time_limit=args.time_limit, seed=args.seed)  # fmt: skip
+    floors = _floors(args.dedicated_floor)
+    base = PartitionOptions.of(lower=args.lower, upper=args.upper, measure=args.measure,
+                               time_limit=args.time_limit, seed=args.seed,
+                               units=UnitOptions(dedicated_floor_m2=floors))  # fmt: skip
+    return config_options(args.config, base) if args.config else base
+
+
+def _floors(values: list[str] | None) -> dict[str, float]:
+    """``--dedicated-floor school=800`` (repeatable) as class -> m²."""
+    from gridgeo.schema import normalise_landuse_class
+
+    out: dict[str, float] = {}
+    for value in values or []:
+        cls, sep, area = value.partition("=")
+        try:
+            m2 = float(area)
+        except ValueError:
+            m2 = -1.0
+        klass = normalise_landuse_class(cls.strip()) if sep else None
+        if klass is None or not m2 >= 0:
+            raise InputError([Problem("--dedicated-floor", None, _("{value!r}: give CLASS=M2, e.g. office_building=2000")
+                                      .format(value=value))])  # fmt: skip
+        out[klass] = m2
+    return out
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -281,7 +350,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = _options(args)
     execution = Execution(workers=args.workers, scheduler=args.scheduler, checkpoint=args.checkpoint,
                           bar=sys.stderr.isatty() if args.progress is None else args.progress)  # fmt: skip
-    result = pipeline.run(_sources(args), args.out, options=options, registry=args.registry, progress=_say,
+    result = pipeline.run(_spec(args), args.out, options=options, registry=args.registry, progress=_say,
                           execution=execution, date=args.date, draw_map=not args.no_map)  # fmt: skip
     _say(_done(t0, result.timings))
     return 0 if result.ok else 1
@@ -293,7 +362,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     options = _options(args)
-    result = pipeline.rerun(_sources(args), args.previous, args.out, options=options, registry=args.registry,
+    result = pipeline.rerun(_spec(args), args.previous, args.out, options=options, registry=args.registry,
                             progress=_say, date=args.date, full_proof=args.full_proof,
                             draw_map=not args.no_map)  # fmt: skip
     _say(_done(t0, result.timings))

@@ -120,7 +120,70 @@ def read_config(path: str | os.PathLike) -> dict[str, LayerSource]:
 
 
 #: Top-level tables a config may hold.
-CONFIG_SECTIONS: tuple[str, ...] = ("layers",)
+CONFIG_SECTIONS: tuple[str, ...] = ("layers", "options")
+#: Keys of the ``[options]`` table (how the inputs are read and what becomes a dedicated grid).
+OPTION_KEYS: tuple[str, ...] = ("skip_unknown_landuse", "estimate_households", "census", "dedicated_floor_m2")
+#: Keys of ``[options.estimate_households]``.
+ESTIMATE_KEYS: tuple[str, ...] = ("floor_area_m2", "levels_column", "default_levels", "household_size")
+
+
+def read_config_options(path: str | os.PathLike) -> dict:
+    """Read the ``[options]`` table of a config (empty when it has none), checked key by key.
+
+    Example::
+
+        [options]
+        skip_unknown_landuse = true          # an unknown land-use class is a warning, not an error
+        census = "census.csv"                # community_code, households, residents per community
+        dedicated_floor_m2 = { office_building = 2000, market = 500 }
+
+        [options.estimate_households]        # households a building lacks: footprint x levels
+        floor_area_m2 = 70
+        levels_column = "层数"
+
+    Parameters
+    ----------
+    path : path-like
+        The config file.
+
+    Returns
+    -------
+    dict
+        The table, with ``census`` as a path relative to the config's folder.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the key of every unknown key or wrong value.
+    """
+    path = Path(path)
+    opts = _load_toml(path).get("options", {})
+    label = str(path)
+    if not isinstance(opts, dict):
+        raise InputError([Problem(label, None, "[options] must be a table")])
+    problems = [Problem(label, None, "[options]: " + _unknown("key", k, OPTION_KEYS)) for k in opts if k not in OPTION_KEYS]
+    out = dict(opts)
+    if "skip_unknown_landuse" in opts and not isinstance(opts["skip_unknown_landuse"], bool):
+        problems.append(Problem(label, None, "[options] skip_unknown_landuse must be true or false"))
+    if "census" in opts:
+        if isinstance(opts["census"], str):
+            out["census"] = path.parent / opts["census"]
+        else:
+            problems.append(Problem(label, None, "[options] census must be a file name, in quotes"))
+    floors = opts.get("dedicated_floor_m2", {})
+    if not isinstance(floors, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in floors.values()
+    ):
+        problems.append(Problem(label, None, "[options] dedicated_floor_m2 must map classes to areas in m² (≥ 0)"))
+    est = opts.get("estimate_households", {})
+    if not isinstance(est, dict):
+        problems.append(Problem(label, None, "[options.estimate_households] must be a table"))
+    else:
+        problems += [Problem(label, None, "[options.estimate_households]: " + _unknown("key", k, ESTIMATE_KEYS))
+                     for k in est if k not in ESTIMATE_KEYS]  # fmt: skip
+    if problems:
+        raise InputError(problems)
+    return out
 #: Keys of a ``[layers.NAME]`` table.
 LAYER_KEYS: tuple[str, ...] = ("path", "layer", "columns")
 

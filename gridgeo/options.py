@@ -245,6 +245,38 @@ class Execution:
         return self.workers > 1 or self.scheduler is not None or self.checkpoint is not None
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """How the inputs are read: land-use classes gridgeo does not know, missing counts, census totals.
+
+    Parameters
+    ----------
+    skip_unknown_landuse : bool
+        An unknown land-use class is a located warning and the feature is left out, instead of
+        an error that stops the run.
+    estimate_households : dict, optional
+        Estimate the households (and residents) a building lacks from its footprint × levels:
+        keys of :class:`gridgeo.validate.HouseholdEstimate` (``floor_area_m2``, ``levels_column``,
+        ``default_levels``, ``household_size``); an empty dict takes its defaults. Every
+        estimated count is marked ``households_estimated`` in the outputs.
+    census : str, optional
+        A CSV of ``community_code``, ``households``, ``residents`` per community, shared among
+        each community's buildings by floor area (whole numbers summing exactly to the totals).
+    """
+
+    skip_unknown_landuse: bool = False
+    estimate_households: dict | None = None
+    census: str | None = None
+
+    @classmethod
+    def from_config(cls, table: dict) -> ReadOptions:
+        """The reading part of a config's ``[options]`` table (see :func:`gridgeo.io.read_config_options`)."""
+        est = table.get("estimate_households")
+        census = table.get("census")
+        return cls(bool(table.get("skip_unknown_landuse", False)), None if est is None else dict(est),
+                   None if census is None else str(census))  # fmt: skip
+
+
 def _unit_options() -> UnitOptions:
     from gridgeo.units import UnitOptions
 

@@ -42,14 +42,15 @@ from gridgeo.io import (
     check_not_input,
     output_lock,
     read_config,
+    read_config_options,
     write_layers,
     write_table,
     write_text,
 )
-from gridgeo.options import Execution, PartitionOptions
+from gridgeo.options import Execution, PartitionOptions, ReadOptions
 from gridgeo.partition import PartitionResult
 from gridgeo.units import Units
-from gridgeo.validate import load_district, summarise, validate_layers
+from gridgeo.validate import HouseholdEstimate, load_district, summarise, validate_layers
 
 #: The files :func:`run` and :func:`rerun` write into ``out`` (rerun adds :data:`RERUN_OUTPUTS`).
 OUTPUTS: tuple[str, ...] = (
@@ -63,8 +64,27 @@ RERUN_OUTPUTS: tuple[str, ...] = ("changes.csv", "changes.png")
 #: The registry's file name in an output folder (kept between runs).
 REGISTRY = "registry.sqlite"
 
+@dataclass(frozen=True)
+class InputSpec:
+    """Inputs with how to read them: a config file or layer sources, and :class:`ReadOptions`.
+
+    A config file's own ``[options]`` table is used where ``read`` is None.
+
+    Attributes
+    ----------
+    source : path-like or mapping
+        A TOML config, or layer name → :class:`~gridgeo.io.LayerSource`.
+    read : ReadOptions, optional
+    """
+
+    source: str | os.PathLike | Mapping[str, LayerSource]
+    read: ReadOptions | None = None
+
+
 #: What the job can be given: a config file, a validated district, or the layers themselves.
-Inputs = str | os.PathLike | District | Mapping[str, LayerSource] | Mapping[str, gpd.GeoDataFrame]
+Inputs = (
+    str | os.PathLike | InputSpec | District | Mapping[str, LayerSource] | Mapping[str, gpd.GeoDataFrame]
+)
 
 #: Receives one line of text per finished stage (the command line prints them).
 Progress = Callable[[str], None]
@@ -188,7 +208,9 @@ def load_inputs(inputs: Inputs) -> District:
     if isinstance(inputs, District):
         return inputs
     if isinstance(inputs, str | os.PathLike):
-        return load_district(read_config(inputs))
+        inputs = InputSpec(inputs)
+    if isinstance(inputs, InputSpec):
+        return _read(inputs)
     if isinstance(inputs, Mapping) and inputs:
         values = list(inputs.values())
         if all(isinstance(v, LayerSource) for v in values):
@@ -197,6 +219,82 @@ def load_inputs(inputs: Inputs) -> District:
             return validate_layers(inputs)
     raise InputError([Problem("inputs", None, "give a config file, a District, or a mapping of layers "
                                               "(LayerSource or GeoDataFrame per layer name)")])  # fmt: skip
+
+
+def config_options(inputs: Inputs, base: PartitionOptions | None = None) -> PartitionOptions:
+    """Partition options with the per-class dedicated floors of a config's ``[options]`` table.
+
+    Parameters
+    ----------
+    inputs : path-like, InputSpec, District or mapping
+        Only a config file (or an InputSpec of one) carries options; others give ``base``.
+    base : PartitionOptions, optional
+        The options to start from (default: the defaults).
+
+    Returns
+    -------
+    PartitionOptions
+    """
+    import dataclasses
+
+    base = base or PartitionOptions()
+    source = inputs.source if isinstance(inputs, InputSpec) else inputs
+    if not isinstance(source, str | os.PathLike):
+        return base
+    floors = read_config_options(source).get("dedicated_floor_m2")
+    if not floors:
+        return base
+    units = dataclasses.replace(base.units, dedicated_floor_m2={**floors, **base.units.dedicated_floor_m2})
+    return dataclasses.replace(base, units=units)
+
+
+def _read(spec: InputSpec) -> District:
+    """Read and validate the layers of an :class:`InputSpec` with its reading options."""
+    config = spec.source if isinstance(spec.source, str | os.PathLike) else None
+    sources = read_config(config) if config is not None else dict(spec.source)
+    read = spec.read
+    if read is None:
+        read = ReadOptions.from_config(read_config_options(config)) if config is not None else ReadOptions()
+    estimate = None if read.estimate_households is None else HouseholdEstimate(**read.estimate_households)
+    census = None if read.census is None else read_census(read.census)
+    return load_district(sources, skip_unknown_landuse=read.skip_unknown_landuse, estimate=estimate, census=census)
+
+
+def read_census(path: str | os.PathLike) -> pd.DataFrame:
+    """Read census totals per community: ``community_code``, ``households``, ``residents`` (CSV).
+
+    Parameters
+    ----------
+    path : path-like
+        A UTF-8 CSV (a BOM is accepted); the codes are read as text.
+
+    Returns
+    -------
+    DataFrame
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read, lacks a column, or holds a count that is not a whole number ≥ 0.
+    """
+    label = str(path)
+    try:
+        df = pd.read_csv(path, dtype={"community_code": str}, encoding="utf-8-sig")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputError([Problem(label, None, f"cannot read the census table: {exc}")]) from None
+    need = [c for c in ("community_code", "households", "residents") if c not in df.columns]
+    if need:
+        raise InputError([Problem(label, None, f"missing column(s) {', '.join(need)}")])
+    problems = []
+    for col in ("households", "residents"):
+        num = pd.to_numeric(df[col], errors="coerce")
+        bad = num.isna() | (num < 0) | (num != num.round())
+        problems += [Problem(label, str(c), f"{col} is {v!r}: give a whole number ≥ 0")
+                     for c, v in zip(df.loc[bad, "community_code"], df.loc[bad, col], strict=True)]  # fmt: skip
+        df[col] = num.fillna(0).astype("int64")
+    if problems:
+        raise InputError(problems)
+    return df
 
 
 def run(
@@ -244,7 +342,7 @@ def run(
     InputError
         Bad inputs or options, before any partition work.
     """
-    options = options or PartitionOptions()
+    options = options or config_options(inputs)
     ex = execution or Execution()
     with _writer(out, registry, inputs):
         return _run(inputs, out, options, registry, progress or (lambda _line: None), ex, date, draw_map)
@@ -328,7 +426,7 @@ def rerun(  # noqa: PLR0913 - what a planner sets on a re-run: previous run, reg
     -------
     RerunResult
     """
-    options = options or PartitionOptions()
+    options = options or config_options(inputs)
     with _writer(out, registry, inputs):
         return _rerun(inputs, previous, out, options, registry, progress or (lambda _line: None), date, full_proof,
                       draw_map)  # fmt: skip
@@ -408,7 +506,8 @@ def _merged_partition(prev: PreviousRun, res, district: District, options: Parti
     report = _concat([kept(prev.report, report_cols), None if new is None else new.report], "community_code")
     units = _merged_units(prev, new, keep, district)
     return PartitionResult(res.grids.drop(columns=["grid_code"], errors="ignore"), assignment, res.buildings,
-                           report, units, options.lower, options.upper, options.measure)  # fmt: skip
+                           report, units, options.lower, options.upper, options.measure,
+                           findings=None if new is None else new.findings)  # fmt: skip
 
 
 def _report_columns() -> list[str]:
@@ -501,10 +600,16 @@ def input_files(inputs: Inputs) -> list[Path]:
     -------
     list of pathlib.Path
     """
+    if isinstance(inputs, InputSpec):
+        files = input_files(inputs.source)
+        census = inputs.read.census if inputs.read is not None else None
+        return files + ([Path(census)] if census else [])
     if isinstance(inputs, str | os.PathLike):
         files = [Path(inputs)]
         try:
             files += [src.path for src in read_config(inputs).values()]
+            census = read_config_options(inputs).get("census")
+            files += [Path(census)] if census else []
         except InputError:
             pass  # reported when the inputs are read
         return files
@@ -558,6 +663,31 @@ def write_outputs(result: RunResult, out: str | os.PathLike, *, draw_map: bool =
 STAGING = ".gridgeo-staging-"
 
 
+def run_findings(result: RunResult) -> gpd.GeoDataFrame:
+    """Every located finding of a run for the ``findings`` layer: the coverage proof's, then the
+    partitioner's (a dedicated site that is no grid of its own, R4), in the input CRS.
+
+    Parameters
+    ----------
+    result : RunResult
+
+    Returns
+    -------
+    GeoDataFrame
+    """
+    parts = []
+    if result.coverage is not None and len(result.coverage.findings):
+        parts.append(result.coverage.findings)
+    site = result.partition.findings
+    if site is not None and len(site):
+        site = site.to_crs(result.district.crs)
+        parts.append(site.reindex(columns=list(parts[0].columns) if parts else list(site.columns)))
+    if not parts:
+        return gpd.GeoDataFrame(geometry=[], crs=result.district.crs)
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=result.district.crs)
+
+
 def _write_all(result: RunResult, out: Path, *, draw_map: bool) -> list[Path]:
     """Write every output file of a run into ``out``."""
     out = Path(out)
@@ -566,8 +696,9 @@ def _write_all(result: RunResult, out: Path, *, draw_map: bool) -> list[Path]:
     if len(part.units.units):
         layers["units"] = part.units.units.to_crs(district.crs)
     layers["communities"] = community_outlines(district)
-    if result.coverage is not None and len(result.coverage.findings):
-        layers["findings"] = result.coverage.findings
+    findings = run_findings(result)
+    if len(findings):
+        layers["findings"] = findings
     written = [write_layers(layers, out / "grids.gpkg")]
     written.append(write_table(part.report, out / "partition_report.csv"))
     written.append(write_table(part.assignment, out / "unit_grid.csv"))
@@ -638,6 +769,11 @@ def _partition_line(part: PartitionResult, options: PartitionOptions) -> str:
     ]  # fmt: skip
     for row in rep[rep["flags"] != ""].itertuples():
         lines.append(f"  {row.community_code} {row.community_name}: {row.flags} - {row.notes}")
+    sites = part.findings if part.findings is not None else []
+    if len(sites):
+        lines.append(_("R4: {n} dedicated site(s) are no grid of their own (warnings in the findings layer):")
+                     .format(n=len(sites)))  # fmt: skip
+        lines += [f"  {row.feature_id}: {row.message}" for row in sites.head(10).itertuples()]
     return "\n".join(lines)
 
 

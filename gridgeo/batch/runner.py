@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridgeo.district import District
+from gridgeo.district import District, empty_findings
 from gridgeo.io import atomic_path
 from gridgeo.options import PartitionOptions
 from gridgeo.partition import PartitionResult, partition_district
@@ -334,13 +334,20 @@ def assemble(results: list[PartitionResult], district: District) -> PartitionRes
         ),
         pd.concat([r.units.edges for r in results], ignore_index=True),
         pd.concat([r.units.building_unit for r in results], ignore_index=True),
+        [site for r in results for site in r.units.sites],
+    )
+    found = [r.findings for r in results if r.findings is not None and len(r.findings)]
+    findings = (
+        gpd.GeoDataFrame(pd.concat(found, ignore_index=True), crs=found[0].crs)
+        if found
+        else empty_findings(results[0].units.units.crs)
     )
     grids = grids.sort_values("grid_id", kind="stable").reset_index(drop=True)
     assignment = assignment.sort_values("unit_id", kind="stable").reset_index(drop=True)
     buildings = buildings.sort_values("building_id", kind="stable").reset_index(drop=True)
     first = results[0]
     return PartitionResult(
-        grids, assignment, buildings, report, units, first.lower, first.upper, first.measure
+        grids, assignment, buildings, report, units, first.lower, first.upper, first.measure, findings=findings
     )
 
 

@@ -1,0 +1,76 @@
+"""The main job on real footprints (momepy's Bubeneč), with the reading options of a config file."""
+
+from __future__ import annotations
+
+import pyogrio
+import pytest
+
+from gridgeo.cli import main
+from gridgeo.errors import InputError
+from gridgeo.io import read_config_options, write_layers, write_text
+from gridgeo.synth import bubenec_layers
+
+TIME = 0.05
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("real")
+    layers = bubenec_layers(seed=0)
+    b = layers["buildings"]
+    # Half the buildings come without household counts, as OSM footprints do.
+    layers["buildings"] = b.drop(columns=["households_estimated"]).assign(
+        households=b["households"].where(b.index % 2 == 0), residents=b["residents"].where(b.index % 2 == 0))
+    write_layers(layers, folder / "real.gpkg")
+    return folder, layers
+
+
+def _config(folder, options: str = "") -> str:
+    text = "".join(f'[layers.{n}]\npath = "real.gpkg"\nlayer = "{n}"\n\n' for n in ("communities", "buildings",
+                                                                                     "landuse", "roads"))  # fmt: skip
+    path = folder / "real.toml"
+    write_text(text + options, path)
+    return str(path)
+
+
+def test_without_counts_the_run_is_refused_with_located_errors(real, tmp_path, capsys):
+    folder, _ = real
+    rc = main(["run", _config(folder), "--out", str(tmp_path / "o"), "--time-limit", str(TIME)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "households is missing" in err and "Traceback" not in err
+
+
+def test_config_options_estimate_counts_and_floor_sites(real, tmp_path, capsys):
+    folder, layers = real
+    cfg = _config(folder, '[options]\ndedicated_floor_m2 = { school = 1e9 }\n\n'
+                          '[options.estimate_households]\nfloor_area_m2 = 70\nlevels_column = "levels"\n')  # fmt: skip
+    rc = main(["run", cfg, "--out", str(tmp_path / "o"), "--time-limit", str(TIME), "--date", "2026-01-01"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    b = __import__("pandas").read_csv(tmp_path / "o" / "building_grid.csv")
+    assert b["grid_id"].notna().all() and (b["households"] >= 0).all()
+    assert b["households_estimated"].any() and not b["households_estimated"].all()
+    findings = pyogrio.read_dataframe(tmp_path / "o" / "grids.gpkg", layer="findings")
+    school = layers["landuse"].loc[layers["landuse"]["landuse_class"] == "school", "landuse_id"]
+    r4 = findings[(findings["rule"] == "R4") & findings["feature_id"].isin(set(school))]
+    assert len(r4) >= 1 and r4.geometry.notna().all()
+    assert "R4:" in out
+    grids = pyogrio.read_dataframe(tmp_path / "o" / "grids.gpkg", layer="grids")
+    assert not (grids["dedicated_class"] == "school").any()
+
+
+def test_flags_override_the_config(real, tmp_path):
+    folder, _ = real
+    cfg = _config(folder)
+    rc = main(["run", cfg, "--out", str(tmp_path / "o"), "--time-limit", str(TIME), "--estimate-households",
+               "--dedicated-floor", "学校=1e9"])  # fmt: skip
+    assert rc == 0
+    grids = pyogrio.read_dataframe(tmp_path / "o" / "grids.gpkg", layer="grids")
+    assert not (grids["dedicated_class"] == "school").any() and (grids["dedicated_class"] == "park").any()
+
+
+def test_bad_options_table_names_the_key(real):
+    folder, _ = real
+    cfg = _config(folder, "[options]\nskip_unknown_landus = true\n")
+    with pytest.raises(InputError, match="did you mean 'skip_unknown_landuse'"):
+        read_config_options(cfg)
