@@ -334,6 +334,12 @@ class Review:
         touch = {plan[n] for u in mine for n in self._adj[u]} - {grid_id}
         return sorted(touch)
 
+    def unit_targets(self, unit_id: str) -> list[str]:
+        """The grids a unit could move to: those of the units it touches, its own grid left out."""
+        own = self.grid_of(unit_id)
+        plan = self._state.plan
+        return sorted({plan[n] for n in self._adj[unit_id]} - {own})
+
     def block(self, unit_id: str) -> list[str]:
         """The units of a unit's grid reachable from it without crossing a road or river."""
         grid = self.grid_of(unit_id)
