@@ -13,6 +13,7 @@
   let state = null;
   let selected = null;
   let busy = false;
+  let focus = null; // the community whose grids the table lists (null: every community)
 
   function el(tag, text, cls) {
     const e = document.createElement(tag);
@@ -101,7 +102,11 @@
   function renderTable() {
     const tbody = document.querySelector("#grids-table tbody");
     tbody.replaceChildren();
+    const all = document.getElementById("show-all");
+    all.hidden = focus === null;
+    document.getElementById("focus").textContent = focus === null ? "" : "of " + focus;
     for (const r of state.table) {
+      if (focus !== null && r.community_code !== focus) continue;
       const tr = el("tr");
       tr.dataset.gridId = r.grid_id;
       if (!r.in_band) tr.classList.add("out-of-band");
@@ -128,6 +133,13 @@
     document.getElementById("band").textContent = "band " + band.lower + "–" + band.upper + " " + band.measure;
   }
 
+  function zoomTo(code) {
+    const layers = unitLayer.getLayers().filter((l) => l.feature.properties.community_code === code);
+    if (layers.length) map.fitBounds(L.featureGroup(layers).getBounds(), { padding: [20, 20] });
+    focus = code;
+    renderTable();
+  }
+
   function renderCommunities() {
     const box = document.getElementById("communities");
     box.replaceChildren();
@@ -135,7 +147,7 @@
     for (const r of state.table) if (!seen.has(r.community_code)) seen.set(r.community_code, r.community_name);
     for (const [code, name] of seen) {
       const div = el("div", null, "community");
-      div.appendChild(el("span", name + " " + code + " "));
+      div.appendChild(button(name + " " + code, "zoom", () => zoomTo(code), { community: code }));
       div.appendChild(button("Rebalance unlocked grids", "rebalance",
         () => act("rebalance", { community_code: code }), { community: code }));
       box.appendChild(div);
@@ -196,22 +208,27 @@
 
   async function init() {
     const layers = await api("layers");
-    L.geoJSON(layers.communities, { interactive: false, style: { color: "#7a1f5c", weight: 3, fill: false, dashArray: "8 4" } }).addTo(map);
     unitLayer = L.geoJSON(layers.units, {
       style: unitStyle,
       onEachFeature: (f, layer) => {
-        layer.on("click", () => { selected = { unit_id: f.properties.unit_id }; refresh(); });
+        layer.on("click", () => {
+          selected = { unit_id: f.properties.unit_id };
+          focus = f.properties.community_code;
+          refresh();
+        });
         layer.on("add", () => { const e = layer.getElement(); if (e) e.setAttribute("data-unit-id", f.properties.unit_id); });
       },
     }).addTo(map);
     L.geoJSON(layers.roads, { interactive: false, style: { color: "#8c8c8c", weight: 2 } }).addTo(map);
     L.geoJSON(layers.buildings, { interactive: false, style: { color: "#444", weight: 0.5, fillColor: "#777", fillOpacity: 0.5 } }).addTo(map);
     outlineLayer.addTo(map);
+    L.geoJSON(layers.communities, { interactive: false, style: { color: "#7a1f5c", weight: 3, fill: false, dashArray: "8 4" } }).addTo(map);
     labelLayer.addTo(map);
     map.fitBounds(unitLayer.getBounds());
     document.getElementById("undo").addEventListener("click", () => act("undo"));
     document.getElementById("redo").addEventListener("click", () => act("redo"));
     document.getElementById("approve").addEventListener("click", () => act("approve"));
+    document.getElementById("show-all").addEventListener("click", () => { focus = null; renderTable(); });
     await refresh();
   }
 
