@@ -202,3 +202,18 @@ def test_the_review_command_refuses_an_open_address_without_a_token(tmp_path):
     args = parser.parse_args(["review", str(tmp_path), "--inputs", "x.toml", "--host", "0.0.0.0"])
     with pytest.raises(InputError, match="--token"):
         cmd_review(args)
+
+
+def test_a_body_that_is_not_a_json_object_is_refused(base):
+    from starlette.testclient import TestClient
+
+    review = edit.open_review(sample_output(base), district(), options=OPTIONS)
+    server = ReviewServer(review, by="x")
+    client = TestClient(create_app(server))
+    head = {"X-Gridgeo-Key": server.key, "Content-Type": "application/json"}
+    for body in ("not json", "[1, 2]"):
+        r = client.post("/api/move", content=body, headers=head)
+        assert r.status_code == 400 and not r.json()["ok"]
+    r = client.post("/api/move", json={"to_grid": "x"}, headers=head)
+    assert r.status_code == 400 and not r.json()["ok"]
+    assert not review.changes

@@ -12,6 +12,7 @@ import html
 import json
 import secrets
 import threading
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
@@ -127,44 +128,32 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def create_app(server: ReviewServer) -> Starlette:
-    """The Starlette app of a review session.
+def _guarded(server: ReviewServer, handler: Callable[[dict], dict]):
+    """An API endpoint: checks the session key, reads the JSON body, runs one edit at a time."""
 
-    Parameters
-    ----------
-    server : ReviewServer
-
-    Returns
-    -------
-    starlette.applications.Starlette
-    """
-    page = (STATIC / "index.html").read_text(encoding="utf-8")
-
-    async def index(request: Request) -> Response:
-        if server.require_token and not secrets.compare_digest(request.query_params.get("token", ""), server.key):
-            return Response("give the token: /?token=TOKEN", status_code=403, media_type="text/plain")
-        body = page.replace("{{KEY}}", html.escape(server.key, quote=True))
-        return HTMLResponse(body, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                                           "Content-Security-Policy": _CSP})  # fmt: skip
-
-    def guarded(handler):
-        async def endpoint(request: Request) -> Response:
-            if not secrets.compare_digest(request.headers.get(KEY_HEADER, ""), server.key):
-                return JSONResponse({"ok": False, "reasons": ["missing or wrong session key"]}, status_code=403)
+    async def endpoint(request: Request) -> Response:
+        if not secrets.compare_digest(request.headers.get(KEY_HEADER, ""), server.key):
+            return JSONResponse({"ok": False, "reasons": ["missing or wrong session key"]}, status_code=403)
+        try:
             body = await request.json() if request.method == "POST" else {}
-            if not isinstance(body, dict):
-                return JSONResponse({"ok": False, "reasons": ["the body must be a JSON object"]}, status_code=400)
-            try:
-                with server.lock:
-                    result = handler(body)
-            except GridgeoError as exc:
-                return JSONResponse({"ok": False, "reasons": [str(exc)]}, status_code=400)
-            except (KeyError, TypeError) as exc:
-                return JSONResponse({"ok": False, "reasons": [f"bad request: {exc}"]}, status_code=400)
-            return JSONResponse(result)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse({"ok": False, "reasons": ["the body must be a JSON object"]}, status_code=400)
+        try:
+            with server.lock:
+                result = handler(body)
+        except GridgeoError as exc:
+            return JSONResponse({"ok": False, "reasons": [str(exc)]}, status_code=400)
+        except (KeyError, TypeError) as exc:
+            return JSONResponse({"ok": False, "reasons": [f"bad request: {exc}"]}, status_code=400)
+        return JSONResponse(result)
 
-        return endpoint
+    return endpoint
 
+
+def _api(server: ReviewServer) -> dict[str, Callable[[dict], dict]]:
+    """API name -> handler of the JSON body; each calls :mod:`gridgeo.edit`."""
     rv = server.review
 
     def op(outcome: Outcome) -> dict:
@@ -186,7 +175,7 @@ def create_app(server: ReviewServer) -> Starlette:
         value = body[kind] if kind != "unit_ids" else [str(u) for u in body["unit_ids"]]
         return op(rv.move(to_grid=str(body["to_grid"]), **{kind: value}))
 
-    api = {
+    return {
         "layers": lambda _b: server.static_layers(),
         "state": lambda _b: server.state(),
         "unit": unit,
@@ -200,13 +189,37 @@ def create_app(server: ReviewServer) -> Starlette:
         "redo": lambda _b: op(rv.redo()),
         "approve": approve,
     }
+
+
+def create_app(server: ReviewServer) -> Starlette:
+    """The Starlette app of a review session.
+
+    Parameters
+    ----------
+    server : ReviewServer
+
+    Returns
+    -------
+    starlette.applications.Starlette
+        ``/`` the page, ``/api/NAME`` the JSON API (``layers`` and ``state`` by GET, the edits by
+        POST), ``/static`` and ``/leaflet`` the assets.
+    """
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+
+    async def index(request: Request) -> Response:
+        if server.require_token and not secrets.compare_digest(request.query_params.get("token", ""), server.key):
+            return Response("give the token: /?token=TOKEN", status_code=403, media_type="text/plain")
+        body = page.replace("{{KEY}}", html.escape(server.key, quote=True))
+        return HTMLResponse(body, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                                           "Content-Security-Policy": _CSP})  # fmt: skip
+
     async def favicon(_request: Request) -> Response:
         return Response(status_code=204)
 
     routes = [Route("/", index), Route("/favicon.ico", favicon)]
-    for name, handler in api.items():
+    for name, handler in _api(server).items():
         methods = ["GET"] if name in ("layers", "state") else ["POST"]
-        routes.append(Route(f"/api/{name}", guarded(handler), methods=methods))
+        routes.append(Route(f"/api/{name}", _guarded(server, handler), methods=methods))
     routes += [Mount("/static", StaticFiles(directory=STATIC)), Mount("/leaflet", StaticFiles(directory=LEAFLET))]
     return Starlette(routes=routes)
 
