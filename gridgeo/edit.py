@@ -761,12 +761,7 @@ class Review:
                 return partition_graph(graph, m, lo, hi, n_parts=2, time_limit=opt.time_limit, seed=opt.seed)
             except InfeasibleError:
                 continue
-        # Any spanning-tree cut is a legal (connected) split: the partitioner found none in the bands.
-        import networkx as nx
-
-        order = list(nx.dfs_preorder_nodes(graph, source=uids[0]))
-        half = set(order[: max(1, len(order) // 2)])
-        return {u: 0 if u in half else 1 for u in uids}
+        return _tree_split(graph, m)
 
     def _new_grid_id(self, community_code: str, n: int) -> list[str]:
         used = set(self._state.meta) | set(self._codes)
@@ -838,6 +833,25 @@ class Review:
     def _require_grid(self, grid_id: str) -> None:
         if grid_id not in self._state.meta:
             raise InputError([Problem("grids", str(grid_id), "no such grid in this session")])
+
+
+def _tree_split(graph, weight: str) -> dict:
+    """Two connected halves by cutting the spanning-tree edge that balances the weights best."""
+    import networkx as nx
+
+    tree = nx.minimum_spanning_tree(graph, weight="edge_cost")
+    total = sum(d[weight] for _, d in graph.nodes(data=True))
+    best = None
+    for a, b in sorted(tree.edges(), key=lambda e: tuple(sorted(e))):
+        tree.remove_edge(a, b)
+        side = nx.node_connected_component(tree, a)
+        tree.add_edge(a, b)
+        w = sum(graph.nodes[n][weight] for n in side)
+        key = (abs(total - 2 * w), abs(graph.number_of_nodes() - 2 * len(side)))
+        if best is None or key < best[0]:
+            best = (key, side)
+    side = best[1]
+    return {n: 0 if n in side else 1 for n in graph.nodes}
 
 
 def _members_equal(review: Review, grid_id: str, uids: list[str]) -> bool:

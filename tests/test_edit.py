@@ -356,3 +356,13 @@ def test_edits_leave_the_inputs_and_the_callers_frames_unchanged(review):
     assert_geodataframe_equal(d.buildings, buildings)
     assert_geodataframe_equal(d.communities, communities)
     assert "edited" not in set(grids["solver_status"])
+
+
+def test_the_fallback_split_gives_two_connected_halves():
+    # A path of units whose weights no band of the partitioner's tries can halve.
+    g = nx.path_graph(["a", "b", "c", "d", "e"])
+    nx.set_node_attributes(g, {"a": 1, "b": 1, "c": 90, "d": 1, "e": 1}, "households")
+    nx.set_edge_attributes(g, 1.0, "edge_cost")
+    plan = edit._tree_split(g, "households")
+    parts = [[n for n in g if plan[n] == p] for p in (0, 1)]
+    assert all(parts) and all(nx.is_connected(g.subgraph(p)) for p in parts)
