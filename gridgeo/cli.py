@@ -124,9 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     register(sub)
     from gridgeo.coverage._cli import register as register_coverage
     from gridgeo.export._cli import register as register_export
+    from gridgeo.review._cli import register as register_review
 
     register_coverage(sub)
     register_export(sub)
+    register_review(sub)
     return parser
 
 

@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scheme_opt(p)
     p.set_defaults(func=cmd_assign)
 
-    p = actions.add_parser("history", help="show a code's record and lineage")
+    p = actions.add_parser("history", help="show a code's record, lineage and approved edits")
     p.add_argument("code", metavar="CODE")
     p.add_argument("--registry", required=True, help="registry SQLite file")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -185,6 +185,12 @@ def cmd_history(args: argparse.Namespace) -> int:
             print(f"      replaces    {r}")
         for r in row.replaced_by:
             print(f"      replaced by {r}")
+    from gridgeo.coding.changelog import read_changes
+
+    for ch in read_changes(args.registry, code=args.code).itertuples(index=False):
+        print(f"  approved #{ch.approval} {ch.at} by {ch.by}: {ch.op} {ch.households} households "
+              f"({len(ch.units.split())} unit(s)) {ch.from_grid_id} [{ch.from_code or '-'}] -> "
+              f"{ch.to_grid_id} [{ch.to_code or '-'}]")
     return 0
 
 
