@@ -664,8 +664,10 @@ STAGING = ".gridgeo-staging-"
 
 
 def run_findings(result: RunResult) -> gpd.GeoDataFrame:
-    """Every located finding of a run for the ``findings`` layer: the coverage proof's, then the
-    partitioner's (a dedicated site that is no grid of its own, R4), in the input CRS.
+    """Every located finding of a run for the ``findings`` layer, in the input CRS.
+
+    The coverage proof's findings come first, then the partitioner's (a dedicated site that is
+    no grid of its own, R4).
 
     Parameters
     ----------

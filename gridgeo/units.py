@@ -342,8 +342,10 @@ def _point_cells(poly, near, bx, by):
 
 
 def _tessellate(poly, near, geoms, bx, by, blocks, options) -> _Cells:
-    """The cells of a community's buildings: point cells where they hold every footprint whole,
-    else a tessellation of the footprints (every point of a block to the nearest footprint).
+    """The cells of a community's buildings, each holding its footprint whole.
+
+    Point cells where they hold every footprint whole, else a tessellation of the footprints
+    (every point of a block to the nearest footprint).
 
     Point cells are cheap and, on buildings laid out like a lattice, already hold each footprint;
     a long slab or an L-shaped block is cut by them, and then the community is tessellated with

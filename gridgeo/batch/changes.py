@@ -369,8 +369,11 @@ def _building_counts(previous: PreviousRun, district: District, back: dict[str, 
 
 
 def _moved_area(ground: _Ground, recoded: dict[str, str]) -> dict[str, float]:
-    """Area (m²) between the old and new boundary of each community on both sides whose outline
-    is not the identical polygon (one array-wise symmetric difference)."""
+    """Area (m²) between the old and new boundary of each community whose outline changed.
+
+    Only communities on both sides whose outline is not the identical polygon are measured, with
+    one array-wise symmetric difference.
+    """
     pairs = [
         (c, recoded.get(c, c))
         for c in ground.new_list

@@ -301,8 +301,10 @@ def _chunks(pending: Iterable, buildings: int, communities: int) -> Iterator[lis
 
 
 def _run_chunk(task, subs: list, options) -> list[tuple[PartitionResult | None, str | None]]:
-    """Run ``task`` on each community of a chunk (a Dask task, or one community in process);
-    a failure is returned as its message, the others go on."""
+    """Run ``task`` on each community of a chunk (a Dask task, or one community in process).
+
+    A failure is returned as its message; the others go on.
+    """
     out: list[tuple[PartitionResult | None, str | None]] = []
     for sub in subs:
         try:

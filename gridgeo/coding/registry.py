@@ -939,8 +939,9 @@ class CodeRegistry:
         return pd.DataFrame(rows, columns=cols)
 
     def lineage(self, code: str) -> pd.DataFrame:
-        """Return every lineage link reachable from ``code``, back to its ancestors and
-        forward to its descendants.
+        """Return every lineage link reachable from ``code``.
+
+        The links go back to its ancestors and forward to its descendants.
 
         Returns
         -------

@@ -128,7 +128,7 @@ class _Grid:
     flag: str = ""
 
 
-def audit_grids(
+def audit_grids(  # noqa: PLR0913 - the audit's public knobs: band, tolerance, scheme, registry, date, rebalance budget and seed
     grids: gpd.GeoDataFrame,
     district: District,
     *,
@@ -265,7 +265,7 @@ def _m2(a: float) -> str:
     return f"{a:,.0f} m²" if a >= 10 else f"{a:.1f} m²"
 
 
-def _tile_community(
+def _tile_community(  # noqa: C901 - one pass over a community's hand-drawn grids, each defect class a branch; split when the audit next changes
     code: str, cpoly, members: list[_Grid], work: list[_Grid], new_no: list[int]
 ) -> None:
     """Make the grids of one community tile it: clip, trim overlaps, fill gaps, reattach pieces."""
@@ -358,7 +358,7 @@ def _tile_community(
         g.geom = polygonal_part(core) if core is not None else None
 
 
-def _rebalance(work, removed, district, units, lower, upper, measure, time_limit, seed) -> None:
+def _rebalance(work, removed, district, units, lower, upper, measure, time_limit, seed) -> None:  # noqa: PLR0913 - the community, its units and the band the re-cut needs, passed down from audit_grids
     """Split oversize and merge undersize community grids with the partitioner, per community."""
     from gridgeo.partition import k_range
 
@@ -523,7 +523,7 @@ def _replace(group, geoms, work, removed, why, touched) -> None:
             removed.append(g)
 
 
-def _finish(
+def _finish(  # noqa: C901, PLR0913 - assembles the corrected layer, its codes and the diff from the audit's phases
     grids, layer, work, removed, before_counts, codes_in, district, measure, scheme, registry, date
 ):
     """The corrected layer (input CRS) with codes, and the diff."""

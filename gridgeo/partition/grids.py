@@ -94,7 +94,7 @@ class PartitionResult:
     findings: gpd.GeoDataFrame | None = None
 
 
-def partition_district(
+def partition_district(  # noqa: PLR0913 - kept for callers of the stage: band, units, budget, seed, communities and prior plan
     district: District,
     *,
     lower: int = 300,
@@ -307,11 +307,13 @@ class Tally:
 
     def add(self, kind: str, unit_ids, *, flag: str = "", status: GridStatus = GridStatus.FIXED,
             dclass: str = "", lid: str = "") -> None:  # fmt: skip
+        """Record a grid of ``kind`` made of ``unit_ids``."""
         self.grids.append({"kind": kind, "units": sorted(unit_ids), "flag": flag,
                            "solver_status": GridStatus(status).value, "dedicated_class": dclass,
                            "landuse_id": lid})  # fmt: skip
 
     def flag(self, flag: str, note: str) -> None:
+        """Record a flag of the community and the note that explains it."""
         self.flags.append(flag)
         self.notes.append(note)
 
@@ -530,8 +532,11 @@ def _absorb_empty(units: Units, empty_parts: list[list[str]], tally: Tally) -> N
 
 
 def _number(com: CommunityIn, band: Band, tally: Tally) -> tuple[list[dict], dict]:
-    """Number the grids (community then dedicated, each north to south, west to east: unit
-    ids already run in that order) and write the community's report row."""
+    """Number the grids and write the community's report row.
+
+    Community grids first, then dedicated ones, each north to south and west to east (unit ids
+    already run in that order).
+    """
     grids = tally.grids
     community_grids = sorted((g for g in grids if g["kind"] == "community"), key=lambda g: g["units"][0])
     dedicated_grids = sorted((g for g in grids if g["kind"] == "dedicated"), key=lambda g: g["units"][0])
@@ -561,7 +566,7 @@ def _number(com: CommunityIn, band: Band, tally: Tally) -> tuple[list[dict], dic
     return community_grids + dedicated_grids, rep
 
 
-def _stable_plan(sub, weight, prior, lower, upper, measure, time_limit, seed):
+def _stable_plan(sub, weight, prior, lower, upper, measure, time_limit, seed):  # noqa: C901 - keeps previous grids that are still legal, then widens the re-split region step by step
     """Keep the previous grids of a component where legal; re-split only around the others.
 
     Returns ``(plan, status, note)`` or None when the previous plan cannot be repaired locally.
@@ -729,8 +734,10 @@ def _grid_frame(rows: list[dict], u: gpd.GeoDataFrame, district: District) -> gp
 
 
 def _repaired(geoms: np.ndarray) -> np.ndarray:
-    """Polygons made valid where reprojection left them invalid (a vertex crossing an edge
-    nanometres away), their polygonal part only."""
+    """Polygons made valid where reprojection left them invalid, their polygonal part only.
+
+    Reprojection can move a vertex across an edge nanometres away.
+    """
     out = np.array(geoms, dtype=object)
     bad = np.flatnonzero(~shapely.is_valid(out))
     for i in bad:
