@@ -81,6 +81,12 @@ def street_of(community_code: str) -> str:
     return str(community_code)[:9]
 
 
+def short_code(code: object) -> str:
+    """A grid's short label: class digit and serial of a 19-digit code (``1003``), else the key."""
+    text = str(code)
+    return text[12:16] if len(text) == 19 and text.isdigit() else text
+
+
 def to_lonlat(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """A copy of ``gdf`` in WGS 84 lon/lat (what Leaflet draws); CGCS2000 differs by < 1 m."""
     if gdf.crs is not None and CRS.from_user_input(gdf.crs).equals(CRS.from_epsg(4326)):

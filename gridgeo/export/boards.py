@@ -35,6 +35,7 @@ from gridgeo.export._common import (
     output_file,
     plain_text,
     safe_name,
+    short_code,
     street_of,
 )
 from gridgeo.export._fonts import cjk_family
@@ -427,7 +428,7 @@ def _map(ax, ctx: _Context, row: pd.Series, s: float) -> None:
                 shapely.intersection(getattr(orow, g.geometry.name), view)
             )
             if not pt.is_empty:
-                ax.text(pt.x, pt.y, _short_code(str(getattr(orow, key))), ha="center", va="center",
+                ax.text(pt.x, pt.y, short_code(str(getattr(orow, key))), ha="center", va="center",
                         size=7 * s, color="#777", family=ctx.family)  # fmt: skip
     gpd.GeoSeries([geom], crs=g.crs).plot(ax=ax, facecolor="#fdeceb", edgecolor="none")
     if ctx.dedicated is not None:
@@ -484,11 +485,6 @@ def _scalebar(ax, width_m: float, s: float, family: str) -> None:
         size=8 * s,
         family=family,
     )
-
-
-def _short_code(code: str) -> str:
-    """A neighbour's label: the serial part of a 19-digit code, else the whole key."""
-    return code[12:16] if len(code) == 19 and code.isdigit() else code
 
 
 def _cards(ctx: _Context, code: str, table: pd.DataFrame, phone: str, size) -> Figure:
