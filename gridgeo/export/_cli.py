@@ -260,8 +260,11 @@ def cmd_boards(args: argparse.Namespace) -> int:
     dedicated = None
     if district is not None and len(district.landuse):
         dedicated = district.landuse[district.landuse["category"] == "dedicated"]
+    roads = district.roads if district is not None else None
+    rivers = district.rivers if district is not None else None
     files = write_boards(
-        grids, staff, args.out, buildings=buildings, dedicated=dedicated, street=args.street,
+        grids, staff, args.out, buildings=buildings, dedicated=dedicated, roads=roads, rivers=rivers,
+        street=args.street,
         papers=tuple(args.paper or ["A4"]), supervision_phone=args.supervision_phone,
         png=not args.no_png, dpi=args.dpi,
     )  # fmt: skip

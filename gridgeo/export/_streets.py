@@ -19,6 +19,8 @@ from shapely.ops import linemerge
 
 #: Stretches shorter than this (m) get no label of their own.
 MIN_LABEL_LENGTH = 60.0
+#: A name within this many degrees of level or upright is set exactly so.
+SNAP_DEGREES = 5.0
 
 
 def layer_of(district: Any, name: str) -> gpd.GeoDataFrame | None:
@@ -98,8 +100,12 @@ def label_points(lines: gpd.GeoDataFrame, *, view: shapely.Geometry | None = Non
         angle = math.degrees(math.atan2(b.y - a.y, b.x - a.x))
         if angle > 90:
             angle -= 180
-        elif angle < -90:
+        elif angle <= -90:
             angle += 180
+        # A nearly straight east-west or north-south street is written level or upright.
+        for square in (-90.0, 0.0, 90.0):
+            if abs(angle - square) <= SNAP_DEGREES:
+                angle = 90.0 if square == -90.0 else square
         names.append(name)
         angles.append(round(angle, 1))
         points.append(mid)
