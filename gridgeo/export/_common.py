@@ -148,3 +148,23 @@ def output_file(folder: str | os.PathLike, name: str) -> Path:
         raise InputError([Problem(str(folder), None, f"file name {name!r} made from the data "
                                   "would leave the output folder: refused")])  # fmt: skip
     return Path(folder) / name
+
+
+def worker_names(staff: object, key: str = "grid_code") -> dict[str, str]:
+    """Grid key -> "name（role），..." from a staff plan or its assignments table, in role order."""
+    if staff is None:
+        return {}
+    table = getattr(staff, "assignments", staff)
+    if not isinstance(table, pd.DataFrame) or not len(table):
+        return {}
+    col = key if key in table.columns else "grid_code"
+    order = {r: i for i, r in enumerate(ROLE_ORDER)}
+    t = table.assign(_o=table["role"].map(order).fillna(len(order))).sort_values(
+        [col, "_o", "name"], kind="stable"
+    )
+    out: dict[str, str] = {}
+    for code, rows in t.groupby(col, sort=True):
+        out[str(code)] = "，".join(
+            f"{r.name}（{ROLE_LABELS.get(r.role, r.role)}）" for r in rows.itertuples()
+        )
+    return out

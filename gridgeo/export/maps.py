@@ -22,12 +22,11 @@ import shapely
 from branca.element import Template
 
 from gridgeo.export._common import (
-    ROLE_LABELS,
-    ROLE_ORDER,
     check_grids,
     html_text,
     short_code,
     to_lonlat,
+    worker_names,
 )
 from gridgeo.export._offline import external_references, render_offline
 from gridgeo.export._streets import label_points, layer_of, named_lines
@@ -169,7 +168,7 @@ def make_map(
     if district is not None:
         _street_layers(fmap, district, draw)
         _district_layers(fmap, district, draw)
-    table = _grid_table(g, key, _worker_names(staff, key))
+    table = _grid_table(g, key, worker_names(staff, key))
     _grid_layers(fmap, g, table)
     if findings is not None and len(findings):
         _findings_layer(fmap, findings, draw)
@@ -457,23 +456,3 @@ def _legend(with_findings: bool, with_streets: bool = False) -> str:
         rows.append('<div><i style="background:#c9b78f;height:4px"></i>道路 street</div>')
         rows.append('<div><i style="border-top:2px dashed #6b3fa0;height:0"></i>社区界 community</div>')
     return "".join(rows)
-
-
-def _worker_names(staff: Any, key: str) -> dict[str, str]:
-    """Grid key -> "name (role), ..." from a staff plan or its assignments table."""
-    if staff is None:
-        return {}
-    table = getattr(staff, "assignments", staff)
-    if not isinstance(table, pd.DataFrame) or not len(table):
-        return {}
-    col = key if key in table.columns else "grid_code"
-    order = {r: i for i, r in enumerate(ROLE_ORDER)}
-    t = table.assign(_o=table["role"].map(order).fillna(len(order))).sort_values(
-        [col, "_o", "name"], kind="stable"
-    )
-    out: dict[str, str] = {}
-    for code, rows in t.groupby(col, sort=True):
-        out[str(code)] = "，".join(
-            f"{r.name}（{ROLE_LABELS.get(r.role, r.role)}）" for r in rows.itertuples()
-        )
-    return out
