@@ -281,6 +281,16 @@ def test_duties_are_at_least_10_pt_on_a4_and_scaled_on_a3(batch):
         assert sizes and min(sizes) >= least
 
 
+def test_duties_are_printed_whole(batch, plan, community):
+    out, files = batch
+    reader = PdfReader(next(f for f in files if f.name.endswith("_A4.pdf")))
+    for k, code in enumerate(community):
+        board = reader.pages[2 * k].extract_text().replace("\n", "")
+        assert "…" not in board
+        for person in plan.for_grid(code).itertuples():
+            assert person.duties and person.duties in board
+
+
 def test_grid_leader_line_is_always_there(tmp_path):
     grids, staff = _tiny()  # a full-time and a part-time worker, no 网格长
     files = write_boards(grids, staff, tmp_path, png=False)

@@ -69,6 +69,8 @@ DUTIES_PT = 10.5
 DUTIES_LEADING = 0.0175
 #: Height of one person's box, as a fraction of the page height (three lines of duties).
 PERSON_HEIGHT = 0.13
+#: The tallest a person's box grows for long duties (five lines).
+PERSON_HEIGHT_MAX = 0.165
 #: Name printed where a grid has no 网格长 yet.
 TO_BE_NAMED = "待定"
 #: What the PDFs are drawn with: TrueType (Type 42) fonts embedded, which print shops and WPS
@@ -426,13 +428,17 @@ def _board(ctx: _Context, code: str, table: pd.DataFrame, phone: str, size) -> F
     cols = 1 if n <= 2 else 2
     rows = max(1, -(-n // cols))
     bottom = 0.085
-    h = min(PERSON_HEIGHT, 0.5 / rows)
+    width = 0.9 if cols == 1 else 0.44
+    # Tall enough for the longest duties (up to PERSON_HEIGHT_MAX), never more than half the page.
+    lines = max((len(_duty_lines(r, width, PERSON_HEIGHT * 0.94, size, s)) for r in people.itertuples(index=False)),
+                default=1)  # fmt: skip
+    h = min(max(PERSON_HEIGHT, (0.074 + 0.012 + (lines - 1) * DUTIES_LEADING) / 0.94), PERSON_HEIGHT_MAX)
+    h = min(h, 0.5 / rows)
     staff_top = bottom + rows * h
     # The map takes every bit of the page the people do not need.
     ax = fig.add_axes((0.05, staff_top + 0.04, 0.9, 0.85 - staff_top - 0.045))
     _map(ax, ctx, row, s)
     fig.text(0.05, staff_top + 0.018, "网格工作人员", size=14 * s, family=f, va="center", color=_RED)
-    width = 0.9 if cols == 1 else 0.44
     for k, r in enumerate(people.itertuples(index=False)):
         x0 = 0.05 + (k % cols) * 0.46
         y0 = staff_top - (k // cols + 1) * h
@@ -452,12 +458,22 @@ def _board(ctx: _Context, code: str, table: pd.DataFrame, phone: str, size) -> F
     return fig
 
 
+def _duty_lines(r, w: float, h: float, size: tuple[float, float], s: float) -> list[str]:
+    """A person's duties wrapped to the text column of a box ``w`` x ``h`` (page fractions)."""
+    pw = min(h, PERSON_HEIGHT * 0.94) * 0.75 * (size[1] / size[0])  # the photo box, as _person draws it
+    # Characters per line at DUTIES_PT: the text column's width in points over the font size.
+    chars = (w - pw - 0.03) * size[0] * 72 / (DUTIES_PT * s)
+    duties = r.duties or DEFAULT_DUTIES.get(r.role, "")
+    return _wrap(f"职责：{duties}", max(8.0, chars - 0.5))
+
+
 def _person(fig: Figure, r, x0: float, y0: float, w: float, h: float, s: float, f: str) -> None:
     fig.patches.append(
         Rectangle((x0, y0), w, h, transform=fig.transFigure, fill=False, ec="#bbb", lw=0.6)
     )
-    pw = h * 0.75 * (fig.get_figheight() / fig.get_figwidth())  # a 3:4 photo box
-    pax = fig.add_axes((x0 + 0.008, y0 + 0.008, pw, h - 0.016))
+    ph = min(h, PERSON_HEIGHT * 0.94)  # a 3:4 photo box at the top: it does not grow with the duties
+    pw = ph * 0.75 * (fig.get_figheight() / fig.get_figwidth())
+    pax = fig.add_axes((x0 + 0.008, y0 + h - ph + 0.008, pw, ph - 0.016))
     pax.set_xticks([])
     pax.set_yticks([])
     photo = str(getattr(r, "photo", "") or "")
@@ -476,11 +492,8 @@ def _person(fig: Figure, r, x0: float, y0: float, w: float, h: float, s: float, 
     fig.text(tx, y0 + h - 0.014, label, size=10 * s, family=f, color=_RED, va="center")
     fig.text(tx, y0 + h - 0.034, r.name, size=15 * s, family=f, va="center")
     fig.text(tx, y0 + h - 0.055, f"电话 {r.phone}" if r.phone else "电话 待定", size=11 * s, family=f, va="center")
-    # Characters per line at DUTIES_PT: the text box's width in points over the font size.
-    chars = (w - pw - 0.03) * fig.get_figwidth() * 72 / (DUTIES_PT * s)
     room = max(1, int((h - 0.074 - 0.008) / DUTIES_LEADING) + 1)
-    duties = r.duties or DEFAULT_DUTIES.get(r.role, "")
-    for j, line in enumerate(_fit(_wrap(f"职责：{duties}", max(8.0, chars - 0.5)), room)):
+    for j, line in enumerate(_fit(_duty_lines(r, w, h, (fig.get_figwidth(), fig.get_figheight()), s), room)):
         fig.text(tx, y0 + h - 0.074 - j * DUTIES_LEADING, line, size=DUTIES_PT * s, family=f,
                  va="center", color="#333")  # fmt: skip
 
