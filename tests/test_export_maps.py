@@ -263,3 +263,15 @@ def test_raw_gaode_url_without_its_system_is_refused(grids):
         render_map(grids, basemap=url)
     page = render_map(grids, basemap="gcj02:" + url)
     assert "autonavi" in page
+
+
+def test_street_and_community_names_are_escaped(grids, sample_district):
+    import html
+    from dataclasses import replace
+
+    roads = sample_district.roads.assign(name=SCRIPT)
+    communities = sample_district.communities.assign(name="</div><script>alert(3)</script>")
+    page = render_map(grids.head(3), district=replace(sample_district, roads=roads, communities=communities))
+    assert SCRIPT not in page and "<script>alert(3)" not in page
+    icons = _div_icons(page)
+    assert any(html.escape(SCRIPT) in h for h in icons)  # shown as written
