@@ -38,7 +38,26 @@ DRIVERS: dict[str, str] = {
     ".json": "GeoJSON",
     ".shp": "ESRI Shapefile",
     ".fgb": "FlatGeobuf",
+    ".kml": "KML",
 }
+
+#: Declared Shapefile field names (dBASE allows 10 characters): GDAL's own truncation would
+#: give ``community_`` and ``communit_1`` with a warning per field.
+SHAPEFILE_FIELDS: dict[str, str] = {
+    "community_code": "comm_code",
+    "community_name": "comm_name",
+    "dedicated_class": "ded_class",
+    "n_buildings": "n_bldgs",
+    "solver_status": "solver",
+    "landuse_id": "landuse_id",
+    "landuse_class": "lu_class",
+    "previous_code": "prev_code",
+    "building_id": "bldg_id",
+    "parent_code": "parent",
+    "workers": "workers",
+}
+#: Encodings a Shapefile's attributes may be written in (its ``.cpg`` says which).
+SHAPEFILE_ENCODINGS: tuple[str, ...] = ("UTF-8", "GBK")
 
 
 @dataclass
@@ -564,18 +583,32 @@ def atomic_path(target: str | os.PathLike):
 
 
 def write_layers(
-    layers: Mapping[str, gpd.GeoDataFrame], path: str | os.PathLike, *, crs: CRS | None = None
+    layers: Mapping[str, gpd.GeoDataFrame],
+    path: str | os.PathLike,
+    *,
+    crs: CRS | None = None,
+    aliases: bool = True,
+    style: bool = False,
 ) -> Path:
     """Write several layers to one GeoPackage atomically (all layers or none).
 
     Parameters
     ----------
     layers : mapping
-        Layer name -> GeoDataFrame (an empty frame is written as an empty layer).
+        Layer name -> GeoDataFrame (an empty frame is written as an empty layer). A layer of
+        mixed geometries can be split first with :func:`by_geometry_type`.
     path : path-like
         The ``.gpkg`` file to create or replace.
     crs : pyproj.CRS, optional
         Reproject every layer to this CRS first (default: keep each layer's CRS).
+    aliases : bool
+        Store the Chinese alias of every known column (``gpkg_data_columns``, the GeoPackage
+        schema extension), which QGIS shows as the field's name.
+    style : bool
+        Also store a default QGIS style per layer (``layer_styles``: aliases, a fill or
+        marker, grid codes as labels), so QGIS opens the file drawn and in Chinese. GDAL lists
+        that table as one more layer, so a reader that takes "the only layer" of the file
+        must then name its layer.
 
     Returns
     -------
@@ -588,20 +621,39 @@ def write_layers(
             if crs is not None and gdf.crs is not None:
                 gdf = gdf.to_crs(crs)
             pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG")
+        if aliases or style:
+            from gridgeo._qgis import add_styles
+
+            add_styles(tmp, dict(layers), style=style)
     return path
 
 
-def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str | None = None) -> Path:
+def write_layer(
+    gdf: gpd.GeoDataFrame,
+    path: str | os.PathLike,
+    *,
+    layer: str | None = None,
+    encoding: str = "UTF-8",
+) -> Path:
     """Write one layer atomically; the driver follows the suffix (see :data:`DRIVERS`).
+
+    Every format goes through the same atomic writer: the file (a Shapefile's parts) is
+    written under a temporary name beside ``path`` and moved into place only when complete.
+    ``.kml`` writes KML in WGS 84 (for 奥维 / Google Earth), named by ``name`` or the key;
+    ``.shp`` renames long fields to :data:`SHAPEFILE_FIELDS` (or a unique 10-character cut)
+    and writes its ``.cpg``.
 
     Parameters
     ----------
     gdf : geopandas.GeoDataFrame
-        The layer.
+        The layer; not modified.
     path : path-like
         The file to create or replace; missing folders are created.
     layer : str, optional
         The layer name inside the file (default: the file name without its suffix).
+    encoding : {"UTF-8", "GBK"}
+        The attribute encoding of a Shapefile (GBK for older Chinese desktop GIS); other
+        formats are always UTF-8.
 
     Returns
     -------
@@ -611,39 +663,134 @@ def write_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str | 
     Raises
     ------
     InputError
-        On an unknown suffix.
+        On an unknown suffix or encoding.
     """
     path = Path(path)
     driver = DRIVERS.get(path.suffix.lower())
     if driver is None:
         raise InputError([Problem(str(path), None, f"unknown output format; use one of {', '.join(DRIVERS)}")])
+    if encoding.upper() not in SHAPEFILE_ENCODINGS:
+        raise InputError([Problem(str(path), None, f"unknown encoding {encoding!r}; use UTF-8 or GBK")])
     path.parent.mkdir(parents=True, exist_ok=True)
     if driver == "ESRI Shapefile":
-        # A shapefile is several files: write them in a temporary folder, then move each.
-        tmpdir = Path(tempfile.mkdtemp(prefix=f".gridgeo-{os.getpid()}-", dir=path.parent))
-        try:
-            out = tmpdir / path.name
-            pyogrio.write_dataframe(gdf, out, driver=driver, encoding="UTF-8")
-            for part in tmpdir.iterdir():
-                os.replace(part, path.parent / part.name)
-        except Exception as exc:
-            if _disk_full(exc):
-                raise GridgeoError(f"{path}: the disk is full while writing it; {path.name} was not "
-                                   "changed. Free some space and run again") from None  # fmt: skip
-            raise
-        finally:
-            shutil.rmtree(tmpdir, ignore_errors=True)
-        return path
+        return _write_shapefile(shapefile_fields(gdf), path, encoding.upper())
+    if driver == "KML":
+        # GDAL's own KML driver: LIBKML refuses a polygon that reprojection left touching
+        # itself at a point, which the grid layer's own CRS holds as valid.
+        gdf = kml_frame(gdf)
     with atomic_path(path) as tmp, _fixed_time():
         # Named explicitly: by default the layer would take the temporary file's name.
         pyogrio.write_dataframe(gdf, tmp, driver=driver, layer=layer or path.stem)
     return path
 
 
+def shapefile_fields(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy with field names dBASE keeps: :data:`SHAPEFILE_FIELDS`, else a unique 10-character cut."""
+    taken: set[str] = set()
+    names: dict[str, str] = {}
+    geometry = gdf.geometry.name
+    for col in gdf.columns:
+        if col == geometry:
+            continue
+        short = SHAPEFILE_FIELDS.get(col, col)
+        if len(short.encode("utf-8")) > 10:
+            short = _cut(short, 10)
+        k = 1
+        base = short
+        while short.lower() in taken:
+            suffix = f"_{k}"
+            short = _cut(base, 10 - len(suffix)) + suffix
+            k += 1
+        taken.add(short.lower())
+        names[col] = short
+    return gdf.rename(columns=names)
+
+
+def _cut(name: str, size: int) -> str:
+    """``name`` cut to ``size`` bytes of UTF-8, never inside a character."""
+    out = ""
+    for ch in name:
+        if len((out + ch).encode("utf-8")) > size:
+            break
+        out += ch
+    return out
+
+
+def _write_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str) -> Path:
+    # A shapefile is several files: written in a temporary folder, then each moved.
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".gridgeo-{os.getpid()}-", dir=path.parent))
+    try:
+        out = tmpdir / path.name
+        pyogrio.write_dataframe(gdf, out, driver="ESRI Shapefile", encoding=encoding)
+        cpg = out.with_suffix(".cpg")
+        cpg.write_text(encoding, encoding="ascii")  # what QGIS and ArcGIS read the text by
+        for part in sorted(tmpdir.iterdir()):
+            os.replace(part, path.parent / part.name)
+    except Exception as exc:
+        if _disk_full(exc):
+            raise GridgeoError(f"{path}: the disk is full while writing it; {path.name} was not "
+                               "changed. Free some space and run again") from None  # fmt: skip
+        if isinstance(exc, UnicodeEncodeError) or "encod" in str(exc).lower():
+            raise InputError([Problem(str(path), None, f"a text cannot be written in {encoding}: "
+                                      f"{_first_line(exc)}; write UTF-8 instead")]) from None  # fmt: skip
+        raise
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return path
+
+
+def kml_frame(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The layer as KML wants it: WGS 84, a ``Name`` (the grid code) and a ``Description``."""
+    out = gdf.to_crs(4326) if gdf.crs is not None else gdf.copy()
+    if "Name" not in out.columns:
+        for key in ("grid_code", "grid_id", "name", "community_name"):
+            if key in out.columns:
+                out.insert(0, "Name", out[key].astype("string").fillna("").astype(object))
+                break
+    if "Description" not in out.columns and "community_name" in out.columns:
+        parts = [out["community_name"].astype("string").fillna("")]
+        for col, unit in (("households", " 户"), ("residents", " 人")):
+            if col in out.columns:
+                parts.append(out[col].astype("string").fillna("") + unit)
+        desc = parts[0]
+        for p in parts[1:]:
+            desc = desc + " · " + p
+        out.insert(1, "Description", desc.astype(object))
+    return out
+
+
+def by_geometry_type(name: str, gdf: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
+    """Split a layer of mixed geometries into one layer per kind (QGIS draws one kind a layer).
+
+    Parameters
+    ----------
+    name : str
+        The layer's name, e.g. ``findings``.
+    gdf : geopandas.GeoDataFrame
+
+    Returns
+    -------
+    dict
+        ``{name: gdf}`` when the layer holds one kind (or none); else ``{name_points: ...,
+        name_lines: ..., name_polygons: ...}`` for the kinds present (rows without a
+        geometry go with the points).
+    """
+    kinds = gdf.geom_type.fillna("Point").str.replace("Multi", "", regex=False)
+    kinds = kinds.map({"Point": "points", "LineString": "lines", "Polygon": "polygons"}).fillna("other")
+    if kinds.nunique() <= 1:
+        return {name: gdf}
+    return {f"{name}_{k}": gdf[kinds == k] for k in ("points", "lines", "polygons", "other") if (kinds == k).any()}
+
+
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a table as UTF-8 CSV atomically."""
+    """Write a table as CSV atomically, in UTF-8 with a byte-order mark.
+
+    The mark (``utf-8-sig``) is what Excel on Chinese Windows needs to read UTF-8 instead of
+    GBK (without it, names come out garbled); pandas, Python's ``csv`` with ``utf-8-sig``,
+    QGIS and LibreOffice all skip it.
+    """
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+        df.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
     return Path(path)
 
 

@@ -225,3 +225,106 @@ def test_a_small_photo_is_drawn(tmp_path):
     assert greens(tmp_path / "without") == 0
     staff["photo"] = [str(photo), ""]
     assert greens(tmp_path / "with") > 0
+
+
+# -- boards fit for a wall (issue 18) ----------------------------------------------------------
+
+
+def _fonts(reader: PdfReader) -> set[str]:
+    """Subtypes of every font the pages use (descendant fonts of Type0 included)."""
+    kinds = set()
+    for page in reader.pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            kinds.add(str(font["/Subtype"]))
+            for d in font.get("/DescendantFonts", []):
+                kinds.add(str(d.get_object()["/Subtype"]))
+    return kinds
+
+
+def _sized_texts(page) -> list[tuple[str, float]]:
+    """(text, size in pt) of every text run of a page."""
+    runs = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            runs.append((text.strip(), size * abs(cm[3] * tm[3]) ** 0.5 if tm[3] else size))
+
+    page.extract_text(visitor_text=visit)
+    return runs
+
+
+def test_fonts_are_embedded_truetype_not_type3(batch):
+    out, files = batch
+    for pdf in (f for f in files if f.suffix == ".pdf"):
+        kinds = _fonts(PdfReader(pdf))
+        assert "/Type3" not in kinds
+        assert "/CIDFontType2" in kinds or "/TrueType" in kinds
+
+
+def test_inset_names_the_streets(batch, sample_district, grids, plan, community, tmp_path):
+    ded = sample_district.landuse[sample_district.landuse["category"] == "dedicated"]
+    files = write_boards(grids, plan, tmp_path, buildings=sample_district.buildings, dedicated=ded,
+                         roads=sample_district.roads, rivers=sample_district.rivers,
+                         grid_codes=community, png=False)  # fmt: skip
+    streets = set(sample_district.roads["name"].astype(str))
+    reader = PdfReader(files[0])
+    for k in range(len(community)):
+        board = reader.pages[2 * k].extract_text()
+        assert [n for n in streets if n in board.split()], f"no street named on board {k}"
+
+
+def test_duties_are_at_least_10_pt_on_a4_and_scaled_on_a3(batch):
+    out, files = batch
+    for pdf, least in zip([f for f in files if f.suffix == ".pdf"], (10.0, 14.0), strict=True):
+        sizes = [size for text, size in _sized_texts(PdfReader(pdf).pages[0]) if text.startswith("职责")]
+        assert sizes and min(sizes) >= least
+
+
+def test_duties_are_printed_whole(batch, plan, community):
+    out, files = batch
+    reader = PdfReader(next(f for f in files if f.name.endswith("_A4.pdf")))
+    for k, code in enumerate(community):
+        board = reader.pages[2 * k].extract_text().replace("\n", "")
+        assert "…" not in board
+        for person in plan.for_grid(code).itertuples():
+            assert person.duties and person.duties in board
+
+
+def test_grid_leader_line_is_always_there(tmp_path):
+    grids, staff = _tiny()  # a full-time and a part-time worker, no 网格长
+    files = write_boards(grids, staff, tmp_path, png=False)
+    text = PdfReader(files[0]).pages[0].extract_text()
+    assert "网格长" in text and "待定" in text
+
+
+def test_the_map_fills_the_page(batch, community):
+    """Nothing but the footer below the people: no empty quarter (PNG rows of plain white)."""
+    out, files = batch
+    png = next(f for f in files if f.name.endswith("_board.png"))
+    with Image.open(png) as im:
+        gray = im.convert("L")
+        w, h = gray.size
+        blank = [y for y in range(h) if gray.crop((0, y, w, y + 1)).getextrema()[0] >= 250]
+    assert len(blank) < 0.12 * h
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["职责：基础信息采集、社情民意收集、安全隐患排查、矛盾纠纷化解、法律法规宣传、公共服务代办",
+     "职责：协助网格员开展信息采集，隐患排查。", "巡查 $\\sqrt{2}$ 楼和 Building-12A 的消防通道（每周）",
+     "统筹网格工作调度网格员组织民情分析会议"],
+)  # fmt: skip
+@pytest.mark.parametrize("width", [9, 12, 17, 20])
+def test_cjk_line_breaking(text, width):
+    from gridgeo.export.boards import _NO_END, _NO_START, _width, _wrap
+
+    lines = _wrap(text, width)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")  # nothing lost
+    assert all(_width(line) <= width for line in lines)
+    assert not [ln for ln in lines[1:] if ln[0] in _NO_START]  # no line opens with ，。、）
+    assert not [ln for ln in lines[:-1] if ln[-1] in _NO_END]  # none ends with （
+    assert len(lines) == 1 or _width(lines[-1]) > 1  # no orphan character
+    for word in ("Building-12A", "$\\sqrt{2}$"):
+        if word in text:
+            assert any(word in ln for ln in lines)

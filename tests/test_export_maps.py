@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from geopandas.testing import assert_geodataframe_equal
 from shapely.geometry import Point
@@ -95,6 +96,16 @@ def test_layer_without_crs_is_refused(grids):
         render_map(grids.set_crs(None, allow_override=True))
 
 
+def _dom(path, tmp_path) -> str:
+    cmd = [
+        _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,900",
+        "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--virtual-time-budget=5000", "--dump-dom", path.resolve().as_uri(),
+    ]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=True).stdout
+
+
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
         if path := shutil.which(name):
@@ -117,7 +128,7 @@ def test_chromium_draws_the_grids_offline(grids, tmp_path):
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=True).stdout
     paths = re.findall(r"<path[^>]*class=\"leaflet-interactive\"", dom)
     assert len(paths) >= len(grids)
-    labels = set(re.findall(r'class="gridgeo-label">(\d{19})<', dom))
+    labels = set(re.findall(r'class="gg-full">(\d{19})<', dom))
     assert labels == set(grids["grid_code"])
 
 
@@ -168,3 +179,99 @@ def test_names_codes_notes_and_findings_are_escaped(grids, sample_district):
     page = render_map(g, findings=findings, staff=staff, title=SCRIPT)
     assert SCRIPT not in page and "<script>alert(2)" not in page
     assert "<title>&lt;img" in page
+
+
+# -- streets, labels by zoom, popups, legend and scale (issue 18) -----------------------------
+
+
+def _div_icons(page: str) -> list[str]:
+    """The HTML of every DivIcon in the page (folium writes it as a JSON string)."""
+    return [json.loads(m.group(1)) for m in re.finditer(r'"html":\s*("(?:[^"\\]|\\.)*")', page)]
+
+
+def _street_names(district) -> set[str]:
+    names = set()
+    for layer in (district.roads, district.rivers):
+        names |= {n for n in layer["name"].dropna().astype(str) if n.strip()}
+    return names
+
+
+def test_page_writes_the_street_and_community_names(page, sample_district):
+    icons = " ".join(_div_icons(page))
+    streets = _street_names(sample_district)
+    assert "南北1路" in streets
+    assert {n for n in streets if n in icons} == streets  # every named road and river is labelled
+    communities = set(sample_district.communities["name"].astype(str))
+    assert {n for n in communities if f">{n}<" in icons} == communities
+
+
+def test_grid_label_holds_serial_and_code_and_page_switches_by_zoom(page, grids):
+    icons = [h for h in _div_icons(page) if "gridgeo-label" in h]
+    fulls = {m for h in icons for m in re.findall(r'class="gg-full">([^<]*)<', h)}
+    serials = [m for h in icons for m in re.findall(r'class="gg-serial">([^<]*)<', h)]
+    assert fulls == set(grids["grid_code"])
+    assert len(serials) == len(grids) and all(len(s) < 19 for s in serials)
+    assert ".gg-far .gridgeo-label .gg-full{display:none;}" in page
+    assert ".gg-near .gridgeo-label .gg-serial{display:none;}" in page
+
+
+def test_details_on_click_and_metric_scale_apart_from_legend(page):
+    assert "bindPopup" in page  # a tap on a phone opens the grid's details
+    assert "imperial: false" in page and '"imperial": true' not in page
+    assert 'position: "bottomleft"' in page and 'position: "bottomright"' in page
+
+
+@pytest.mark.skipif(
+    _chromium() is None, reason="no chromium binary on this machine (apt-get install chromium)"
+)
+def test_chromium_shows_street_names_and_a_metric_scale(grids, sample_district, tmp_path):
+    path = write_map(grids, tmp_path / "map.html", district=sample_district)
+    dom = _dom(path, tmp_path)
+    shown = set(re.findall(r'class="gridgeo-street road"><span[^>]*>([^<]+)<', dom))
+    assert "南北1路" in shown and shown <= _street_names(sample_district)
+    assert set(re.findall(r'class="gridgeo-community">([^<]+)<', dom)) == set(
+        sample_district.communities["name"].astype(str)
+    )
+    scale = re.findall(r'leaflet-control-scale-line"[^>]*>([^<]*)<', dom)
+    assert len(scale) == 1 and re.fullmatch(r"\d+ k?m", scale[0])  # metric only: no miles
+    # Legend and scale bar live in different corners, so neither covers the other.
+    left = dom.split('leaflet-bottom leaflet-left">', 1)[1].split("leaflet-bottom leaflet-right", 1)[0]
+    right = dom.split('leaflet-bottom leaflet-right">', 1)[1]
+    assert "leaflet-control-scale" in left and "gridgeo-legend" not in left
+    assert "gridgeo-legend" in right
+    # Zoomed out: the page shows serials, not the 19-digit codes.
+    assert re.search(r'class="[^"]*leaflet-container[^"]*gg-far', dom)
+
+
+def test_gcj02_tiles_shift_every_overlay_by_the_qingdao_offset(grids, sample_district):
+    from gridgeo.export.gcj02 import wgs84_to_gcj02
+
+    plain = _grid_features(render_map(grids, district=sample_district))
+    shifted = _grid_features(render_map(grids, district=sample_district, basemap="gaode"))
+    code = sorted(plain)[0]
+    (x0, y0), (x1, y1) = (plain[code]["geometry"]["coordinates"][0][0],
+                          shifted[code]["geometry"]["coordinates"][0][0])  # fmt: skip
+    ex, ey = wgs84_to_gcj02(x0, y0)
+    assert abs(x1 - ex) < 2e-6 and abs(y1 - ey) < 2e-6
+    metres = ((x1 - x0) * 111_320 * np.cos(np.radians(y0))) ** 2 + ((y1 - y0) * 110_574) ** 2
+    assert 440 < metres**0.5 < 520
+
+
+def test_raw_gaode_url_without_its_system_is_refused(grids):
+    url = "https://webrd01.is.autonavi.com/appmaptile?style=8&x={x}&y={y}&z={z}"
+    with pytest.raises(InputError, match="gcj02"):
+        render_map(grids, basemap=url)
+    page = render_map(grids, basemap="gcj02:" + url)
+    assert "autonavi" in page
+
+
+def test_street_and_community_names_are_escaped(grids, sample_district):
+    import html
+    from dataclasses import replace
+
+    roads = sample_district.roads.assign(name=SCRIPT)
+    communities = sample_district.communities.assign(name="</div><script>alert(3)</script>")
+    page = render_map(grids.head(3), district=replace(sample_district, roads=roads, communities=communities))
+    assert SCRIPT not in page and "<script>alert(3)" not in page
+    icons = _div_icons(page)
+    assert any(html.escape(SCRIPT) in h for h in icons)  # shown as written

@@ -363,7 +363,7 @@ def test_write_table_and_text_failures_leave_nothing(tmp_path, monkeypatch):
 
 def test_write_layer_unknown_suffix(tmp_path):
     with pytest.raises(InputError, match="unknown output format"):
-        write_layer(buildings(), tmp_path / "grids.kml")
+        write_layer(buildings(), tmp_path / "grids.kmz")
 
 
 def test_geopackage_round_trip(tmp_path):
@@ -605,3 +605,101 @@ def test_check_not_input_refuses_outputs_that_are_or_hold_an_input(tmp_path):
     # Other folders and files are fine, as is a registry beside the inputs.
     gio.check_not_input([tmp_path / "E", tmp_path / "E" / "registry.sqlite", out / "registry.sqlite", None], inputs)
     assert source.read_bytes() == b"input" and other.read_bytes() == b"input"
+
+
+# -- files the office opens (issue 18) ---------------------------------------------------------
+
+
+def _grid_like() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"grid_code": ["3702030260041001000", "3702030260041002000"],
+         "community_code": ["370203026004", "370203026004"], "community_name": ["阜康社区", "阜康社区"],
+         "dedicated_class": ["", "school"], "households": [410, 388], "residents": [1020, 990],
+         "n_buildings": [7, 6], "solver_status": ["optimal", "optimal"]},
+        geometry=[box(532_400, 3_996_700, 532_800, 3_997_000), box(532_800, 3_996_700, 533_200, 3_997_000)],
+        crs="EPSG:4549",
+    )  # fmt: skip
+
+
+def test_csv_has_a_bom_for_excel_and_reads_back(tmp_path):
+    df = pd.DataFrame({"grid_code": ["3702030260041001000"], "社区": ["阜康社区"]})
+    path = gio.write_table(df, tmp_path / "t.csv")
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and "阜康社区".encode() in raw
+    back = pd.read_csv(path, dtype=str)
+    assert list(back.columns) == ["grid_code", "社区"] and back.iloc[0, 0] == "3702030260041001000"
+
+
+def test_kml_is_a_file_and_round_trips(tmp_path):
+    g = _grid_like()
+    path = gio.write_layer(g, tmp_path / "grids.kml")
+    assert path.is_file() and path.read_bytes().startswith(b"<?xml")
+    back = pyogrio.read_dataframe(path)
+    assert back.crs.to_epsg() == 4326 and len(back) == 2
+    assert list(back["Name"]) == list(g["grid_code"])  # what 奥维 / Google Earth label a placemark by
+    assert list(back["community_name"]) == ["阜康社区", "阜康社区"]
+    assert back.to_crs(g.crs).geometry.iloc[0].symmetric_difference(g.geometry.iloc[0]).area < 1.0
+    again = tmp_path / "again" / "grids.kml"
+    assert gio.write_layer(g, again).read_bytes() == path.read_bytes()
+
+
+def test_gbk_shapefile_with_declared_short_names_round_trips(tmp_path, recwarn):
+    g = _grid_like()
+    path = gio.write_layer(g, tmp_path / "网格.shp", encoding="GBK")
+    assert path.with_suffix(".cpg").read_text().strip() == "GBK"
+    assert "阜康社区".encode("gbk") in path.with_suffix(".dbf").read_bytes()
+    assert not [w for w in recwarn if "truncated" in str(w.message).lower() or "normalized" in str(w.message).lower()]
+    back = pyogrio.read_dataframe(path)
+    assert list(back.columns) == ["grid_code", "comm_code", "comm_name", "ded_class", "households",
+                                  "residents", "n_bldgs", "solver", "geometry"]  # fmt: skip
+    assert list(back["comm_name"]) == ["阜康社区", "阜康社区"] and back["grid_code"].iloc[1] == "3702030260041002000"
+    utf8 = gio.write_layer(g, tmp_path / "u" / "grids.shp")
+    assert pyogrio.read_dataframe(utf8)["comm_name"].iloc[0] == "阜康社区"
+    with pytest.raises(InputError, match="encoding"):
+        gio.write_layer(g, tmp_path / "x.shp", encoding="latin-1")
+
+
+def test_long_unknown_field_names_are_cut_uniquely():
+    g = _grid_like().assign(population_total=1, population_totals=2)
+    names = [c for c in gio.shapefile_fields(g).columns if c != "geometry"]
+    assert all(len(n.encode()) <= 10 for n in names) and len(set(names)) == len(names)
+
+
+def test_unknown_suffix_is_refused_not_a_folder(tmp_path):
+    with pytest.raises(InputError, match="unknown output format"):
+        gio.write_layer(_grid_like(), tmp_path / "grids.xyz")
+    assert not (tmp_path / "grids.xyz").exists()
+
+
+def test_geopackage_carries_chinese_aliases_and_an_optional_qgis_style(tmp_path):
+    import sqlite3
+
+    g = _grid_like()
+    plain = gio.write_layers({"grids": g}, tmp_path / "a.gpkg")
+    with sqlite3.connect(plain) as con:
+        aliases = dict(con.execute("SELECT column_name, name FROM gpkg_data_columns WHERE table_name='grids'"))
+        ext = con.execute("SELECT extension_name FROM gpkg_extensions WHERE table_name='gpkg_data_columns'").fetchall()
+    assert aliases["grid_code"] == "网格编码" and aliases["households"] == "户数" and ext == [("gpkg_schema",)]
+    assert [n for n, _ in pyogrio.list_layers(plain)] == ["grids"]
+    styled = gio.write_layers({"grids": g}, tmp_path / "s.gpkg", style=True)
+    with sqlite3.connect(styled) as con:
+        (qml, default), = con.execute("SELECT styleQML, useAsDefault FROM layer_styles WHERE f_table_name='grids'")
+    assert default == 1 and 'name="网格编码"' in qml and "SimpleFill" in qml
+    assert_geodataframe_equal(gpd.read_file(styled, layer="grids"), gpd.read_file(plain, layer="grids"))
+    again = gio.write_layers({"grids": g}, tmp_path / "t" / "s.gpkg", style=True)
+    assert again.read_bytes() == styled.read_bytes()
+
+
+def test_mixed_findings_split_one_geometry_type_per_layer(tmp_path):
+    from shapely.geometry import Point
+
+    f = gpd.GeoDataFrame({"rule": ["R5", "R1", "R2"]},
+                         geometry=[Point(532_500, 3_996_800), box(532_400, 3_996_700, 532_800, 3_997_000),
+                                   Point(532_600, 3_996_800)], crs="EPSG:4549")  # fmt: skip
+    parts = gio.by_geometry_type("findings", f)
+    assert set(parts) == {"findings_points", "findings_polygons"}
+    assert list(parts["findings_points"]["rule"]) == ["R5", "R2"]
+    path = gio.write_layers(parts, tmp_path / "f.gpkg")
+    kinds = dict((n, t) for n, t in pyogrio.list_layers(path))
+    assert kinds == {"findings_points": "Point", "findings_polygons": "Polygon"}
+    assert gio.by_geometry_type("findings", f.iloc[[0, 2]]).keys() == {"findings"}

@@ -28,9 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--findings-layer", default="findings",
                    help="layer of GRIDS_FILE with coverage findings, if present (default findings)")  # fmt: skip
-    p.add_argument(
-        "--basemap", default=None, help="tile URL template or folium tile name (needs network)"
-    )
+    p.add_argument("--basemap", default=None,
+                   help="online tiles (needs network): osm, tianditu (TIANDITU_KEY), gaode, tencent, "
+                        "or SYSTEM:URL with SYSTEM wgs84, cgcs2000 or gcj02; grids are shifted to "
+                        "GCJ-02 on gaode/tencent tiles. Default: the offline map of the inputs' streets")  # fmt: skip
     p.set_defaults(func=cmd_map)
 
     p = subparsers.add_parser("staff", help="assign a roster's grid workers to the grids (S1)")
@@ -129,12 +130,21 @@ def _findings(path: str, layer: str):
         names = [n for n, _ in pyogrio.list_layers(path)]
     except Exception:  # not a multi-layer file
         return None
-    if layer not in names:
+    # One layer, or one per geometry type (gridgeo.io.by_geometry_type: findings_points, ...).
+    parts = [n for n in names if n == layer or n in {f"{layer}_{k}" for k in ("points", "lines", "polygons", "other")}]
+    if not parts:
         return None
     try:
-        return pyogrio.read_dataframe(path, layer=layer)
+        frames = [pyogrio.read_dataframe(path, layer=n) for n in parts]
     except Exception as exc:  # pyogrio raises its own types; report them as input problems
         raise InputError([Problem(str(path), layer, f"cannot read the findings layer: {exc}")]) from None
+    if len(frames) == 1:
+        return frames[0]
+    import geopandas as gpd
+    import pandas as pd
+
+    return gpd.GeoDataFrame(pd.concat([f.to_crs(frames[0].crs) for f in frames], ignore_index=True),
+                            geometry=frames[0].geometry.name, crs=frames[0].crs)  # fmt: skip
 
 
 def _district(config: str | None):
@@ -260,8 +270,11 @@ def cmd_boards(args: argparse.Namespace) -> int:
     dedicated = None
     if district is not None and len(district.landuse):
         dedicated = district.landuse[district.landuse["category"] == "dedicated"]
+    roads = district.roads if district is not None else None
+    rivers = district.rivers if district is not None else None
     files = write_boards(
-        grids, staff, args.out, buildings=buildings, dedicated=dedicated, street=args.street,
+        grids, staff, args.out, buildings=buildings, dedicated=dedicated, roads=roads, rivers=rivers,
+        street=args.street,
         papers=tuple(args.paper or ["A4"]), supervision_phone=args.supervision_phone,
         png=not args.no_png, dpi=args.dpi,
     )  # fmt: skip

@@ -81,6 +81,12 @@ def street_of(community_code: str) -> str:
     return str(community_code)[:9]
 
 
+def short_code(code: object) -> str:
+    """A grid's short label: class digit and serial of a 19-digit code (``1003``), else the key."""
+    text = str(code)
+    return text[12:16] if len(text) == 19 and text.isdigit() else text
+
+
 def to_lonlat(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """A copy of ``gdf`` in WGS 84 lon/lat (what Leaflet draws); CGCS2000 differs by < 1 m."""
     if gdf.crs is not None and CRS.from_user_input(gdf.crs).equals(CRS.from_epsg(4326)):
@@ -142,3 +148,23 @@ def output_file(folder: str | os.PathLike, name: str) -> Path:
         raise InputError([Problem(str(folder), None, f"file name {name!r} made from the data "
                                   "would leave the output folder: refused")])  # fmt: skip
     return Path(folder) / name
+
+
+def worker_names(staff: object, key: str = "grid_code") -> dict[str, str]:
+    """Grid key -> "name（role），..." from a staff plan or its assignments table, in role order."""
+    if staff is None:
+        return {}
+    table = getattr(staff, "assignments", staff)
+    if not isinstance(table, pd.DataFrame) or not len(table):
+        return {}
+    col = key if key in table.columns else "grid_code"
+    order = {r: i for i, r in enumerate(ROLE_ORDER)}
+    t = table.assign(_o=table["role"].map(order).fillna(len(order))).sort_values(
+        [col, "_o", "name"], kind="stable"
+    )
+    out: dict[str, str] = {}
+    for code, rows in t.groupby(col, sort=True):
+        out[str(code)] = "，".join(
+            f"{r.name}（{ROLE_LABELS.get(r.role, r.role)}）" for r in rows.itertuples()
+        )
+    return out

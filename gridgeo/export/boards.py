@@ -30,14 +30,16 @@ from gridgeo.district import metric_crs
 from gridgeo.divisions import division_name
 from gridgeo.errors import InputError, Problem
 from gridgeo.export._common import (
+    DEFAULT_DUTIES,
     ROLE_LABELS,
     check_grids,
     output_file,
-    plain_text,
     safe_name,
+    short_code,
     street_of,
 )
 from gridgeo.export._fonts import cjk_family
+from gridgeo.export._streets import label_points, layer_of, named_lines
 from gridgeo.export.roster import check_photos, photo_problem
 from gridgeo.io import atomic_path
 
@@ -61,6 +63,19 @@ _DEDICATED_LABEL = {
 
 #: Lines of people a contact card holds.
 CARD_LINES = 5
+#: Size of the duties on an A4 board (pt; scaled on A3): readable on a wall from a metre.
+DUTIES_PT = 10.5
+#: Distance between two lines of duties, as a fraction of the page height (A4: 14.7 pt).
+DUTIES_LEADING = 0.0175
+#: Height of one person's box, as a fraction of the page height (three lines of duties).
+PERSON_HEIGHT = 0.13
+#: The tallest a person's box grows for long duties (five lines).
+PERSON_HEIGHT_MAX = 0.165
+#: Name printed where a grid has no 网格长 yet.
+TO_BE_NAMED = "待定"
+#: What the PDFs are drawn with: TrueType (Type 42) fonts embedded, which print shops and WPS
+#: can edit (the default Type 3 they cannot), text as written (never mathtext).
+PDF_RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "text.parse_math": False, "text.usetex": False}
 
 
 def render_board(
@@ -70,6 +85,8 @@ def render_board(
     *,
     buildings: gpd.GeoDataFrame | None = None,
     dedicated: gpd.GeoDataFrame | None = None,
+    roads: gpd.GeoDataFrame | None = None,
+    rivers: gpd.GeoDataFrame | None = None,
     supervision_phone: str = DEFAULT_SUPERVISION_PHONE,
     paper: str = "A4",
 ) -> Figure:
@@ -85,6 +102,9 @@ def render_board(
         A staff plan or its ``assignments`` table (:func:`gridgeo.export.assign_staff`).
     buildings, dedicated : geopandas.GeoDataFrame, optional
         Building footprints and dedicated units (any CRS) to draw on the map.
+    roads, rivers : geopandas.GeoDataFrame, optional
+        The district's roads and rivers (any CRS, with ``name``): drawn and named on the map,
+        so that residents find their grid by its streets.
     supervision_phone : str
         The supervision phone (监督电话) printed on the board.
     paper : {"A4", "A3"}
@@ -92,9 +112,10 @@ def render_board(
     Returns
     -------
     matplotlib.figure.Figure
+        Save it inside ``matplotlib.rc_context(PDF_RC)`` to embed TrueType fonts.
     """
-    ctx = _Context.build(grids, buildings, dedicated)
-    with plain_text():
+    ctx = _Context.build(grids, buildings, dedicated, roads, rivers)
+    with matplotlib.rc_context(PDF_RC):
         return _board(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
 
 
@@ -112,7 +133,7 @@ def render_card(grid_code: str, grids: gpd.GeoDataFrame, staff: Any, *,
     matplotlib.figure.Figure
     """
     ctx = _Context.build(grids, None, None)
-    with plain_text():
+    with matplotlib.rc_context(PDF_RC):
         return _cards(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
 
 
@@ -123,6 +144,8 @@ def write_boards(
     *,
     buildings: gpd.GeoDataFrame | None = None,
     dedicated: gpd.GeoDataFrame | None = None,
+    roads: gpd.GeoDataFrame | None = None,
+    rivers: gpd.GeoDataFrame | None = None,
     street: str | None = None,
     grid_codes: Iterable[str] | None = None,
     papers: Sequence[str] = ("A4",),
@@ -143,6 +166,8 @@ def write_boards(
         Folder for the files (created).
     buildings, dedicated : geopandas.GeoDataFrame, optional
         Drawn on each grid's map.
+    roads, rivers : geopandas.GeoDataFrame, optional
+        Drawn and named on each grid's map (with ``name``).
     street : str, optional
         9-digit street (街道/镇) code, or a 12-digit code of it; default every street.
     grid_codes : iterable of str, optional
@@ -192,12 +217,12 @@ def write_boards(
         )
 
     check_photos(table)
-    ctx = _Context.build(grids, buildings, dedicated)
+    ctx = _Context.build(grids, buildings, dedicated, roads, rivers)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     pngs: list[Path] = []
-    with plain_text():
+    with matplotlib.rc_context(PDF_RC):
         for st in sorted(streets[chosen].unique()):
             todo = sorted(codes[chosen & (streets == st)])
             for k, size in enumerate(papers):
@@ -242,25 +267,39 @@ def _assignments(staff: Any) -> pd.DataFrame:
     return t.fillna("")
 
 
+class _Layers:
+    """One layer under a name (what :func:`layer_of` reads)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+
 class _Context:
     """The layers every page of a batch draws, in one metric CRS."""
 
-    def __init__(self, grids, key, buildings, dedicated):
+    def __init__(self, grids, key, buildings, dedicated, streets=None):
         self.grids = grids
         self.key = key
         self.buildings = buildings
         self.dedicated = dedicated
+        #: "road"/"river" -> (the lines as drawn, the lines merged by name), metric CRS.
+        self.streets = streets or {}
         self.index = {c: i for i, c in enumerate(grids[key].astype(str))}
         self.family = cjk_family()
 
     @classmethod
-    def build(cls, grids, buildings, dedicated) -> _Context:
+    def build(cls, grids, buildings, dedicated, roads=None, rivers=None) -> _Context:
         key = check_grids(grids)
         crs = metric_crs(grids)
         g = grids.to_crs(crs).reset_index(drop=True)
         b = buildings.to_crs(crs) if buildings is not None and len(buildings) else None
         d = dedicated.to_crs(crs) if dedicated is not None and len(dedicated) else None
-        return cls(g, key, b, d)
+        streets = {}
+        for kind, layer in (("river", rivers), ("road", roads)):
+            layer = layer_of(_Layers(layer), "layer")
+            if layer is not None:
+                streets[kind] = (layer.to_crs(crs), named_lines(layer, crs))
+        return cls(g, key, b, d, streets)
 
     def row(self, code: str) -> pd.Series:
         if code not in self.index:
@@ -286,26 +325,77 @@ def _label(row: pd.Series) -> dict[str, str]:
 
 
 def _people(table: pd.DataFrame, code: str) -> pd.DataFrame:
+    """The grid's people in board order; a 网格长 line (待定) when none is named (办法 9)."""
     order = {"leader": 0, "full_time": 1, "part_time": 2, "instructor": 3}
     mine = table[table["grid_code"] == code]
+    if not (mine["role"] == "leader").any():
+        vacant = {col: "" for col in table.columns}
+        vacant.update(grid_code=code, name=TO_BE_NAMED, role="leader", role_label=ROLE_LABELS["leader"])
+        mine = pd.concat([pd.DataFrame([vacant], columns=table.columns), mine], ignore_index=True)
     return mine.assign(_o=mine["role"].map(order).fillna(9)).sort_values(
         ["_o", "name"], kind="stable"
     )
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    """Wrap mixed CJK/Latin text to ``width`` full-width characters."""
-    lines, line, used = [], "", 0.0
+#: Punctuation that never starts a line (规范的避头点) and that never ends one (避尾点).
+_NO_START = set("，。、；：？！）」』》〉】’”…·,.;:?!)%")
+_NO_END = set("（「『《〈【‘“(")
+#: Punctuation after which a line break reads naturally (between two duties or clauses).
+_SOFT_BREAK = set("，。、；：,;")
+
+
+def _width(text: str) -> float:
+    return sum(0.5 if ord(ch) < 0x2E80 else 1.0 for ch in text)
+
+
+def _tokens(text: str) -> list[str]:
+    """Unbreakable pieces: a CJK character with the punctuation that must follow it, or a Latin word."""
+    out: list[str] = []
     for ch in str(text):
-        w = 0.5 if ord(ch) < 0x2E80 else 1.0
-        if used + w > width:
-            lines.append(line)
-            line, used = "", 0.0
-        line += ch
-        used += w
-    if line:
-        lines.append(line)
-    return lines
+        latin = ord(ch) < 0x2E80 and not ch.isspace() and ch not in _NO_START
+        if out and (ch in _NO_START or (latin and _is_latin(out[-1])) or out[-1][-1] in _NO_END):
+            out[-1] += ch
+        else:
+            out.append(ch)
+    return out
+
+
+def _is_latin(token: str) -> bool:
+    last = token[-1]
+    return ord(last) < 0x2E80 and not last.isspace() and last not in _NO_START
+
+
+def _wrap(text: str, width: float) -> list[str]:
+    """Wrap mixed CJK/Latin text to ``width`` full-width characters, as Chinese typesetting does.
+
+    No line starts with closing punctuation (，。、）…) nor ends with an opening one, a Latin word
+    is never split, a break after 、，； is preferred when it is near the line's end, and the
+    last line never holds a single orphan character (one is taken down from the line above).
+    """
+    lines: list[list[str]] = [[]]
+    for tok in _tokens(text):
+        line = lines[-1]
+        if line and _width("".join(line)) + _width(tok) > width:
+            soft = [i for i, t in enumerate(line) if t[-1] in _SOFT_BREAK]
+            cut = soft[-1] + 1 if soft and _width("".join(line[: soft[-1] + 1])) >= 0.5 * width else len(line)
+            lines[-1], rest = line[:cut], line[cut:]
+            lines.append(rest)
+            line = lines[-1]
+        if tok.strip() or line:
+            line.append(tok)
+    lines = [ln for ln in lines if ln]
+    if len(lines) > 1 and _width("".join(lines[-1]).strip()) <= 1 and len(lines[-2]) > 2:
+        lines[-1].insert(0, lines[-2].pop())  # no orphan: two characters at least on the last line
+    return ["".join(ln).strip() for ln in lines]
+
+
+def _fit(lines: list[str], count: int) -> list[str]:
+    """At most ``count`` lines; a cut text ends in an ellipsis."""
+    if len(lines) <= count:
+        return lines
+    kept = lines[:count]
+    kept[-1] = kept[-1][:-1] + "…"
+    return kept
 
 
 def _board(ctx: _Context, code: str, table: pd.DataFrame, phone: str, size) -> Figure:
@@ -333,20 +423,26 @@ def _board(ctx: _Context, code: str, table: pd.DataFrame, phone: str, size) -> F
     facts = f"{lab['kind']}    户数 {lab['households']} 户    人口 {lab['residents']} 人"
     fig.text(0.05, 0.866, facts, size=11 * s, family=f, va="center")
 
-    ax = fig.add_axes((0.05, 0.47, 0.9, 0.38))
-    _map(ax, ctx, row, s)
-
     people = _people(table, code)
-    fig.text(0.05, 0.445, "网格工作人员", size=14 * s, family=f, va="center", color=_RED)
     n = len(people)
-    cols = 2
+    cols = 1 if n <= 2 else 2
     rows = max(1, -(-n // cols))
-    top, bottom = 0.43, 0.085
-    h = min(0.125, (top - bottom) / rows)
+    bottom = 0.085
+    width = 0.9 if cols == 1 else 0.44
+    # Tall enough for the longest duties (up to PERSON_HEIGHT_MAX), never more than half the page.
+    lines = max((len(_duty_lines(r, width, PERSON_HEIGHT * 0.94, size, s)) for r in people.itertuples(index=False)),
+                default=1)  # fmt: skip
+    h = min(max(PERSON_HEIGHT, (0.074 + 0.012 + (lines - 1) * DUTIES_LEADING) / 0.94), PERSON_HEIGHT_MAX)
+    h = min(h, 0.5 / rows)
+    staff_top = bottom + rows * h
+    # The map takes every bit of the page the people do not need.
+    ax = fig.add_axes((0.05, staff_top + 0.04, 0.9, 0.85 - staff_top - 0.045))
+    _map(ax, ctx, row, s)
+    fig.text(0.05, staff_top + 0.018, "网格工作人员", size=14 * s, family=f, va="center", color=_RED)
     for k, r in enumerate(people.itertuples(index=False)):
         x0 = 0.05 + (k % cols) * 0.46
-        y0 = top - (k // cols + 1) * h
-        _person(fig, r, x0, y0, 0.44, h * 0.94, s, f)
+        y0 = staff_top - (k // cols + 1) * h
+        _person(fig, r, x0, y0, width, h * 0.94, s, f)
     fig.patches.append(Rectangle((0, 0), 1, 0.07, transform=fig.transFigure, color="#f3e3e1"))
     fig.text(0.05, 0.035, f"监督电话：{phone}", size=16 * s, family=f, va="center", color=_RED)
     fig.text(
@@ -362,12 +458,22 @@ def _board(ctx: _Context, code: str, table: pd.DataFrame, phone: str, size) -> F
     return fig
 
 
+def _duty_lines(r, w: float, h: float, size: tuple[float, float], s: float) -> list[str]:
+    """A person's duties wrapped to the text column of a box ``w`` x ``h`` (page fractions)."""
+    pw = min(h, PERSON_HEIGHT * 0.94) * 0.75 * (size[1] / size[0])  # the photo box, as _person draws it
+    # Characters per line at DUTIES_PT: the text column's width in points over the font size.
+    chars = (w - pw - 0.03) * size[0] * 72 / (DUTIES_PT * s)
+    duties = r.duties or DEFAULT_DUTIES.get(r.role, "")
+    return _wrap(f"职责：{duties}", max(8.0, chars - 0.5))
+
+
 def _person(fig: Figure, r, x0: float, y0: float, w: float, h: float, s: float, f: str) -> None:
     fig.patches.append(
         Rectangle((x0, y0), w, h, transform=fig.transFigure, fill=False, ec="#bbb", lw=0.6)
     )
-    pw = h * 0.75 * (fig.get_figheight() / fig.get_figwidth())  # a 3:4 photo box
-    pax = fig.add_axes((x0 + 0.008, y0 + 0.008, pw, h - 0.016))
+    ph = min(h, PERSON_HEIGHT * 0.94)  # a 3:4 photo box at the top: it does not grow with the duties
+    pw = ph * 0.75 * (fig.get_figheight() / fig.get_figwidth())
+    pax = fig.add_axes((x0 + 0.008, y0 + h - ph + 0.008, pw, ph - 0.016))
     pax.set_xticks([])
     pax.set_yticks([])
     photo = str(getattr(r, "photo", "") or "")
@@ -383,15 +489,13 @@ def _person(fig: Figure, r, x0: float, y0: float, w: float, h: float, s: float, 
         pax.text(0.5, 0.5, "照片", ha="center", va="center", family=f, size=9 * s, color="#999")
     tx = x0 + pw + 0.02
     label = r.role_label or ROLE_LABELS.get(r.role, r.role)
-    fig.text(tx, y0 + h - 0.016, label, size=9 * s, family=f, color=_RED, va="center")
-    fig.text(tx, y0 + h - 0.038, r.name, size=14 * s, family=f, va="center")
-    fig.text(tx, y0 + h - 0.06, f"电话 {r.phone}", size=10 * s, family=f, va="center")
-    width = int((w - pw - 0.03) * fig.get_figwidth() * 72 / (8 * s))
-    lines = _wrap(f"职责：{r.duties}", max(8, width))[:3]
-    for j, line in enumerate(lines):
-        fig.text(
-            tx, y0 + h - 0.078 - j * 0.014, line, size=7.5 * s, family=f, va="center", color="#333"
-        )
+    fig.text(tx, y0 + h - 0.014, label, size=10 * s, family=f, color=_RED, va="center")
+    fig.text(tx, y0 + h - 0.034, r.name, size=15 * s, family=f, va="center")
+    fig.text(tx, y0 + h - 0.055, f"电话 {r.phone}" if r.phone else "电话 待定", size=11 * s, family=f, va="center")
+    room = max(1, int((h - 0.074 - 0.008) / DUTIES_LEADING) + 1)
+    for j, line in enumerate(_fit(_duty_lines(r, w, h, (fig.get_figwidth(), fig.get_figheight()), s), room)):
+        fig.text(tx, y0 + h - 0.074 - j * DUTIES_LEADING, line, size=DUTIES_PT * s, family=f,
+                 va="center", color="#333")  # fmt: skip
 
 
 def _map(ax, ctx: _Context, row: pd.Series, s: float) -> None:
@@ -427,9 +531,10 @@ def _map(ax, ctx: _Context, row: pd.Series, s: float) -> None:
                 shapely.intersection(getattr(orow, g.geometry.name), view)
             )
             if not pt.is_empty:
-                ax.text(pt.x, pt.y, _short_code(str(getattr(orow, key))), ha="center", va="center",
+                ax.text(pt.x, pt.y, short_code(str(getattr(orow, key))), ha="center", va="center",
                         size=7 * s, color="#777", family=ctx.family)  # fmt: skip
     gpd.GeoSeries([geom], crs=g.crs).plot(ax=ax, facecolor="#fdeceb", edgecolor="none")
+    _streets(ax, ctx, view, s)
     if ctx.dedicated is not None:
         d = ctx.dedicated[ctx.dedicated.intersects(view)]
         if len(d):
@@ -455,9 +560,41 @@ def _map(ax, ctx: _Context, row: pd.Series, s: float) -> None:
         family=ctx.family,
     )
     _scalebar(ax, 2 * half_w, s, ctx.family)
-    legend = "红线：本网格    灰块：建筑    橙色斜线：专属单位    灰线：相邻网格"
-    ax.text(0.01, 0.01, legend, transform=ax.transAxes, size=7 * s, family=ctx.family, va="bottom",
+    legend = "红线：本网格    灰块：建筑    橙色斜线：专属单位    灰线：相邻网格    黄线：道路    蓝线：河流"
+    ax.text(0.01, 0.01, legend, transform=ax.transAxes, size=8 * s, family=ctx.family, va="bottom",
             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5})  # fmt: skip
+
+
+#: How roads and rivers are drawn on a board's map: (colour, width in pt, name colour).
+_STREET_STYLE = {"road": ("#e8c46a", 4.0, "#5a4a2f"), "river": ("#8fbde8", 5.0, "#2f6ea8")}
+
+
+def _streets(ax, ctx: _Context, view, s: float) -> None:
+    """The roads and rivers in the view, each name written along its longest stretch."""
+    # A light box, not a stroke path effect: path effects turn text into outlines, and the
+    # names must stay text in the PDF (searchable, editable by the print shop).
+    halo = {"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.6}
+    for kind, (lines, merged) in ctx.streets.items():
+        colour, width, ink = _STREET_STYLE[kind]
+        near = lines[lines.intersects(view)]
+        if not len(near):
+            continue
+        polys = near[near.geom_type.str.endswith("Polygon")]
+        if len(polys):
+            polys.plot(ax=ax, facecolor=colour, edgecolor=colour, linewidth=0.5, alpha=0.7)
+        lines_only = near[~near.geom_type.str.endswith("Polygon")]
+        if len(lines_only):
+            lines_only.plot(ax=ax, color=colour, linewidth=width * s, capstyle="round")
+        for name, angle, pt in zip(*_labels_in(merged, view), strict=True):
+            ax.text(pt.x, pt.y, name, rotation=angle, rotation_mode="anchor", ha="center",
+                    va="center", size=9 * s, color=ink, family=ctx.family, bbox=halo,
+                    clip_on=True)  # fmt: skip
+
+
+def _labels_in(merged: gpd.GeoDataFrame, view) -> tuple[list, list, list]:
+    # Inset a little: a name cut by the frame helps nobody.
+    points = label_points(merged, view=view.buffer(-0.04 * (view.bounds[2] - view.bounds[0])))
+    return list(points["name"]), list(points["angle"]), list(points.geometry)
 
 
 def _scalebar(ax, width_m: float, s: float, family: str) -> None:
@@ -484,11 +621,6 @@ def _scalebar(ax, width_m: float, s: float, family: str) -> None:
         size=8 * s,
         family=family,
     )
-
-
-def _short_code(code: str) -> str:
-    """A neighbour's label: the serial part of a 19-digit code, else the whole key."""
-    return code[12:16] if len(code) == 19 and code.isdigit() else code
 
 
 def _cards(ctx: _Context, code: str, table: pd.DataFrame, phone: str, size) -> Figure:

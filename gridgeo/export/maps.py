@@ -3,7 +3,7 @@
 The page is drawn with folium (Leaflet), with the Leaflet files inlined (see
 :mod:`gridgeo.export._offline`) and no tile layer unless a basemap is asked for. Layers: the
 grids coloured by class and labelled by code, the grid codes, buildings, dedicated units,
-absorbed land and, when given, the coverage findings. A grid's tooltip names its community,
+absorbed land and, when given, the coverage findings. A grid's popup (on click or tap) names its community,
 households, residents and its workers; no resident-level record reaches the page (buildings are
 drawn as shapes only).
 """
@@ -19,9 +19,19 @@ import folium
 import geopandas as gpd
 import pandas as pd
 import shapely
+from branca.element import Template
 
-from gridgeo.export._common import ROLE_LABELS, ROLE_ORDER, check_grids, html_text, to_lonlat
+from gridgeo.export._common import (
+    check_grids,
+    html_text,
+    short_code,
+    to_lonlat,
+    worker_names,
+)
 from gridgeo.export._offline import external_references, render_offline
+from gridgeo.export._streets import label_points, layer_of, named_lines
+from gridgeo.export.basemaps import Basemap, resolve_basemap
+from gridgeo.export.gcj02 import to_gcj02
 from gridgeo.io import write_text
 
 #: Fill colours of the grid classes.
@@ -31,15 +41,74 @@ SEVERITY_COLOURS: dict[str, str] = {"blocking": "#d62728", "warning": "#ff9f1c"}
 #: Decimal places kept of lon/lat in the page (1e-6 degree is about 0.1 m).
 PRECISION = 6
 
+#: Zoom level from which a grid's label shows its full 19-digit code (its serial below it).
+FULL_CODE_ZOOM = 16
+#: Zoom level from which road and river names are written.
+STREET_NAME_ZOOM = 13
+
 _LABEL_CSS = """
 <style>
 .gridgeo-label{font:11px/1.2 sans-serif;color:#1d2b3a;white-space:nowrap;text-align:center;
   text-shadow:0 0 2px #fff,0 0 2px #fff,0 0 3px #fff;pointer-events:none;transform:translate(-50%,-50%);}
-.gridgeo-legend{position:absolute;bottom:18px;left:10px;z-index:1000;background:#fff;padding:6px 9px;
-  font:12px/1.5 sans-serif;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);}
+.gridgeo-label .gg-serial{font-weight:bold;font-size:12px;}
+.gg-far .gridgeo-label .gg-full{display:none;}
+.gg-near .gridgeo-label .gg-serial{display:none;}
+.gridgeo-street{font:12px/1 sans-serif;color:#5a4a2f;white-space:nowrap;pointer-events:none;
+  text-shadow:0 0 2px #fff,0 0 3px #fff,0 0 4px #fff;}
+.gridgeo-street span{display:inline-block;transform:translate(-50%,-50%) rotate(var(--a));}
+.gridgeo-street.river{color:#2f6ea8;font-style:italic;}
+.gg-small .gridgeo-street{display:none;}
+.gridgeo-community{font:bold 13px/1 sans-serif;color:#6b3fa0;white-space:nowrap;pointer-events:none;
+  transform:translate(-50%,-50%);text-shadow:0 0 2px #fff,0 0 3px #fff;opacity:.85;}
+.gridgeo-legend{background:#fff;padding:6px 9px;font:12px/1.5 sans-serif;border-radius:4px;
+  box-shadow:0 1px 4px rgba(0,0,0,.3);}
 .gridgeo-legend i{display:inline-block;width:14px;height:10px;margin-right:5px;vertical-align:middle;}
+.leaflet-popup-content table td{padding:1px 4px;font-size:13px;}
 </style>
 """
+
+
+class _Controls(folium.MacroElement):
+    """The metric scale bar (bottom left), the legend (bottom right) and the zoom classes.
+
+    Leaflet stacks controls of one corner, so legend and scale bar never cover each other;
+    the map container carries ``gg-far``/``gg-near`` (grid labels: serial or full code) and
+    ``gg-small`` (street names hidden) by zoom.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        L.control.scale({metric: true, imperial: false, position: "bottomleft"}).addTo({{ this._parent.get_name() }});
+        (function(map) {
+            var legend = L.control({position: "bottomright"});
+            legend.onAdd = function() {
+                var div = L.DomUtil.create("div", "gridgeo-legend");
+                div.innerHTML = {{ this.legend }};
+                return div;
+            };
+            legend.addTo(map);
+            function zoomClasses() {
+                var z = map.getZoom(), box = map.getContainer();
+                L.DomUtil[z >= {{ this.full }} ? "addClass" : "removeClass"](box, "gg-near");
+                L.DomUtil[z >= {{ this.full }} ? "removeClass" : "addClass"](box, "gg-far");
+                L.DomUtil[z >= {{ this.street }} ? "removeClass" : "addClass"](box, "gg-small");
+            }
+            map.on("zoomend", zoomClasses);
+            map.whenReady(zoomClasses);
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, legend_html: str):
+        super().__init__()
+        self._name = "GridgeoControls"
+        self.legend = json.dumps(legend_html)
+        self.full = FULL_CODE_ZOOM
+        self.street = STREET_NAME_ZOOM
+
+
+_FIELDS = ["code", "community", "households", "residents", "workers"]
+_ALIASES = ["网格编码 code", "社区 community", "户数 households", "人口 residents", "网格员 workers"]
 
 
 def make_map(
@@ -48,7 +117,7 @@ def make_map(
     district: Any = None,
     findings: gpd.GeoDataFrame | None = None,
     staff: pd.DataFrame | Any = None,
-    basemap: str | None = None,
+    basemap: str | Basemap | None = None,
     title: str | None = None,
 ) -> folium.Map:
     """Build the folium map of a grid layer (not yet made offline; see :func:`render_map`).
@@ -59,15 +128,17 @@ def make_map(
         The grid layer, in any CRS: ``grid_code`` (or ``grid_id``), geometry and, when present,
         ``grid_class``, ``community_name``, ``community_code``, ``households``, ``residents``.
     district : gridgeo.district.District, optional
-        Supplies the buildings, dedicated units and absorbed land layers.
+        Supplies the streets (roads and rivers with their names), the community names and
+        boundaries, buildings, dedicated units and absorbed land.
     findings : geopandas.GeoDataFrame, optional
         Coverage findings with ``rule``, ``severity``, ``message`` and geometry.
     staff : StaffPlan or pandas.DataFrame, optional
         A staff plan (:func:`gridgeo.export.assign_staff`) or its ``assignments`` table
-        (``grid_code``, ``name``, ``role``): the tooltip then names each grid's workers.
-    basemap : str, optional
-        A tile URL template or a folium tile name (e.g. ``"OpenStreetMap"``). Default none: the
-        page then needs no network at all.
+        (``grid_code``, ``name``, ``role``): the popup then names each grid's workers.
+    basemap : str or Basemap, optional
+        A preset (``"osm"``, ``"tianditu"``, ``"gaode"``, ``"tencent"``) or ``SYSTEM:URL``
+        (see :func:`gridgeo.export.basemaps.resolve_basemap`). On GCJ-02 tiles (高德, 腾讯)
+        every overlay is shifted to GCJ-02. Default none: the page then needs no network.
     title : str, optional
         The page title.
 
@@ -78,77 +149,131 @@ def make_map(
     Raises
     ------
     InputError
-        When the grid layer has no CRS, no key column, or duplicate keys.
+        When the grid layer has no CRS, no key column, or duplicate keys; on a basemap that
+        :func:`~gridgeo.export.basemaps.resolve_basemap` refuses.
     """
     key = check_grids(grids)
-    g = to_lonlat(grids[[c for c in grids.columns]].copy())
-    names = _worker_names(staff, key)
+    tiles = resolve_basemap(basemap) if isinstance(basemap, str) else basemap
+    draw = to_gcj02 if tiles is not None and tiles.gcj02 else to_lonlat
+    g = draw(grids.copy())
     minx, miny, maxx, maxy = (float(v) for v in g.total_bounds)
-    fmap = folium.Map(
-        location=[(miny + maxy) / 2, (minx + maxx) / 2],
-        zoom_start=14,
-        tiles=None,
-        control_scale=True,
-    )
+    fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=14, tiles=None,
+                      control_scale=False)  # fmt: skip
     fmap.get_root().header.add_child(folium.Element(_LABEL_CSS), name="gridgeo_css")
     if title:
         fmap.get_root().title = html_text(title)
-    if basemap:
-        folium.TileLayer(
-            basemap, name="basemap", attr="basemap" if "{" in basemap else None
-        ).add_to(fmap)
-
+    if tiles is not None:
+        folium.TileLayer(tiles.url, name=html_text(tiles.name), attr=html_text(tiles.attribution),
+                         subdomains=tiles.subdomains or "abc", max_zoom=19).add_to(fmap)  # fmt: skip
     if district is not None:
-        _district_layers(fmap, district)
+        _street_layers(fmap, district, draw)
+        _district_layers(fmap, district, draw)
+    table = _grid_table(g, key, worker_names(staff, key))
+    _grid_layers(fmap, g, table)
+    if findings is not None and len(findings):
+        _findings_layer(fmap, findings, draw)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    _Controls(_legend(findings is not None and len(findings) > 0, district is not None)).add_to(fmap)
+    fmap.fit_bounds([[miny, minx], [maxy, maxx]])
+    return fmap
 
+
+def _grid_table(g: gpd.GeoDataFrame, key: str, names: dict[str, str]) -> pd.DataFrame:
     table = pd.DataFrame({"code": g[key].astype(str)})
     table["class"] = g["grid_class"].astype(str) if "grid_class" in g else "community"
     table["community"] = g["community_name"].astype(str) if "community_name" in g else ""
     for col in ("households", "residents"):
         table[col] = g[col].fillna(0).astype(int) if col in g else 0
     table["workers"] = [names.get(c, "") for c in table["code"]]
+    return table
+
+
+def _grid_layers(fmap: folium.Map, g: gpd.GeoDataFrame, table: pd.DataFrame) -> None:
+    """The grids (hover: code; click: every detail, as a phone needs) and their labels."""
     grid_layer = folium.FeatureGroup(name="网格 grids", show=True)
     folium.GeoJson(
         _geojson(g.geometry, table),
         name="grids",
         style_function=_grid_style,
         highlight_function=lambda f: {"weight": 3, "fillOpacity": 0.55},
-        tooltip=folium.GeoJsonTooltip(
-            fields=["code", "community", "households", "residents", "workers"],
-            aliases=[
-                "网格编码 code",
-                "社区 community",
-                "户数 households",
-                "人口 residents",
-                "网格员 workers",
-            ],
-            sticky=True,
-        ),
+        tooltip=folium.GeoJsonTooltip(fields=["code", "community"], aliases=_ALIASES[:2], sticky=True),
+        popup=folium.GeoJsonPopup(fields=_FIELDS, aliases=_ALIASES, max_width=320),
     ).add_to(grid_layer)
     grid_layer.add_to(fmap)
 
     labels = folium.FeatureGroup(name="网格编码 codes", show=True)
     points = shapely.point_on_surface(g.geometry.values)
     for code, pt in zip(table["code"], points, strict=True):
+        # Both texts are in the page; the zoom class of the map shows one (see _Controls).
+        html = (f'<div class="gridgeo-label"><span class="gg-serial">{html_text(short_code(code))}'
+                f'</span><span class="gg-full">{html_text(code)}</span></div>')  # fmt: skip
         folium.Marker(
             [round(pt.y, PRECISION), round(pt.x, PRECISION)],
-            icon=folium.DivIcon(
-                html=f'<div class="gridgeo-label">{html_text(code)}</div>',
-                icon_size=(0, 0),
-                class_name="gridgeo-label-icon",
-            ),
+            icon=folium.DivIcon(html=html, icon_size=(0, 0), class_name="gridgeo-label-icon"),
         ).add_to(labels)
     labels.add_to(fmap)
 
-    if findings is not None and len(findings):
-        _findings_layer(fmap, findings)
 
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    fmap.get_root().html.add_child(
-        folium.Element(_legend(findings is not None and len(findings) > 0))
-    )
-    fmap.fit_bounds([[miny, minx], [maxy, maxx]])
-    return fmap
+def _street_layers(fmap: folium.Map, district: Any, draw) -> None:
+    """Roads and rivers with their names, community boundaries with theirs (the offline basemap)."""
+    crs = _metric(district)
+    specs = (("rivers", "河流 rivers", "#7fb3e0", 5, "river"), ("roads", "道路 streets", "#c9b78f", 4, "road"))
+    for attr, name, colour, weight, kind in specs:
+        layer = layer_of(district, attr)
+        if layer is None:
+            continue
+        group = folium.FeatureGroup(name=name, show=True)
+        shapes = draw(layer)
+        props = pd.DataFrame({"name": shapes["name"].fillna("").astype(str) if "name" in shapes else ""})
+        folium.GeoJson(
+            _geojson(shapes.geometry, props),
+            style_function=lambda f, c=colour, w=weight: {"color": c, "weight": w, "opacity": 0.9,
+                                                          "fillColor": c, "fillOpacity": 0.4},
+            tooltip=folium.GeoJsonTooltip(fields=["name"], aliases=["名称 name"]),
+        ).add_to(group)  # fmt: skip
+        points = label_points(named_lines(layer, crs))
+        if len(points):
+            at = draw(points)
+            for text, angle, pt in zip(at["name"], points["angle"], at.geometry, strict=True):
+                _div_label(group, pt, f'<span style="--a:{-angle:g}deg">{html_text(text)}</span>',
+                           f"gridgeo-street {kind}")
+        group.add_to(fmap)
+    communities = layer_of(district, "communities")
+    if communities is None:
+        return
+    group = folium.FeatureGroup(name="社区 communities", show=True)
+    shapes = draw(communities)
+    folium.GeoJson(
+        _geojson(shapes.geometry),
+        style_function=lambda f: {"color": "#6b3fa0", "weight": 1.5, "dashArray": "6 4", "fill": False},
+        interactive=False,
+    ).add_to(group)
+    names = communities["name"].fillna("").astype(str) if "name" in communities else None
+    if names is not None:
+        inside = draw(gpd.GeoDataFrame(geometry=shapely.point_on_surface(communities.to_crs(crs).geometry.values),
+                                       crs=crs))  # fmt: skip
+        for text, pt in zip(names, inside.geometry, strict=True):
+            if text.strip():
+                _div_label(group, pt, html_text(text), "gridgeo-community")
+    group.add_to(fmap)
+
+
+def _metric(district: Any):
+    from gridgeo.district import metric_crs
+
+    for name in ("communities", "roads", "buildings"):
+        layer = layer_of(district, name)
+        if layer is not None:
+            return metric_crs(layer)
+    return None
+
+
+def _div_label(group: folium.FeatureGroup, pt, html: str, css: str) -> None:
+    folium.Marker(
+        [round(pt.y, PRECISION), round(pt.x, PRECISION)],
+        icon=folium.DivIcon(html=f'<div class="{css}">{html}</div>', icon_size=(0, 0),
+                            class_name="gridgeo-label-icon"),
+    ).add_to(group)  # fmt: skip
 
 
 def render_map(grids: gpd.GeoDataFrame, **kwargs: Any) -> str:
@@ -181,7 +306,7 @@ def write_map(
     district: Any = None,
     findings: gpd.GeoDataFrame | None = None,
     staff: pd.DataFrame | Any = None,
-    basemap: str | None = None,
+    basemap: str | Basemap | None = None,
     title: str | None = None,
 ) -> Path:
     """Write the interactive map of a grid layer to an HTML file, atomically.
@@ -244,13 +369,13 @@ def _safe_value(value: Any) -> Any:
     return html_text(value)
 
 
-def _district_layers(fmap: folium.Map, district: Any) -> None:
+def _district_layers(fmap: folium.Map, district: Any, draw=to_lonlat) -> None:
     buildings = getattr(district, "buildings", None)
     if buildings is not None and len(buildings):
         layer = folium.FeatureGroup(name="建筑 buildings", show=True)
         # Shapes only: a building's household count is a resident-level figure for small blocks.
         folium.GeoJson(
-            _geojson(to_lonlat(buildings).geometry),
+            _geojson(draw(buildings).geometry),
             style_function=lambda f: {
                 "color": "#555",
                 "weight": 0.5,
@@ -270,7 +395,7 @@ def _district_layers(fmap: folium.Map, district: Any) -> None:
         part = landuse[landuse["category"] == category]
         if not len(part):
             continue
-        part = to_lonlat(part)
+        part = draw(part)
         props = pd.DataFrame(
             {
                 "name": part["name"].fillna("").astype(str) if "name" in part else "",
@@ -294,11 +419,11 @@ def _district_layers(fmap: folium.Map, district: Any) -> None:
         layer.add_to(fmap)
 
 
-def _findings_layer(fmap: folium.Map, findings: gpd.GeoDataFrame) -> None:
+def _findings_layer(fmap: folium.Map, findings: gpd.GeoDataFrame, draw=to_lonlat) -> None:
     f = findings[findings.geometry.notna() & ~findings.geometry.is_empty]
     if f.crs is None or not len(f):
         return
-    f = to_lonlat(f)
+    f = draw(f)
     props = pd.DataFrame(
         {
             col: f[col].fillna("").astype(str) if col in f else ""
@@ -318,7 +443,7 @@ def _findings_layer(fmap: folium.Map, findings: gpd.GeoDataFrame) -> None:
     layer.add_to(fmap)
 
 
-def _legend(with_findings: bool) -> str:
+def _legend(with_findings: bool, with_streets: bool = False) -> str:
     rows = [
         f'<div><i style="background:{CLASS_COLOURS["community"]};opacity:.6"></i>社区网格 community grid</div>',
         f'<div><i style="background:{CLASS_COLOURS["dedicated"]};opacity:.6"></i>专属网格 dedicated grid</div>',
@@ -327,24 +452,7 @@ def _legend(with_findings: bool) -> str:
         rows.append(
             f'<div><i style="border:2px solid {SEVERITY_COLOURS["blocking"]}"></i>核查问题 finding</div>'
         )
-    return '<div class="gridgeo-legend">' + "".join(rows) + "</div>"
-
-
-def _worker_names(staff: Any, key: str) -> dict[str, str]:
-    """Grid key -> "name (role), ..." from a staff plan or its assignments table."""
-    if staff is None:
-        return {}
-    table = getattr(staff, "assignments", staff)
-    if not isinstance(table, pd.DataFrame) or not len(table):
-        return {}
-    col = key if key in table.columns else "grid_code"
-    order = {r: i for i, r in enumerate(ROLE_ORDER)}
-    t = table.assign(_o=table["role"].map(order).fillna(len(order))).sort_values(
-        [col, "_o", "name"], kind="stable"
-    )
-    out: dict[str, str] = {}
-    for code, rows in t.groupby(col, sort=True):
-        out[str(code)] = "，".join(
-            f"{r.name}（{ROLE_LABELS.get(r.role, r.role)}）" for r in rows.itertuples()
-        )
-    return out
+    if with_streets:
+        rows.append('<div><i style="background:#c9b78f;height:4px"></i>道路 street</div>')
+        rows.append('<div><i style="border-top:2px dashed #6b3fa0;height:0"></i>社区界 community</div>')
+    return "".join(rows)
