@@ -28,7 +28,7 @@ from gridgeo.partition.heuristic import _order_key, bisection_plan
 MOVE_DET_TIME = 0.03
 #: Deterministic time charged per move and per kick on top of CP-SAT's own (the Python work of
 #: building the window; it also bounds the number of moves when CP-SAT proves them instantly).
-MOVE_CHARGE = 0.002
+MOVE_CHARGE = 0.005
 KICK_CHARGE = 0.004
 #: Free units of a move, level after level: a round without gain moves to the next level.
 SIZES = (20, 40, 80)
