@@ -28,7 +28,7 @@ from gridgeo.partition.heuristic import _order_key, bisection_plan
 MOVE_DET_TIME = 0.03
 #: Deterministic time charged per move and per kick on top of CP-SAT's own (the Python work of
 #: building the window; it also bounds the number of moves when CP-SAT proves them instantly).
-MOVE_CHARGE = 0.005
+MOVE_CHARGE = 0.002
 KICK_CHARGE = 0.004
 #: Free units of a move, level after level: a round without gain moves to the next level.
 SIZES = (20, 40, 80)
@@ -89,6 +89,7 @@ def search(
     budget: float,
     seed: int,
     max_rounds: int | None = None,
+    max_moves: int | None = None,
 ) -> SearchReport:
     """Improve a feasible plan until the deterministic ``budget`` is spent.
 
@@ -111,6 +112,8 @@ def search(
     max_rounds : int, optional
         Stop after this many rounds of moves without a kick (the cheap setting used before
         an exact solve); by default the search runs until the budget is spent.
+    max_moves : int, optional
+        Stop after this many moves (the speed setting of a city-wide run).
 
     Returns
     -------
@@ -121,7 +124,7 @@ def search(
     best = dict(plan)
     best_obj = prob.cut(best)
     report = SearchReport(best, best_obj, best_obj, 0.0, 0, 0, 0)
-    ctx = _Context(prob, budget, seed, rng, report)
+    ctx = _Context(prob, budget, seed, rng, report, max_moves)
     current = dict(best)
     _descend(ctx, current, None, max_rounds)
     best, best_obj = current, prob.cut(current)
@@ -150,15 +153,20 @@ class _Context:
     seed: int
     rng: np.random.Generator
     report: SearchReport
+    max_moves: int | None = None
 
     def spent(self) -> bool:
+        if self.max_moves is not None and self.report.moves >= self.max_moves:
+            return True
         return self.report.det_used >= self.budget - 1e-9
 
 
 def _descend(ctx: _Context, plan: dict, only: tuple | None, max_rounds: int | None) -> None:
     """Rounds of moves, in place, widening the window after a round without gain, until the
     widest gains nothing (a local optimum), the budget is spent or ``max_rounds`` are done."""
-    level = rounds = 0
+    # A few moves only (the speed setting): the widest window, where one move gains most.
+    level = 0 if ctx.max_moves is None else len(SIZES) - 1
+    rounds = 0
     while not ctx.spent() and (max_rounds is None or rounds < max_rounds):
         gained = _round(ctx, plan, SIZES[level], only)
         rounds += 1

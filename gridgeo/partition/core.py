@@ -4,11 +4,13 @@
 its solver report. Strategy, per connected component:
 
 1. the number of parts ``k`` may range over ``[ceil(W / upper), floor(W / lower)]``;
-2. a warm start from the recursive spanning-tree bipartition (:mod:`.heuristic`), trying the
-   smallest ``k`` first (fewer grids, fewer boundaries);
-3. small components are solved exactly by CP-SAT (every ``k`` in the range, warm-started);
-4. large ones keep the tree plan and improve it by large-neighbourhood search: the union of
-   two adjacent parts is re-split optimally by CP-SAT, pair after pair, while it pays.
+2. a warm start from random spanning trees (:mod:`.heuristic`): recursive bisection, and at a
+   fixed ``k`` near the fewest parts, one part at a time;
+3. small components are solved exactly by CP-SAT on half the budget (every ``k`` in the range,
+   warm-started); unless that proves the plan optimal,
+4. the anytime search (:mod:`._lns`) spends the rest of the budget: windows around the common
+   boundaries of two or three adjacent parts re-solved by CP-SAT, ReCom kicks out of local
+   optima, the best plan kept.
 
 Time is bounded by deterministic limits, never the wall clock, so that the same inputs and
 seed give the same plan on any machine.
@@ -36,6 +38,10 @@ EXACT_SHARE = 0.5
 #: Below this budget the exact model is not run after a heuristic plan: measured on 205 generated
 #: communities at 0.02 it changed the total cut by 0.03 % for a fifth of the time.
 EXACT_MIN_BUDGET = 0.1
+#: Below EXACT_MIN_BUDGET, one move of the search per this much budget (0.02: two moves; the
+#: whole budget would cost a city-wide run several times its time, each CP-SAT call having a
+#: fixed cost its deterministic clock does not count).
+SPEED_MOVE_BUDGET = 0.01
 #: Seeds of the one-part-at-a-time warm start, tried at a fixed count when bisection failed.
 SEQUENTIAL_SEEDS = 12
 
@@ -117,11 +123,11 @@ def partition_graph(
     edge_cost : str, optional
         Edge attribute holding the cost of cutting the edge; default ``"edge_cost"``.
     time_limit : float, optional
-        Deterministic time budget of CP-SAT per component (about seconds); default 0.5. Up to
-        half of it goes to re-splitting pairs of adjacent parts (0.02 each, the pairs with the
-        longest common boundary first), the whole of it to the exact model when the component is
-        small enough; below 0.1 the exact model is skipped and the status is ``heuristic``
-        unless the heuristic found no plan.
+        Deterministic time budget per component (about seconds); default 0.5. It is spent in
+        full unless a plan is proved optimal: on a small component half goes to the exact model,
+        the rest (or all of it on a large component) to the anytime search. Below 0.1 (the
+        speed setting) the exact model is skipped, the search makes one move per 0.01 of budget
+        and the status is ``heuristic`` unless the heuristic found no plan.
     seed : int
         Seed of the heuristic and of CP-SAT.
 
@@ -301,7 +307,9 @@ def _solve_component(sub, w, lower, upper, krange, edge_cost, budget, seed) -> _
         return _exact_then_search(comp, w, lower, upper, krange, hint, budget, seed)
     if hint is None:
         return _no_hint(comp, lower, upper, krange, exact_size, budget, seed, tried)
-    rep = search(sub, w, lower, upper, hint, comp.cost, budget=budget, seed=seed)
+    # Below EXACT_MIN_BUDGET (a city-wide run's speed setting) the search makes a few moves only.
+    moves = None if budget >= EXACT_MIN_BUDGET else max(1, round(budget / SPEED_MOVE_BUDGET))
+    rep = search(sub, w, lower, upper, hint, comp.cost, budget=budget, seed=seed, max_moves=moves)
     return _Outcome(rep.plan, SolveStatus.HEURISTIC, round(rep.objective, 3), None, rep.det_used)
 
 
@@ -310,9 +318,10 @@ def _exact_then_search(comp, w, lower, upper, krange, hint, budget, seed) -> _Ou
     and, unless that proved the plan optimal, the anytime search on the rest."""
     used = 0.0
     if hint is not None:
-        rep = search(comp.sub, w, lower, upper, hint, comp.cost, budget=budget, seed=seed, max_rounds=1)
+        rep = search(comp.sub, w, lower, upper, hint, comp.cost, budget=budget * (1 - EXACT_SHARE) / 2,
+                     seed=seed, max_rounds=1)  # fmt: skip
         hint, used = rep.plan, rep.det_used
-    share = max(budget * EXACT_SHARE, budget - used) if hint is None else budget * EXACT_SHARE
+    share = budget if hint is None else min(budget * EXACT_SHARE, budget - used)
     res = solve_partition(
         comp.weights, comp.edges, lower, upper, krange[0], krange[1],
         hint=[hint[n] for n in comp.nodes] if hint else None,
