@@ -121,3 +121,18 @@ def test_sequential_plan_is_legal_and_numbered_by_lowest_node():
     firsts = [_order_key(min((n for n in g if plan[n] == p), key=_order_key)) for p in range(k)]
     assert firsts == sorted(firsts)
     assert sequential_plan(g, w, 300, 500, 2 * k + 40, seed=0) is None  # out of the band's reach
+
+
+def test_unproved_failure_says_no_plan_within_the_budget_and_what_was_tried():
+    # A star of 250 leaves: a leaf's part must hold the centre, so no plan exists, but the model
+    # is too large to prove it. The error must not claim infeasibility.
+    from gridgeo.errors import InfeasibleError
+
+    g = nx.star_graph(250)
+    for n in g:
+        g.nodes[n]["households"] = 200
+    with pytest.raises(InfeasibleError) as info:
+        solve_graph(g, "households", 350, 450, n_parts=120, time_limit=0.1)
+    msg = str(info.value)
+    assert "no plan found within the budget" in msg and "tried tree bisection" in msg
+    assert "one part at a time" in msg and "exists" not in msg.split(";")[0]
