@@ -1,16 +1,20 @@
 """Anytime improvement of a feasible plan: large-neighbourhood search with ReCom-style kicks.
 
-One *move* frees the units near the common boundaries of two or three adjacent parts (a
-window of ``hops`` steps; the rest of each part is merged into fixed nodes) and re-solves them
-optimally with CP-SAT, warm-started from the current plan. Moves run in rounds over every
-neighbourhood (pairs by length of common boundary, then triples); a round without gain widens
-the window; once the widest window gains nothing the plan is a local optimum and the search
-*kicks* it: two adjacent parts of the best plan are merged and re-split along a random spanning
-tree (ReCom, DeFord, Duchin and Solomon 2021), and the moves start again from there. The best
-plan ever seen is returned.
+One *move* takes two or three adjacent parts, frees a ball of units around a random unit on
+their common boundary (or two half-size balls at two such units, so that a part may gain at one
+place what it gives at the other: a tight band allows little else), merges each connected group
+of the other units of a part into one fixed node, and re-solves that small model optimally with
+CP-SAT, warm-started from the current plan, the fixed nodes as the parts' roots. Moves run in
+rounds over every neighbourhood (pairs by length of common boundary, then triples); a round
+without gain widens the balls (:data:`SIZES`); once the widest gains nothing the plan is a local
+optimum and the search *kicks* the best plan: two adjacent parts are merged and re-split along a
+random spanning tree (ReCom, DeFord, Duchin and Solomon 2021), the moves descend on that pair,
+and the result is kept when it beats the best. The best plan ever seen is returned.
 
 The effort is counted in CP-SAT's deterministic time plus a fixed charge per move and per
 kick, never the wall clock: the same plan, seed and budget give the same result on any machine.
+Measured on the six tract graphs with proven optima (5 deterministic seconds each): balls of
+20-80 units beat whole-boundary windows (201 against 245 cut edges in total, optima 193).
 """
 
 from __future__ import annotations
