@@ -467,6 +467,7 @@ def main() -> None:
                          "tracts lattices_gc fixedk communities")  # fmt: skip
     ap.add_argument("--budgets", type=float, nargs="*", default=[5.0, 60.0], help="tract budgets (det s)")
     ap.add_argument("--states", nargs="*", default=TRACTS, help="tract graphs to run")
+    ap.add_argument("--counts", type=int, nargs="*", default=[63, 64, 62, 61], help="fixedk part counts")
     args = ap.parse_args()
     if args.city_worker is not None:
         print(json.dumps(_city_worker(args.city_worker)))
@@ -489,7 +490,7 @@ def main() -> None:
     if "lattices_gc" in parts:
         write_section("Optimiser: lattices against GerryChain" + q, shared + "\n\n" + lattices_gc([10] if args.quick else [10, 20, 30]))
     if "fixedk" in parts:
-        write_section("Optimiser: fixed count near the fewest parts" + q, shared + "\n\n" + fixedk([63] if args.quick else [61, 62, 63, 64]))
+        write_section("Optimiser: fixed count near the fewest parts" + q, shared + "\n\n" + fixedk([63] if args.quick else args.counts))
     if "communities" in parts:
         write_section("Optimiser: total cut of the sample and 205 generated communities" + q, shared + "\n\n" + communities([0.5, 0.02]))
     if "lattices" in parts:
