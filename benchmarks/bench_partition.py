@@ -13,7 +13,20 @@ Measured side by side in one run, on an otherwise idle machine:
 2. one community of 5,000 households in about 300 buildings: median wall time of the partition;
 3. generated cities of 10k, 100k and 300k buildings (real Qingdao frame): time of validate,
    units and partition on 2 Dask workers, and peak memory of the driver and its workers
-   (each size in a fresh process).
+   (each size in a fresh process);
+4. the optimiser (issue 16; ``pip install -e '.[bench]'`` for GerryChain):
+
+   * ``tracts``: the six census-tract graphs with proven optima in ``../shared/data/districting/``
+     (read from there, never copied), at 5 and 60 deterministic seconds, side by side with
+     GerryChain (``recursive_tree_part`` then ReCom for the same wall time, best plan seen);
+   * ``lattices_gc``: the lattices of (1), gridgeo at its default budget against GerryChain for
+     the same wall time at gridgeo's number of parts;
+   * ``fixedk``: a 486-unit building graph (gridgeo's units of a generated community of 30,500
+     households) at fixed counts near the fewest parts (61-64), band 300-500: does each find a plan;
+   * ``communities``: total cut of the sample's 53 communities and of 205 generated ones, at the
+     default budget (0.5) and the city's (0.02).
+
+       .venv/bin/python benchmarks/bench_partition.py tracts lattices_gc fixedk communities
 """
 
 from __future__ import annotations
@@ -185,7 +198,8 @@ def one_community(repeats: int) -> str:
 
 def _city_worker(n_buildings: int) -> dict:
     """One city size, in this (fresh) process: generate, then time validate/units/partition."""
-    from gridgeo.batch import RunOptions, run_partition
+    from gridgeo.batch import run_partition
+    from gridgeo.options import PartitionOptions
     from gridgeo.synth import city_towns, community_frame, generate_layers
     from gridgeo.validate import validate_layers
 
@@ -225,7 +239,7 @@ def _city_worker(n_buildings: int) -> dict:
     tv = time.perf_counter() - t
     sampler = _TreeMemory()
     t = time.perf_counter()
-    res = run_partition(district, options=RunOptions(time_limit=0.05), workers=2)
+    res = run_partition(district, options=PartitionOptions(time_limit=0.05), workers=2)
     tp = time.perf_counter() - t
     peak = max(sampler.stop(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"buildings": len(district.buildings), "communities": len(district.communities),
@@ -282,6 +296,161 @@ def cities(sizes: list[int]) -> str:
     return "\n".join(rows)
 
 
+DISTRICTING = Path(__file__).resolve().parents[2] / "shared" / "data" / "districting"
+TRACTS = ["NH", "ID", "ME", "WV", "NM", "NE"]
+
+
+def _tract(state: str) -> tuple[nx.Graph, dict]:
+    d = json.loads((DISTRICTING / f"tract_{state}.json").read_text())
+    g = nx.Graph()
+    for i, p in enumerate(d["population"]):
+        g.add_node(i, population=p)
+    g.add_edges_from(map(tuple, d["edges"]))
+    return g, d
+
+
+def _gerrychain(g: nx.Graph, col: str, k: int, lower: int, upper: int, wall: float, seed: int = 0):
+    """GerryChain: recursive_tree_part, then ReCom for ``wall`` seconds. Returns (first, best, steps).
+
+    Its band is symmetric about the mean, ``mean * (1 +- eps)``; eps is the largest that keeps it
+    inside ``[lower, upper]``, so every plan it makes is legal here.
+    """
+    import random
+    from functools import partial
+
+    from gerrychain import Graph, MarkovChain, Partition
+    from gerrychain.partition import recursive_tree_part
+    from gerrychain.proposals import recom
+    from gerrychain.tree import bipartition_tree
+    from gerrychain.updaters import Tally, cut_edges
+
+    total = sum(d[col] for _, d in g.nodes(data=True))
+    mean = total / k
+    eps = min(upper - mean, mean - lower) / mean
+    gg = Graph.from_networkx(g)
+    t = time.perf_counter()
+    cut_fn = partial(bipartition_tree, max_attempts=20_000)
+    try:
+        assignment = recursive_tree_part(gg, range(k), mean, col, eps, bipartition_tree_fn=cut_fn, rng=seed)
+    except Exception:  # noqa: BLE001 - GerryChain raises when it finds no balanced cut
+        return None, None, 0
+    part = Partition(gg, assignment, updaters={"population": Tally(col, alias="population"), "cut_edges": cut_edges})
+    first = best = len(part["cut_edges"])
+    chain = MarkovChain(partial(recom, pop_col=col, pop_target=mean, epsilon=eps, node_repeats=2),
+                        constraints=[], initial_partition=part, total_steps=10**9, rng=random.Random(seed))  # fmt: skip
+    steps = 0
+    for state in chain:
+        best = min(best, len(state["cut_edges"]))
+        steps += 1
+        if time.perf_counter() - t > wall:
+            break
+    return first, best, steps
+
+
+def tracts(budgets: list[float], with_gc: bool) -> str:
+    rows = ["| state | nodes | k | budget (det s) | gridgeo cut | status | budget used | wall s | proven optimum | GerryChain 10,000 it. (paper) | GerryChain same wall: first / best (steps) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    totals: dict[float, int] = {}
+    opt_sum = 0
+    for st in TRACTS:
+        g, d = _tract(st)
+        opt_sum += d["optimal_cut_edges"]
+        for b in budgets:
+            t = time.perf_counter()
+            sol = solve_graph(g, "population", d["lower"], d["upper"], n_parts=d["k"], time_limit=b, seed=0)
+            wall = time.perf_counter() - t
+            assert check_plan(g, sol.assignment, "population", d["lower"], d["upper"]) == []
+            totals[b] = totals.get(b, 0) + sol.objective
+            gc = "-"
+            if with_gc:
+                first, best, steps = _gerrychain(g, "population", d["k"], d["lower"], d["upper"], wall)
+                gc = "no plan" if first is None else f"{first} / {best} ({steps})"
+            rows.append(f"| {st} | {len(g)} | {d['k']} | {b:g} | {sol.objective:.0f} | {sol.status.value} | "
+                        f"{sol.det_time / b:.0%} | {wall:.0f} | {d['optimal_cut_edges']} | {d['gerrychain_10000_iterations']} | {gc} |")  # fmt: skip
+            print(rows[-1], flush=True)
+    lines = [f"total at {b:g} s: {v:.0f} against {opt_sum} ({v / opt_sum - 1:+.1%})" for b, v in totals.items()]
+    return "\n".join(rows) + "\n\n" + "; ".join(lines) + "."
+
+
+def lattices_gc(sides: list[int]) -> str:
+    rows = ["| lattice | parts | gridgeo cut (budget 0.5) | wall s | GerryChain same wall: first / best (steps) |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    for side in sides:
+        g = lattice_graph(side, seed=side)
+        t = time.perf_counter()
+        sol = solve_graph(g, "households", LOWER, UPPER, seed=0, time_limit=0.5)
+        wall = time.perf_counter() - t
+        first, best, steps = _gerrychain(g, "households", sol.n_parts, LOWER, UPPER, wall)
+        gc = "no plan" if first is None else f"{first} / {best} ({steps})"
+        rows.append(f"| {side}x{side} | {sol.n_parts} | {sol.objective:.0f} | {wall:.1f} | {gc} |")
+        print(rows[-1], flush=True)
+    return "\n".join(rows)
+
+
+def _building_graph(n: int = 486, total: int = 30_500, seed: int = 5) -> nx.Graph:
+    """gridgeo's unit graph of one generated community: ``n`` buildings, ``total`` households."""
+    from gridgeo.units import build_units, community_graph
+    from gridgeo.validate import validate_layers
+
+    rng = np.random.default_rng(seed)
+    x0, y0 = 500_000.0, 3_990_000.0
+    com = gpd.GeoDataFrame({"community_code": ["370203026002"], "name": ["南山社区居委会"]},
+                           geometry=[shapely.box(x0, y0, x0 + 2000, y0 + 1600)], crs="EPSG:4549")  # fmt: skip
+    pts = rng.uniform([x0 + 20, y0 + 20], [x0 + 1980, y0 + 1580], size=(n, 2))
+    hh = rng.integers(20, 110, size=n)
+    hh = np.round(hh * total / hh.sum()).astype(int)
+    hh[0] += total - hh.sum()
+    bld = gpd.GeoDataFrame({"building_id": [f"B{i:04d}" for i in range(n)], "households": hh, "residents": hh * 3},
+                           geometry=shapely.buffer(shapely.points(pts), 8, cap_style="square"), crs="EPSG:4549")  # fmt: skip
+    district = validate_layers({"communities": com, "buildings": bld})
+    return community_graph(build_units(district), "370203026002")
+
+
+def fixedk(counts: list[int]) -> str:
+    from gridgeo.errors import InfeasibleError
+
+    g = _building_graph()
+    total = sum(d["households"] for _, d in g.nodes(data=True))
+    rows = [f"{len(g)} units, {g.number_of_edges()} edges, {total} households (fewest parts {-(-total // UPPER)}).", "",
+            "| k | mean per part | gridgeo (budget 0.5) | wall s | GerryChain recursive_tree_part | wall s |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for k in counts:
+        t = time.perf_counter()
+        try:
+            sol = solve_graph(g, "households", LOWER, UPPER, n_parts=k, time_limit=0.5, seed=0)
+            assert check_plan(g, sol.assignment, "households", LOWER, UPPER) == []
+            mine = f"plan, cut {sol.objective:.0f} m"
+        except InfeasibleError as exc:
+            mine = "no plan: " + str(exc).split(";")[0][:60]
+        tg = time.perf_counter() - t
+        t = time.perf_counter()
+        first, _best, _ = _gerrychain(g, "households", k, LOWER, UPPER, 0.0)
+        tc = time.perf_counter() - t
+        rows.append(f"| {k} | {total / k:.0f} | {mine} | {tg:.1f} | {'plan' if first is not None else 'no plan'} | {tc:.1f} |")
+        print(rows[-1], flush=True)
+    return "\n".join(rows)
+
+
+def communities(budgets: list[float]) -> str:
+    from gridgeo.synth import city_towns, community_frame, generate_layers, qingdao_sample
+    from gridgeo.units import build_units
+    from gridgeo.validate import validate_layers
+
+    rows = ["| communities | budget | grids | total cut (m) | status counts | wall s |", "|---|---|---|---|---|---|"]
+    sets = {"sample (53)": qingdao_sample(seed=0),
+            "generated (205)": generate_layers(community_frame(city_towns(), seed=0).iloc[:205], seed=0, scale=1.0)}  # fmt: skip
+    for name, layers in sets.items():
+        district = validate_layers(layers)
+        units = build_units(district)
+        for b in budgets:
+            t = time.perf_counter()
+            res = partition_district(district, units=units, seed=0, time_limit=b)
+            wall = time.perf_counter() - t
+            counts = ", ".join(f"{k} {v}" for k, v in res.report["status"].value_counts().sort_index().items())
+            rows.append(f"| {name} | {b:g} | {len(res.grids)} | {res.report['objective'].sum():.0f} | {counts} | {wall:.1f} |")
+            print(rows[-1], flush=True)
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes only")
@@ -295,12 +464,16 @@ def main() -> None:
         help="city sizes (buildings)",
     )
     ap.add_argument("parts", nargs="*", default=["lattices", "sample", "community", "cities"],
-                    help="which parts to run (default all): lattices sample community cities")  # fmt: skip
+                    help="which parts to run (default the first four): lattices sample community cities "
+                         "tracts lattices_gc fixedk communities")  # fmt: skip
+    ap.add_argument("--budgets", type=float, nargs="*", default=[5.0, 60.0], help="tract budgets (det s)")
+    ap.add_argument("--states", nargs="*", default=TRACTS, help="tract graphs to run")
+    ap.add_argument("--counts", type=int, nargs="*", default=[63, 64, 62, 61], help="fixedk part counts")
     args = ap.parse_args()
     if args.city_worker is not None:
         print(json.dumps(_city_worker(args.city_worker)))
         return
-    with_spopt = not args.no_spopt
+    with_spopt = not args.no_spopt and bool({"lattices", "sample"} & set(args.parts))
     if with_spopt:
         try:
             import spopt  # noqa: F401
@@ -308,6 +481,19 @@ def main() -> None:
             sys.exit("spopt is not installed: pip install spopt, or pass --no-spopt")
     parts = set(args.parts)
     q = " (quick)" if args.quick else ""
+    TRACTS[:] = args.states
+    shared = "Wall times on a 2-core machine shared with three other sessions: only the cuts, statuses and budget shares are deterministic."
+    if "tracts" in parts:
+        write_section(f"Optimiser: tract graphs with proven optima, {' and '.join(f'{b:g}' for b in args.budgets)} s" + q,
+                      f"`solve_graph(..., n_parts=k, time_limit=budget)` on {', '.join(TRACTS)} (band +-0.5 %), side by side with GerryChain "
+                      "(recursive_tree_part, then ReCom with node_repeats 2 for gridgeo's wall time; its band is the mean +- eps inside ours). "
+                      f"{shared}\n\n" + tracts(args.budgets, with_gc=True))  # fmt: skip
+    if "lattices_gc" in parts:
+        write_section("Optimiser: lattices against GerryChain" + q, shared + "\n\n" + lattices_gc([10] if args.quick else [10, 20, 30]))
+    if "fixedk" in parts:
+        write_section("Optimiser: fixed count near the fewest parts" + q, shared + "\n\n" + fixedk([63] if args.quick else args.counts))
+    if "communities" in parts:
+        write_section("Optimiser: total cut of the sample and 205 generated communities" + q, shared + "\n\n" + communities([0.5, 0.02]))
     if "lattices" in parts:
         sides = [10] if args.quick else [10, 20, 30]
         write_section("Partition: lattices against spopt" + q,

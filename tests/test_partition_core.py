@@ -201,39 +201,31 @@ def test_check_plan_reports_what_is_wrong():
     assert any("weighs 200" in p for p in problems)
 
 
-def test_pair_window_merges_far_units_into_fixed_connected_nodes():
-    from gridgeo.partition.core import _pair_window
+def test_search_window_merges_fixed_units_into_connected_nodes():
+    from gridgeo.partition._lns import _Problem, _window
 
     g = nx.grid_2d_graph(4, 12)
     w = {n: 10 for n in g}
     plan = {n: 0 if n[1] < 6 else 1 for n in g}  # two 4x6 blocks, seam between columns 5 and 6
     cost = {frozenset((u, v)): 1.0 + u[0] for u, v in g.edges}
-    weights, edges, members, hint, fixed = _pair_window(g, w, plan, list(g), cost, 2)
-    # Every unit in exactly one model node, weights kept, columns 3-8 free, the rest merged.
-    flat = [n for m in members for n in m]
+    free = {n for n in g if 3 <= n[1] <= 8}
+    win = _window(_Problem(g, w, 0, 1000, cost), plan, (0, 1), list(g), free)
+    # Every unit in exactly one model node, weights kept, the free units alone, the rest merged.
+    flat = [n for m in win.members for n in m]
     assert sorted(flat) == sorted(g) and len(flat) == len(set(flat))
-    assert sum(weights) == sum(w.values())
-    free = [m[0] for i, m in enumerate(members) if i not in fixed]
-    assert sorted({n[1] for n in free}) == [3, 4, 5, 6, 7, 8]
-    assert all(len(m) == 1 for i, m in enumerate(members) if i not in fixed)
-    merged = [m for i, m in enumerate(members) if i in fixed]
+    assert sum(win.weights) == sum(w.values())
+    assert {m[0] for i, m in enumerate(win.members) if i not in win.fixed} == free
+    merged = [m for i, m in enumerate(win.members) if i in win.fixed]
     assert len(merged) == 2 and all(nx.is_connected(g.subgraph(m)) for m in merged)
-    for i, m in enumerate(members):
-        assert {plan[n] for n in m} == {
-            plan[members[0][0]] if hint[i] == 0 else 1 - plan[members[0][0]]
-        }
-    assert all(fixed[i] == hint[i] for i in fixed)
+    # Fixed nodes come first, pinned to their part, and each is the root of its part.
+    assert sorted(win.fixed) == [0, 1] and sorted(win.roots.values()) == [0, 1]
+    for i, m in enumerate(win.members):
+        assert len({plan[n] for n in m}) == 1
+        assert win.hint[i] == win.hint[0] or {plan[n] for n in m} != {plan[win.members[0][0]]}
     # The model's cut is the units' cut, parallel edges summed.
-    cut = sum(c for i, j, c in edges if hint[i] != hint[j])
+    cut = sum(c for i, j, c in win.edges if win.hint[i] != win.hint[j])
     assert cut == pytest.approx(
         sum(cost[frozenset((u, v))] for u, v in g.edges if plan[u] != plan[v])
-    )
-    assert sum(c for *_, c in edges) == pytest.approx(
-        sum(
-            cost[frozenset((u, v))]
-            for u, v in g.edges
-            if not (u in merged[0] and v in merged[0]) and not (u in merged[1] and v in merged[1])
-        )
     )
 
 

@@ -54,6 +54,8 @@ class SolveResult:
         Best proven lower bound of that cost.
     wall_s : float
         Seconds spent.
+    det_time : float
+        CP-SAT's deterministic time spent (the machine-independent measure of effort).
     """
 
     status: SolveStatus
@@ -61,6 +63,7 @@ class SolveResult:
     objective: float | None
     bound: float | None
     wall_s: float
+    det_time: float = 0.0
 
     @property
     def gap(self) -> float | None:
@@ -85,6 +88,8 @@ def solve_partition(
     deterministic_time: float = 10.0,
     seed: int = 0,
     hint_search: bool = False,
+    roots: dict[int, int] | None = None,
+    presolve: bool = True,
 ) -> SolveResult:
     """Solve the partition model on nodes ``0..n-1``.
 
@@ -109,6 +114,11 @@ def solve_partition(
     hint_search : bool
         Branch on the hint's values first (CP-SAT's HINT_SEARCH): a short solve then explores
         the neighbourhood of a good plan instead of restarting from the LP.
+    roots : dict, optional
+        Part -> node that is the root of that part's flow (the node must be fixed to the part):
+        removes the choice of root, which a re-solve around fixed nodes does not need.
+    presolve : bool
+        CP-SAT's presolve; a small re-solve is faster without it.
 
     Returns
     -------
@@ -178,8 +188,8 @@ def solve_partition(
     for i in range(n):
         supply = m.new_int_var(0, n, "")
         supplies.append(supply)
-        roots = [r[i, p] for p in range(P) if (i, p) in r]
-        m.add(supply <= n * LinearExpr.sum(roots))
+        root_vars = [r[i, p] for p in range(P) if (i, p) in r]
+        m.add(supply <= n * LinearExpr.sum(root_vars))
         m.add(LinearExpr.sum(flow_out[i]) - LinearExpr.sum(flow_in[i]) == supply - 1)
     m.minimize(sum(obj_coefs) - LinearExpr.weighted_sum(obj_vars, obj_coefs))
     if hint is not None:
@@ -195,23 +205,29 @@ def solve_partition(
     if fixed:
         for i, p in fixed.items():
             m.add(x[i, p] == 1)
+    if roots:
+        for p, i in roots.items():
+            m.add(r[i, p] == 1)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = int(seed)
     solver.parameters.max_deterministic_time = float(deterministic_time)
+    if not presolve:
+        solver.parameters.cp_model_presolve = False
     if hint_search and hint is not None:
         solver.parameters.search_branching = cp_model.HINT_SEARCH
     code = solver.solve(m)
     wall = time.perf_counter() - start
+    det = float(solver.response_proto.deterministic_time)
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         assign = [next(p for p in range(min(i + 1, P)) if solver.value(x[i, p])) for i in range(n)]
         objective = solver.objective_value / COST_SCALE
         bound = solver.best_objective_bound / COST_SCALE
         status = SolveStatus.OPTIMAL if code == cp_model.OPTIMAL else SolveStatus.FEASIBLE
-        return SolveResult(status, assign, objective, bound, wall)
+        return SolveResult(status, assign, objective, bound, wall, det)
     if code == cp_model.INFEASIBLE:
-        return SolveResult(SolveStatus.INFEASIBLE, None, None, None, wall)
-    return SolveResult(SolveStatus.TIMED_OUT, None, None, None, wall)
+        return SolveResult(SolveStatus.INFEASIBLE, None, None, None, wall, det)
+    return SolveResult(SolveStatus.TIMED_OUT, None, None, None, wall, det)
 
 
 def _hint_flow(relabel, edges, r, flows, supplies) -> list:

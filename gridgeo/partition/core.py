@@ -4,11 +4,13 @@
 its solver report. Strategy, per connected component:
 
 1. the number of parts ``k`` may range over ``[ceil(W / upper), floor(W / lower)]``;
-2. a warm start from the recursive spanning-tree bipartition (:mod:`.heuristic`), trying the
-   smallest ``k`` first (fewer grids, fewer boundaries);
-3. small components are solved exactly by CP-SAT (every ``k`` in the range, warm-started);
-4. large ones keep the tree plan and improve it by large-neighbourhood search: the union of
-   two adjacent parts is re-split optimally by CP-SAT, pair after pair, while it pays.
+2. a warm start from random spanning trees (:mod:`.heuristic`): recursive bisection, and at a
+   fixed ``k`` near the fewest parts, one part at a time;
+3. small components are solved exactly by CP-SAT on half the budget (every ``k`` in the range,
+   warm-started); unless that proves the plan optimal,
+4. the anytime search (:mod:`._lns`) spends the rest of the budget: windows around the common
+   boundaries of two or three adjacent parts re-solved by CP-SAT, ReCom kicks out of local
+   optima, the best plan kept.
 
 Time is bounded by deterministic limits, never the wall clock, so that the same inputs and
 seed give the same plan on any machine.
@@ -25,22 +27,23 @@ import networkx as nx
 
 from gridgeo.errors import InfeasibleError
 from gridgeo.partition._cpsat import SolveStatus, solve_partition
-from gridgeo.partition.heuristic import _order_key, bisection_plan
+from gridgeo.partition._lns import search
+from gridgeo.partition.heuristic import _order_key, bisection_plan, sequential_plan
 
-#: Components whose exact model has more node-part pairs than this keep the improved heuristic plan.
+#: Components whose exact model has more node-part pairs than this are left to the anytime search.
 EXACT_LIMIT = 600
-#: CP-SAT deterministic time of one pair re-split, and pairs re-split per unit of budget.
-PAIR_DET_TIME = 0.02
-PAIRS_PER_BUDGET = 25
-#: A pair re-split frees the units within this many steps of the pair's common boundary; the
-#: rest of each part is merged into fixed nodes (measured on 205 generated communities: a 0.7 %
-#: lower total cut than freeing the whole pair, at the same time).
-PAIR_WINDOW = 3
-#: Pair re-splits branch on the hint first (measured: 3.6 % lower total cut at the same time).
-PAIR_HINT_SEARCH = True
+#: Share of the budget the exact model gets on a small component; when it does not prove its
+#: plan optimal, the anytime search spends the rest.
+EXACT_SHARE = 0.5
 #: Below this budget the exact model is not run after a heuristic plan: measured on 205 generated
 #: communities at 0.02 it changed the total cut by 0.03 % for a fifth of the time.
 EXACT_MIN_BUDGET = 0.1
+#: Below EXACT_MIN_BUDGET, one move of the search per this much budget (0.02: two moves; the
+#: whole budget would cost a city-wide run several times its time, each CP-SAT call having a
+#: fixed cost its deterministic clock does not count).
+SPEED_MOVE_BUDGET = 0.01
+#: Seeds of the one-part-at-a-time warm start, tried at a fixed count when bisection failed.
+SEQUENTIAL_SEEDS = 12
 
 
 @dataclass
@@ -61,6 +64,9 @@ class GraphSolution:
     wall_s : float
     notes : list of str
         What was done and why, in a planner's words.
+    det_time : float
+        Deterministic time spent (CP-SAT's, plus the search's fixed charges): at most about the
+        budget per component, the same on any machine.
     """
 
     assignment: dict
@@ -70,6 +76,7 @@ class GraphSolution:
     bound: float | None
     wall_s: float
     notes: list[str] = field(default_factory=list)
+    det_time: float = 0.0
 
     @property
     def gap(self) -> float | None:
@@ -116,11 +123,11 @@ def partition_graph(
     edge_cost : str, optional
         Edge attribute holding the cost of cutting the edge; default ``"edge_cost"``.
     time_limit : float, optional
-        Deterministic time budget of CP-SAT per component (about seconds); default 0.5. Up to
-        half of it goes to re-splitting pairs of adjacent parts (0.02 each, the pairs with the
-        longest common boundary first), the whole of it to the exact model when the component is
-        small enough; below 0.1 the exact model is skipped and the status is ``heuristic``
-        unless the heuristic found no plan.
+        Deterministic time budget per component (about seconds); default 0.5. It is spent in
+        full unless a plan is proved optimal: on a small component half goes to the exact model,
+        the rest (or all of it on a large component) to the anytime search. Below 0.1 (the
+        speed setting) the exact model is skipped, the search makes one move per 0.01 of budget
+        and the status is ``heuristic`` unless the heuristic found no plan.
     seed : int
         Seed of the heuristic and of CP-SAT.
 
@@ -199,18 +206,20 @@ def solve_graph(
     objective = 0.0
     bound: float | None = 0.0
     notes: list[str] = []
+    det_used = 0.0
     for comp, (lo, hi), k in zip(comps, ranges, wanted, strict=True):
         sub = graph.subgraph(comp)
-        plan, status, obj, bnd, note = _solve_component(
+        out = _solve_component(
             sub, w, lower, upper, (k, k) if k is not None else (lo, hi), edge_cost, budget, seed
         )
-        notes.extend(note)
+        notes.extend(out.notes)
         for n in comp:
-            assignment[n] = plan[n] + offset
-        offset += max(plan.values()) + 1
-        statuses.append(status)
-        objective += obj
-        bound = None if bnd is None or bound is None else bound + bnd
+            assignment[n] = out.plan[n] + offset
+        offset += max(out.plan.values()) + 1
+        statuses.append(out.status)
+        objective += out.objective
+        det_used += out.det_used
+        bound = None if out.bound is None or bound is None else bound + out.bound
     order = [SolveStatus.TRIVIAL, SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.HEURISTIC]
     status = max(statuses, key=order.index)
     if status == SolveStatus.TRIVIAL:
@@ -218,7 +227,8 @@ def solve_graph(
     if status == SolveStatus.HEURISTIC:
         bound = None
     return GraphSolution(
-        assignment, offset, status, round(objective, 3), bound, time.perf_counter() - start, notes
+        assignment, offset, status, round(objective, 3), bound, time.perf_counter() - start, notes,
+        round(det_used, 4),
     )
 
 
@@ -246,11 +256,33 @@ def _distribute(n_parts: int, ranges: list[tuple[int, int]]) -> list[int]:
     return out
 
 
-def _solve_component(sub, w, lower, upper, krange, edge_cost, budget, seed):
-    """Plan one connected component. Returns (plan, status, objective, bound, notes)."""
+@dataclass
+class _Component:
+    """One connected component, indexed for the CP-SAT model."""
+
+    sub: nx.Graph
+    nodes: list
+    index: dict
+    weights: list[int]
+    edges: list[tuple[int, int, float]]
+    cost: dict
+
+
+@dataclass
+class _Outcome:
+    """The plan of one component and how it was found."""
+
+    plan: dict
+    status: SolveStatus
+    objective: float
+    bound: float | None
+    det_used: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _index(sub: nx.Graph, w: dict, edge_cost: str) -> _Component:
     nodes = sorted(sub.nodes, key=_order_key)
     index = {n: i for i, n in enumerate(nodes)}
-    weights = [w[n] for n in nodes]
     edges = sorted(
         (
             (min(index[u], index[v]), max(index[u], index[v]), float(d.get(edge_cost, 1.0)))
@@ -258,46 +290,100 @@ def _solve_component(sub, w, lower, upper, krange, edge_cost, budget, seed):
         )
     )
     cost = {frozenset((nodes[i], nodes[j])): c for i, j, c in edges}
+    return _Component(sub, nodes, index, [w[n] for n in nodes], edges, cost)
+
+
+def _solve_component(sub, w, lower, upper, krange, edge_cost, budget, seed) -> _Outcome:
+    """Plan one connected component: warm start, then the exact model and/or the anytime search."""
+    comp = _index(sub, w, edge_cost)
     k_lo, k_hi = krange
-    notes = []
     if k_hi == 1:
-        return {n: 0 for n in nodes}, SolveStatus.TRIVIAL, 0.0, 0.0, notes
-    # Warm start: recursive tree bisection (its own choice of k, or the k asked for).
-    hint = _warm_start(sub, w, lower, upper, k_lo, k_hi, cost, seed)
+        return _Outcome({n: 0 for n in comp.nodes}, SolveStatus.TRIVIAL, 0.0, 0.0)
+    hint, tried = _warm_start(sub, w, lower, upper, k_lo, k_hi, comp.cost, seed)
     if hint is not None:
-        hint = _improve(sub, w, lower, upper, hint, cost, budget, seed)
-    exact_size = len(nodes) * min(k_hi, len(nodes))
-    worth_it = budget >= EXACT_MIN_BUDGET and exact_size <= EXACT_LIMIT
-    if worth_it or (hint is None and exact_size <= 20 * EXACT_LIMIT):
+        hint = _refine(sub, w, lower, upper, hint, comp.cost)
+    exact_size = len(comp.nodes) * min(k_hi, len(comp.nodes))
+    if budget >= EXACT_MIN_BUDGET and exact_size <= EXACT_LIMIT:
+        return _exact_then_search(comp, w, lower, upper, krange, hint, budget, seed)
+    if hint is None:
+        return _no_hint(comp, lower, upper, krange, exact_size, budget, seed, tried)
+    # Below EXACT_MIN_BUDGET (a city-wide run's speed setting) the search makes a few moves only.
+    moves = None if budget >= EXACT_MIN_BUDGET else max(1, round(budget / SPEED_MOVE_BUDGET))
+    rep = search(sub, w, lower, upper, hint, comp.cost, budget=budget, seed=seed, max_moves=moves)
+    return _Outcome(rep.plan, SolveStatus.HEURISTIC, round(rep.objective, 3), None, rep.det_used)
+
+
+def _exact_then_search(comp, w, lower, upper, krange, hint, budget, seed) -> _Outcome:
+    """A small component: one cheap round of moves, the exact model on a share of the budget,
+    and, unless that proved the plan optimal, the anytime search on the rest."""
+    used = 0.0
+    if hint is not None:
+        rep = search(comp.sub, w, lower, upper, hint, comp.cost, budget=budget * (1 - EXACT_SHARE) / 2,
+                     seed=seed, max_rounds=1)  # fmt: skip
+        hint, used = rep.plan, rep.det_used
+    share = budget if hint is None else min(budget * EXACT_SHARE, budget - used)
+    res = solve_partition(
+        comp.weights, comp.edges, lower, upper, krange[0], krange[1],
+        hint=[hint[n] for n in comp.nodes] if hint else None,
+        deterministic_time=share, seed=seed,
+    )  # fmt: skip
+    used += res.det_time
+    if res.assignment is None and hint is None:
+        _raise_unsolved(comp, lower, upper, res.status, krange)
+    plan = hint
+    if res.assignment is not None:
+        plan = {n: res.assignment[comp.index[n]] for n in comp.nodes}
+        if res.status == SolveStatus.OPTIMAL:
+            return _Outcome(plan, res.status, res.objective, res.bound, used)
+    rep = search(comp.sub, w, lower, upper, plan, comp.cost, budget=max(0.0, budget - used), seed=seed)
+    bound = res.bound if res.bound is not None else None
+    status = SolveStatus.FEASIBLE if bound is not None else SolveStatus.HEURISTIC
+    return _Outcome(rep.plan, status, round(rep.objective, 3), bound, used + rep.det_used)
+
+
+def _no_hint(comp, lower, upper, krange, exact_size, budget, seed, tried) -> _Outcome:
+    """No warm start: the exact model decides when it is small enough, else no plan was found."""
+    if exact_size <= 20 * EXACT_LIMIT:
         res = solve_partition(
-            weights, edges, lower, upper, k_lo, k_hi,
-            hint=[hint[n] for n in nodes] if hint else None,
+            comp.weights, comp.edges, lower, upper, krange[0], krange[1],
             deterministic_time=budget, seed=seed,
         )  # fmt: skip
-        if res.assignment is not None:
-            plan = {n: res.assignment[index[n]] for n in nodes}
-            return plan, res.status, res.objective, res.bound, notes
-        if hint is None:
-            if res.status == SolveStatus.INFEASIBLE:
-                raise InfeasibleError(
-                    f"no connected plan with parts in [{lower}, {upper}] exists for the component "
-                    f"starting at {nodes[0]!r} ({sum(weights)} in {len(nodes)} nodes): the weights "
-                    "cannot be grouped into connected parts in the band"
-                )
-            raise InfeasibleError(
-                f"no plan found in the time limit for the component starting at {nodes[0]!r}; raise time_limit"
-            )
-    if hint is None:
+        if res.assignment is None:
+            _raise_unsolved(comp, lower, upper, res.status, krange, tried)
+        plan = {n: res.assignment[comp.index[n]] for n in comp.nodes}
+        return _Outcome(plan, res.status, res.objective, res.bound, res.det_time)
+    raise InfeasibleError(
+        f"no plan found within the budget for the component starting at {comp.nodes[0]!r} "
+        f"({sum(comp.weights)} in {len(comp.nodes)} nodes, {_parts(krange)}); tried {tried}; the "
+        "component is too large to prove that no plan exists: raise time_limit, widen the band "
+        "or split the area"
+    )
+
+
+def _parts(krange) -> str:
+    return f"{krange[0]} parts" if krange[0] == krange[1] else f"{krange[0]}-{krange[1]} parts"
+
+
+def _raise_unsolved(comp, lower, upper, status, krange, tried: str = "") -> None:
+    where = f"the component starting at {comp.nodes[0]!r} ({sum(comp.weights)} in {len(comp.nodes)} nodes, {_parts(krange)})"
+    if status == SolveStatus.INFEASIBLE:
         raise InfeasibleError(
-            f"no plan found for the component starting at {nodes[0]!r} ({sum(weights)} in "
-            f"{len(nodes)} nodes, {k_lo}-{k_hi} parts): the spanning-tree search found no cut and "
-            "the component is too large to prove it infeasible; widen the band or split the area"
+            f"no connected plan with parts in [{lower}, {upper}] exists for {where}: the exact "
+            "model proved that the weights cannot be grouped into connected parts in the band"
         )
-    return hint, SolveStatus.HEURISTIC, _cut_cost(sub, hint, cost), None, notes
+    also = f"; tried {tried}" if tried else ""
+    raise InfeasibleError(
+        f"no plan found within the budget for {where}{also}; raise time_limit"
+    )
 
 
-def _warm_start(sub, w, lower, upper, k_lo, k_hi, cost, seed):
-    """A feasible plan from tree bisection: free count first, then each count, other seeds."""
+def _warm_start(sub, w, lower, upper, k_lo, k_hi, cost, seed) -> tuple[dict | None, str]:
+    """A feasible plan from random spanning trees.
+
+    Tree bisection first (its own count, then each count, other seeds); at a fixed count, then
+    one part at a time from :data:`SEQUENTIAL_SEEDS` seeds, which finds plans near the fewest
+    parts where balanced bisection does not. Returns (plan or None, what was tried in words).
+    """
     tries: list[int | None] = [k_lo] if k_lo == k_hi else [None]
     if k_lo != k_hi:
         mid = (k_lo + k_hi) // 2
@@ -308,116 +394,21 @@ def _warm_start(sub, w, lower, upper, k_lo, k_hi, cost, seed):
                 sub, w, lower, upper, n_parts=k, cost=cost, seed=seed + 7919 * attempt
             )
             if plan is not None:
-                return plan
-    return None
+                return plan, ""
+    tried = f"tree bisection with 3 seeds at {len(tries)} part count(s)"
+    if k_lo == k_hi:
+        for attempt in range(SEQUENTIAL_SEEDS):
+            plan = sequential_plan(sub, w, lower, upper, k_lo, cost=cost, seed=seed + 104729 * attempt)
+            if plan is not None:
+                return plan, ""
+        tried += f", then one part at a time with {SEQUENTIAL_SEEDS} seeds"
+    return None, tried
 
 
 def _cut_cost(graph, plan, cost) -> float:
     return round(
         sum(cost.get(frozenset((u, v)), 1.0) for u, v in graph.edges if plan[u] != plan[v]), 3
     )
-
-
-def _improve(graph, w, lower, upper, plan, cost, budget, seed):
-    """Improve a feasible plan: unit moves, then CP-SAT re-splits of adjacent part pairs.
-
-    The effort is bounded by counts (moves, pairs) and CP-SAT's deterministic time, never by
-    the wall clock, so the result does not depend on the machine.
-    """
-    plan = _refine(graph, w, lower, upper, plan, cost)
-    links: dict[tuple[int, int], float] = {}
-    for u, v in graph.edges:
-        a, b = plan[u], plan[v]
-        if a != b:
-            key = (min(a, b), max(a, b))
-            links[key] = links.get(key, 0.0) + cost.get(frozenset((u, v)), 1.0)
-    # The pairs with the longest common boundary have the most to gain.
-    pairs = sorted(links, key=lambda k: (-links[k], k))[: max(1, int(budget * PAIRS_PER_BUDGET))]
-    changed = False
-    for a, b in pairs:
-        region = [n for n in graph if plan[n] in (a, b)]
-        if len(region) > 160:
-            continue
-        weights, edges, members, hint, fixed = _pair_window(
-            graph, w, plan, region, cost, PAIR_WINDOW
-        )
-        before = sum(c for i, j, c in edges if hint[i] != hint[j])
-        res = solve_partition(weights, edges, lower, upper, 2, 2, hint=hint, fixed=fixed,
-                              deterministic_time=PAIR_DET_TIME, seed=seed, hint_search=PAIR_HINT_SEARCH)  # fmt: skip
-        if res.assignment is None or res.objective is None or res.objective >= before - 1e-6:
-            continue
-        first = plan[members[0][0]]
-        side = (first, b if first == a else a)
-        for i, group in enumerate(members):
-            for n in group:
-                plan[n] = side[res.assignment[i]]
-        changed = True
-    if changed:
-        plan = _refine(graph, w, lower, upper, plan, cost)
-    return _renumber(graph, plan)
-
-
-def _pair_window(graph, w, plan, region, cost, hops):
-    """The re-split model of two adjacent parts: units near their common boundary stay free,
-    each connected group of the others is merged into one fixed node of its part.
-
-    Returns (weights, edges, members, hint, fixed): ``members[i]`` lists the units of model node
-    ``i``; ``hint[i]`` is 0 on the side of the region's lowest unit, 1 on the other; ``fixed``
-    pins the merged nodes to their side. Each merged group is connected, so a side is connected
-    in the model exactly when its units are.
-    """
-    region = sorted(region, key=_order_key)
-    inside = set(region)
-    first = plan[region[0]]
-    side = {n: int(plan[n] != first) for n in region}
-    dist: dict = {}
-    frontier = [n for n in region if any(m in inside and side[m] != side[n] for m in graph.adj[n])]
-    for n in frontier:
-        dist[n] = 0
-    for d in range(1, hops + 1):
-        nxt = []
-        for n in frontier:
-            for m in graph.adj[n]:
-                if m in inside and m not in dist:
-                    dist[m] = d
-                    nxt.append(m)
-        frontier = nxt
-    group: dict = {}
-    members: list[list] = []
-    for n in region:
-        if n in group:
-            continue
-        group[n] = len(members)
-        if n in dist:
-            members.append([n])
-            continue
-        comp = [n]
-        for u in comp:  # the fixed units of this side reachable from n without crossing free ones
-            for m in graph.adj[u]:
-                if m in inside and m not in group and m not in dist and side[m] == side[n]:
-                    group[m] = group[n]
-                    comp.append(m)
-        members.append(sorted(comp, key=_order_key))
-    links: dict[tuple[int, int], float] = {}
-    for u, v in graph.edges(region):
-        if v in inside:
-            i, j = group[u], group[v]
-            if i != j:
-                key = (min(i, j), max(i, j))
-                links[key] = links.get(key, 0.0) + cost.get(frozenset((u, v)), 1.0)
-    edges = [(i, j, c) for (i, j), c in sorted(links.items())]
-    weights = [sum(w[n] for n in m) for m in members]
-    hint = [side[m[0]] for m in members]
-    fixed = {i: hint[i] for i, m in enumerate(members) if m[0] not in dist}
-    return weights, edges, members, hint, fixed
-
-
-def _renumber(graph, plan: dict) -> dict:
-    """Parts renumbered by their lowest node."""
-    seen: dict[int, int] = {}
-    for n in sorted(graph.nodes, key=_order_key):
-        seen.setdefault(plan[n], len(seen))
-    return {n: seen[p] for n, p in plan.items()}
 
 
 def _refine(graph, w, lower, upper, plan, cost, max_rounds: int = 25) -> dict:
