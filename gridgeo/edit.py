@@ -42,7 +42,7 @@ from gridgeo.coding.changelog import CHANGE_COLUMNS, record_changes
 from gridgeo.coverage import CoverageReport, check_coverage
 from gridgeo.district import District
 from gridgeo.errors import InfeasibleError, InputError, Problem
-from gridgeo.io import output_lock, write_layers, write_table, write_text
+from gridgeo.io import by_geometry_type, output_lock, write_layers, write_table, write_text
 from gridgeo.options import PartitionOptions
 from gridgeo.partition import partition_graph
 from gridgeo.schema import GRID_COLUMNS
@@ -605,10 +605,10 @@ class Review:
     def _write(self, coded: gpd.GeoDataFrame, coverage: CoverageReport) -> list[Path]:
         gpkg = self.out / "grids.gpkg"
         layers = {name: pyogrio.read_dataframe(gpkg, layer=name) for name, _ in pyogrio.list_layers(gpkg)
-                  if name not in ("grids", "findings")}  # fmt: skip
+                  if name != "grids" and name != "findings" and not name.startswith("findings_")}  # fmt: skip
         layers = {"grids": coded, **layers}
         if len(coverage.findings):
-            layers["findings"] = coverage.findings
+            layers.update(by_geometry_type("findings", coverage.findings))
         written = [write_layers(layers, gpkg)]
         plan = self._state.plan
         ug = pd.read_csv(self.out / "unit_grid.csv", dtype={"unit_id": str, "grid_id": str, "community_code": str})

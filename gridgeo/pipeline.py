@@ -39,6 +39,7 @@ from gridgeo.errors import InputError, Problem
 from gridgeo.i18n import _
 from gridgeo.io import (
     LayerSource,
+    by_geometry_type,
     check_not_input,
     output_lock,
     read_config,
@@ -55,8 +56,11 @@ from gridgeo.validate import HouseholdEstimate, load_district, summarise, valida
 #: The files :func:`run` and :func:`rerun` write into ``out`` (rerun adds :data:`RERUN_OUTPUTS`).
 OUTPUTS: tuple[str, ...] = (
     "grids.gpkg", "partition_report.csv", "unit_grid.csv", "building_grid.csv", "summary.csv",
-    "coverage.md", "map.html",
+    "coverage.md", "网格台账.xlsx", "map.html",
 )  # fmt: skip
+
+#: The per-grid ledger for the office (Excel: codes as text, one sheet per street and a summary).
+LEDGER = "网格台账.xlsx"
 
 #: What :func:`rerun` writes besides :data:`OUTPUTS`.
 RERUN_OUTPUTS: tuple[str, ...] = ("changes.csv", "changes.png")
@@ -700,7 +704,9 @@ def _write_all(result: RunResult, out: Path, *, draw_map: bool) -> list[Path]:
     layers["communities"] = community_outlines(district)
     findings = run_findings(result)
     if len(findings):
-        layers["findings"] = findings
+        # One geometry kind per layer (QGIS draws one a layer): findings, or findings_points and
+        # findings_polygons when the proof located some at points and some as areas.
+        layers.update(by_geometry_type("findings", findings))
     written = [write_layers(layers, out / "grids.gpkg")]
     written.append(write_table(part.report, out / "partition_report.csv"))
     written.append(write_table(part.assignment, out / "unit_grid.csv"))
@@ -708,6 +714,9 @@ def _write_all(result: RunResult, out: Path, *, draw_map: bool) -> list[Path]:
     written.append(write_table(result.summary, out / "summary.csv"))
     if result.coverage is not None:
         written.append(write_text(result.coverage.to_markdown(), out / "coverage.md"))
+    from gridgeo.export.ledger import write_ledger
+
+    written.append(write_ledger(result.grids, out / LEDGER))
     if draw_map:
         from gridgeo.export.maps import write_map
 

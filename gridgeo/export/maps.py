@@ -224,7 +224,8 @@ def _street_layers(fmap: folium.Map, district: Any, draw) -> None:
             continue
         group = folium.FeatureGroup(name=name, show=True)
         shapes = draw(layer)
-        props = pd.DataFrame({"name": shapes["name"].fillna("").astype(str) if "name" in shapes else ""})
+        names = shapes["name"].fillna("").astype(str) if "name" in shapes else pd.Series("", index=shapes.index)
+        props = pd.DataFrame({"name": names})
         folium.GeoJson(
             _geojson(shapes.geometry, props),
             style_function=lambda f, c=colour, w=weight: {"color": c, "weight": w, "opacity": 0.9,

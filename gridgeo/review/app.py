@@ -115,8 +115,10 @@ class ReviewServer:
         """The findings of the folder's last proof and of the inputs' validation."""
         rows = []
         gpkg = self.review.out / "grids.gpkg"
-        if gpkg.exists() and "findings" in {n for n, _ in pyogrio.list_layers(gpkg)}:
-            f = pyogrio.read_dataframe(gpkg, layer="findings", read_geometry=False)
+        names = [n for n, _ in pyogrio.list_layers(gpkg)] if gpkg.exists() else []
+        # One layer per geometry kind (findings_points, findings_polygons) or one "findings".
+        for name in (n for n in names if n == "findings" or n.startswith("findings_")):
+            f = pyogrio.read_dataframe(gpkg, layer=name, read_geometry=False)
             for r in f.to_dict("records"):
                 rows.append({k: _text(r.get(k)) for k in ("rule", "severity", "grid_id", "message")})
         vf = self.review.district.findings
