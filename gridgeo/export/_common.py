@@ -105,7 +105,7 @@ def html_text(value: object) -> str:
 
 @contextmanager
 def plain_text() -> Iterator[None]:
-    """Draw text as written: ``$\\alpha$`` stays ``$\\alpha$``, ``$\\foo{x}$`` raises nothing.
+    r"""Draw text as written: ``$\alpha$`` stays ``$\alpha$``, ``$\foo{x}$`` raises nothing.
 
     Matplotlib reads text between dollar signs as mathtext, and a planner's names and duties
     are not maths. Figures and texts created inside keep this setting when saved later.

@@ -88,7 +88,7 @@ def _solver(time_limit: float, seed: int) -> cp_model.CpSolver:
     return solver
 
 
-def solve_full_time(
+def solve_full_time(  # noqa: C901 - builds and reads one CP-SAT model: each constraint family a block, kept together behind the solver wall
     problem: FullTimeProblem, *, time_limit: float = 10.0, seed: int = 0
 ) -> FullTimeSolution:
     """Phase 1: fewest patches no roster worker can take; phase 2 (when none): travel + spread.

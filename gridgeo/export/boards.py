@@ -78,7 +78,7 @@ TO_BE_NAMED = "待定"
 PDF_RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "text.parse_math": False, "text.usetex": False}
 
 
-def render_board(
+def render_board(  # noqa: PLR0913 - one board's content and its printing choices
     grid_code: str,
     grids: gpd.GeoDataFrame,
     staff: Any,
@@ -137,7 +137,7 @@ def render_card(grid_code: str, grids: gpd.GeoDataFrame, staff: Any, *,
         return _cards(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
 
 
-def write_boards(
+def write_boards(  # noqa: PLR0913 - the board's printing choices a planner sets (street, papers, dpi, phone, buildings, sites ...)
     grids: gpd.GeoDataFrame,
     staff: Any,
     out: str | os.PathLike,

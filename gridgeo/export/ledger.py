@@ -129,7 +129,7 @@ def write_ledger(grids: gpd.GeoDataFrame, path: str | os.PathLike, *, staff: Any
 
 
 def _sheet_title(name: str, code: str, used: set[str]) -> str:
-    """A sheet name Excel accepts (31 characters, no []:*?/\\), unique in the workbook."""
+    r"""A sheet name Excel accepts (31 characters, no []:*?/\), unique in the workbook."""
     title = _SHEET_BAD.sub("_", name).strip("'")[:31] or code
     if title in used:
         title = f"{title[:21]}_{code}"[:31]

@@ -201,7 +201,7 @@ def check_photos(table: pd.DataFrame, *, source: str = "staff") -> None:
         raise InputError(problems)
 
 
-def check_roster(roster: pd.DataFrame, *, source: str = "roster") -> pd.DataFrame:
+def check_roster(roster: pd.DataFrame, *, source: str = "roster") -> pd.DataFrame:  # noqa: C901 - one check per roster column, collected before raising
     """Return a checked copy of a roster with canonical columns and kinds.
 
     Parameters

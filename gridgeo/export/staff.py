@@ -108,7 +108,7 @@ def grid_adjacency(
     return sorted(pairs)
 
 
-def assign_staff(
+def assign_staff(  # noqa: PLR0913 - the planner's staffing knobs (cap, grids per worker, community, spread, budget, seed)
     grids: gpd.GeoDataFrame,
     roster: pd.DataFrame,
     *,
@@ -158,43 +158,118 @@ def assign_staff(
         When the roster's full-time workers cannot cover the grids: says how many are missing
         and lists the grids (by community) a new worker would take.
     """
-    key = check_grids(grids, need=("households",))
+    layer = _layer(grids)
     roster = check_roster(roster)
-    g = grids.reset_index(drop=True)
-    keys = g[key].astype(str).tolist()
-    n = len(g)
-    hh = g["households"].fillna(0).astype(int).tolist()
-    com = g["community_code"].astype(str).tolist() if "community_code" in g else [""] * n
-    com_name = g["community_name"].astype(str).tolist() if "community_name" in g else [""] * n
-    crs = metric_crs(g)
-    geoms = g.geometry.to_crs(crs).values
-
-    pairs = grid_adjacency(g)
+    pairs = grid_adjacency(layer.g)
     graph = nx.Graph()
-    graph.add_nodes_from(range(n))
-    graph.add_edges_from((i, j) for i, j in pairs if not same_community or com[i] == com[j])
-    patches = _patches(graph, hh, cap, max_grids)
-    patch_geom = [shapely.union_all(geoms[list(p)]) if len(p) > 1 else geoms[p[0]] for p in patches]
-    loads = [sum(hh[i] for i in p) for p in patches]
+    graph.add_nodes_from(range(layer.n))
+    graph.add_edges_from((i, j) for i, j in pairs if not same_community or layer.com[i] == layer.com[j])
+    patches = _patches(graph, layer.hh, cap, max_grids)
+    homes = _homes(roster, layer.crs)
+    allowed = _allowed_areas(roster, layer.com)
+    ft = roster.index[roster["kind"] == "full_time"].tolist()
+    serves, sol, spare = _full_time(layer, roster, ft, homes, allowed, patches,
+                                    candidates=candidates, spread_weight=spread_weight,
+                                    time_limit=time_limit, seed=seed)  # fmt: skip
+    travel = {(w, i): _trip(homes[w], layer.geoms[i]) for w, rows in serves.items() for i in rows}
 
-    homes = _homes(roster, crs)
+    # Part-time workers: one grid each.
+    pt = roster.index[roster["kind"] == "part_time"].tolist()
+    part = _spread_people(pt, roster, homes, allowed, layer.geoms, layer.n, candidates, time_limit, seed,
+                          balanced=[i for i in range(layer.n) if layer.hh[i] > 0])  # fmt: skip
+    for w, rows in part.items():
+        for i in rows:
+            travel[(w, i)] = _trip(homes[w], layer.geoms[i])
+
+    # Instructors: one per cluster of adjacent grids in a community.
+    clusters = _clusters(graph, pairs, layer.com)
+    cadres = roster.index[roster["kind"] == "cadre"].tolist()
+    instr = _cluster_instructors(layer, roster, homes, allowed, clusters, cadres, serves, travel,
+                                 candidates=candidates, time_limit=time_limit, seed=seed)  # fmt: skip
+    table = _assignments(layer, roster, serves, part, clusters, instr, travel)
+    workers = _worker_table(roster, table, layer.hh, layer.keys)
+    cl = pd.DataFrame(
+        {
+            "cluster_id": [f"{layer.com[c[0]]}-I{k + 1:02d}" for k, c in enumerate(clusters)],
+            "community_code": [layer.com[c[0]] for c in clusters],
+            "grids": [";".join(layer.keys[i] for i in c) for c in clusters],
+            "instructor_id": [
+                roster.at[instr[k], "worker_id"] if k in instr else "" for k in range(len(clusters))
+            ],
+        }
+    )
+    ft_loads = [sum(layer.hh[i] for i in serves[w]) for w in serves]
+    report = {
+        "status": sol.status.value,
+        "wall_time_s": round(sol.wall_time, 3),
+        "objective": sol.objective,
+        "bound": sol.bound,
+        "full_time_workers": len(ft),
+        "shared_grids": sum(1 for w in serves if len(serves[w]) > 1),
+        "spare_full_time": len(spare),
+        "households_per_full_time_min": min(ft_loads, default=0),
+        "households_per_full_time_max": max(ft_loads, default=0),
+        "clusters": len(clusters),
+        "clusters_with_cadre": sum(1 for k in instr if instr[k] in cadres),
+    }
+    adjacency = [(layer.keys[i], layer.keys[j]) for i, j in pairs]
+    return StaffPlan(table, workers, cl, adjacency, report)
+
+
+@dataclass
+class _Layer:
+    """The grid layer as the staffing phases use it: by row position, in a metric CRS."""
+
+    g: gpd.GeoDataFrame
+    key: str
+    keys: list[str]
+    n: int
+    hh: list[int]
+    com: list[str]
+    com_name: list[str]
+    crs: Any
+    geoms: np.ndarray
+
+
+def _layer(grids: gpd.GeoDataFrame) -> _Layer:
+    key = check_grids(grids, need=("households",))
+    g = grids.reset_index(drop=True)
+    n = len(g)
+    crs = metric_crs(g)
+    return _Layer(
+        g, key, g[key].astype(str).tolist(), n, g["households"].fillna(0).astype(int).tolist(),
+        g["community_code"].astype(str).tolist() if "community_code" in g else [""] * n,
+        g["community_name"].astype(str).tolist() if "community_name" in g else [""] * n,
+        crs, g.geometry.to_crs(crs).values,
+    )  # fmt: skip
+
+
+def _allowed_areas(roster: pd.DataFrame, com: list[str]) -> list[np.ndarray]:
+    """Per worker, the grids their area allows; a worker whose area holds no grid is an error."""
     allowed = [_area_ok(a, com) for a in roster["area"]]
-    problems = []
-    for i, row in roster.iterrows():
-        if not allowed[i].any():
-            problems.append(
-                Problem(
-                    "roster", row["worker_id"], f"area {row['area']} contains no grid of the layer"
-                )
-            )
+    problems = [
+        Problem("roster", row["worker_id"], f"area {row['area']} contains no grid of the layer")
+        for i, row in roster.iterrows()
+        if not allowed[i].any()
+    ]
     if problems:
         raise InputError(problems)
+    return allowed
 
-    # Full-time workers.
-    ft = roster.index[roster["kind"] == "full_time"].tolist()
-    patch_ok = [
-        np.array([all(allowed[w][i] for i in p) for p in patches]) for w in range(len(roster))
-    ]
+
+def _full_time(  # noqa: PLR0913 - the layer, the roster and its places, and the solver's knobs
+    layer: _Layer, roster, ft, homes, allowed, patches, *, candidates, spread_weight, time_limit, seed
+):
+    """Full-time workers on patches of adjacent grids (CP-SAT); the spare ones placed after.
+
+    Returns
+    -------
+    (dict, FullTimeSolution, list)
+        Worker -> grid rows, the solver's answer, the spare workers.
+    """
+    patch_geom = [shapely.union_all(layer.geoms[list(p)]) if len(p) > 1 else layer.geoms[p[0]] for p in patches]
+    loads = [sum(layer.hh[i] for i in p) for p in patches]
+    patch_ok = [np.array([all(allowed[w][i] for i in p) for p in patches]) for w in range(len(roster))]
     located, pools, pool_members = [], [], []
     pool_index: dict[str, int] = {}
     for w in ft:
@@ -212,16 +287,14 @@ def assign_staff(
             pools[pool_index[a]][0] += 1
             pool_members[pool_index[a]].append(w)
     problem = cpsat.FullTimeProblem(
-        n_grids=n, patches=patches, loads=loads,
+        n_grids=layer.n, patches=patches, loads=loads,
         workers=[c for _, c in located], pools=[(c, a) for c, a in pools],
         spread_weight=max(1, int(round(spread_weight * 10))),
     )  # fmt: skip
     sol = cpsat.solve_full_time(problem, time_limit=time_limit, seed=seed)
     if sol.missing != 0:
-        raise _short(sol, patches, keys, com, com_name, hh, len(ft), time_limit)
-
+        raise _short(sol, patches, layer.keys, layer.com, layer.com_name, layer.hh, len(ft), time_limit)
     serves: dict[int, list[int]] = {}  # worker -> grid rows
-    travel: dict[tuple[int, int], float] = {}
     for (w, _), p in zip(located, sol.patch_of_worker, strict=True):
         if p is not None:
             serves[w] = list(patches[p])
@@ -229,25 +302,17 @@ def assign_staff(
         for w, p in zip(sorted(members, key=lambda w: roster.at[w, "worker_id"]), ps, strict=False):
             serves[w] = list(patches[p])
     spare = [w for w in ft if w not in serves]
-    _place_spares(spare, serves, homes, allowed, geoms, hh, roster)
-    for w, rows in serves.items():
-        for i in rows:
-            travel[(w, i)] = _trip(homes[w], geoms[i])
+    _place_spares(spare, serves, homes, allowed, layer.geoms, layer.hh, roster)
+    return serves, sol, spare
 
-    # Part-time workers: one grid each.
-    pt = roster.index[roster["kind"] == "part_time"].tolist()
-    part = _spread_people(pt, roster, homes, allowed, geoms, n, candidates, time_limit, seed,
-                          balanced=[i for i in range(n) if hh[i] > 0])  # fmt: skip
-    for w, rows in part.items():
-        for i in rows:
-            travel[(w, i)] = _trip(homes[w], geoms[i])
 
-    # Instructors: one per cluster of adjacent grids in a community.
-    clusters = _clusters(graph, pairs, com)
-    cadres = roster.index[roster["kind"] == "cadre"].tolist()
-    cluster_geom = [shapely.union_all(geoms[c]) for c in clusters]
+def _cluster_instructors(  # noqa: PLR0913 - the layer, the roster and its places, the clusters and the solver's knobs
+    layer: _Layer, roster, homes, allowed, clusters, cadres, serves, travel, *, candidates, time_limit, seed
+) -> dict[int, int]:
+    """Cluster -> instructor: a cadre where one can be placed, else its nearest full-time worker."""
+    cluster_geom = [shapely.union_all(layer.geoms[c]) for c in clusters]
     instr = _instructors(
-        cadres, roster, homes, allowed, clusters, cluster_geom, com, candidates, time_limit, seed
+        cadres, roster, homes, allowed, clusters, cluster_geom, layer.com, candidates, time_limit, seed
     )
     for ci, cluster in enumerate(clusters):
         if ci not in instr:
@@ -257,25 +322,21 @@ def assign_staff(
                 instr[ci] = ftw[0]
         if ci in instr:
             for i in cluster:
-                travel.setdefault((instr[ci], i), _trip(homes[instr[ci]], geoms[i]))
+                travel.setdefault((instr[ci], i), _trip(homes[instr[ci]], layer.geoms[i]))
+    return instr
 
-    rows = []
-    for i in range(n):
-        fts = sorted(
-            (w for w, r in serves.items() if i in r), key=lambda w: roster.at[w, "worker_id"]
-        )
-        pts = sorted(
-            (w for w, r in part.items() if i in r), key=lambda w: roster.at[w, "worker_id"]
-        )
+
+def _assignments(layer: _Layer, roster, serves, part, clusters, instr, travel) -> pd.DataFrame:  # noqa: PLR0913 - every role's placement goes into the one table
+    """The assignment table: per grid its leader, full-time, part-time workers and instructor."""
+    g, key, rows = layer.g, layer.key, []
+    for i in range(layer.n):
+        fts = sorted((w for w, r in serves.items() if i in r), key=lambda w: roster.at[w, "worker_id"])
+        pts = sorted((w for w, r in part.items() if i in r), key=lambda w: roster.at[w, "worker_id"])
         leader = None
         if len(fts) + len(pts) >= 2:
-            leader = min(
-                fts, key=lambda w: (len(serves[w]), travel[(w, i)], roster.at[w, "worker_id"])
-            )
+            leader = min(fts, key=lambda w: (len(serves[w]), travel[(w, i)], roster.at[w, "worker_id"]))
         for w in fts:
-            rows.append(
-                _row(g, key, i, roster, w, "leader" if w == leader else "full_time", travel)
-            )
+            rows.append(_row(g, key, i, roster, w, "leader" if w == leader else "full_time", travel))
         for w in pts:
             rows.append(_row(g, key, i, roster, w, "part_time", travel))
     for ci, cluster in enumerate(clusters):
@@ -284,43 +345,12 @@ def assign_staff(
                 rows.append(_row(g, key, i, roster, instr[ci], "instructor", travel))
     table = pd.DataFrame(rows, columns=ASSIGNMENT_COLUMNS)
     order = {r: k for k, r in enumerate(("leader", "full_time", "part_time", "instructor"))}
-    table = (
-        table.assign(
-            _o=table["role"].map(order),
-            _g=table["grid_code"].map({k: i for i, k in enumerate(keys)}),
-        )
+    return (
+        table.assign(_o=table["role"].map(order), _g=table["grid_code"].map({k: i for i, k in enumerate(layer.keys)}))
         .sort_values(["_g", "_o", "worker_id"], kind="stable")
         .drop(columns=["_o", "_g"])
         .reset_index(drop=True)
     )
-
-    workers = _worker_table(roster, table, hh, keys)
-    cl = pd.DataFrame(
-        {
-            "cluster_id": [f"{com[c[0]]}-I{k + 1:02d}" for k, c in enumerate(clusters)],
-            "community_code": [com[c[0]] for c in clusters],
-            "grids": [";".join(keys[i] for i in c) for c in clusters],
-            "instructor_id": [
-                roster.at[instr[k], "worker_id"] if k in instr else "" for k in range(len(clusters))
-            ],
-        }
-    )
-    ft_loads = [sum(hh[i] for i in serves[w]) for w in serves]
-    report = {
-        "status": sol.status.value,
-        "wall_time_s": round(sol.wall_time, 3),
-        "objective": sol.objective,
-        "bound": sol.bound,
-        "full_time_workers": len(ft),
-        "shared_grids": sum(1 for w in serves if len(serves[w]) > 1),
-        "spare_full_time": len(spare),
-        "households_per_full_time_min": min(ft_loads, default=0),
-        "households_per_full_time_max": max(ft_loads, default=0),
-        "clusters": len(clusters),
-        "clusters_with_cadre": sum(1 for k in instr if instr[k] in cadres),
-    }
-    adjacency = [(keys[i], keys[j]) for i, j in pairs]
-    return StaffPlan(table, workers, cl, adjacency, report)
 
 
 def _patches(graph: nx.Graph, hh: list[int], cap: int, max_grids: int) -> list[tuple[int, ...]]:
@@ -372,7 +402,7 @@ def _place_spares(spare, serves, homes, allowed, geoms, hh, roster) -> None:
             serves[w] = [best]
 
 
-def _spread_people(
+def _spread_people(  # noqa: PLR0913 - the workers, their places and areas, the grids and the solver's knobs
     people, roster, homes, allowed, geoms, n, candidates, time_limit, seed, *, balanced
 ):
     if not people:
@@ -411,7 +441,7 @@ def _clusters(graph: nx.Graph, pairs, com) -> list[list[int]]:
     return sorted((sorted(c) for c in nx.connected_components(sub)), key=lambda c: c[0])
 
 
-def _instructors(
+def _instructors(  # noqa: PLR0913 - the cadres, their places and areas, the clusters and the solver's knobs
     cadres, roster, homes, allowed, clusters, cluster_geom, com, candidates, time_limit, seed
 ):
     if not cadres or not clusters:

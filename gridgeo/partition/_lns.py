@@ -82,7 +82,7 @@ class _Problem:
         return round(sum(self.edge_cost(u, v) for u, v in self.graph.edges if plan[u] != plan[v]), 6)
 
 
-def search(
+def search(  # noqa: PLR0913 - the graph, band, plan, cost, budget and seed of the search
     graph: nx.Graph,
     w: dict,
     lower: int,
@@ -166,8 +166,11 @@ class _Context:
 
 
 def _descend(ctx: _Context, plan: dict, only: tuple | None, max_rounds: int | None) -> None:
-    """Rounds of moves, in place, widening the window after a round without gain, until the
-    widest gains nothing (a local optimum), the budget is spent or ``max_rounds`` are done."""
+    """Rounds of moves, in place, widening the window after a round without gain.
+
+    The rounds end when the widest window gains nothing (a local optimum), the budget is spent or
+    ``max_rounds`` are done.
+    """
     # A few moves only (the speed setting): the widest window, where one move gains most.
     level = 0 if ctx.max_moves is None else len(SIZES) - 1
     rounds = 0
@@ -308,8 +311,10 @@ class _Window:
 
 
 def _window(prob: _Problem, plan: dict, parts: tuple, region: list, free: set) -> _Window:
-    """The re-solve model of adjacent parts: the ``free`` units stay free, each connected group
-    of the others is merged into one fixed node of its part.
+    """The re-solve model of adjacent parts.
+
+    The ``free`` units stay free; each connected group of the others is merged into one fixed
+    node of its part.
 
     Fixed groups come first in the model (so its numbering of parts by lowest node follows
     them), then the free units in gridgeo's node order. Each merged group is connected, so a part

@@ -314,8 +314,11 @@ def _solve_component(sub, w, lower, upper, krange, edge_cost, budget, seed) -> _
 
 
 def _exact_then_search(comp, w, lower, upper, krange, hint, budget, seed) -> _Outcome:
-    """A small component: one cheap round of moves, the exact model on a share of the budget,
-    and, unless that proved the plan optimal, the anytime search on the rest."""
+    """A small component: moves, the exact model, then the anytime search.
+
+    One cheap round of moves, the exact model on a share of the budget and, unless that proved
+    the plan optimal, the anytime search on the rest.
+    """
     used = 0.0
     if hint is not None:
         rep = search(comp.sub, w, lower, upper, hint, comp.cost, budget=budget * (1 - EXACT_SHARE) / 2,

@@ -154,7 +154,7 @@ class _Trees:
         return _Cut(side, sum(self.w[n] for n in side), boundary)
 
 
-def bisection_plan(
+def bisection_plan(  # noqa: PLR0913 - the graph, band, count, costs, seed and the restart budget
     graph: nx.Graph,
     weight: dict,
     lower: int,
@@ -270,7 +270,7 @@ def _balanced_cut(trees: _Trees, piece, k, wsum, band, effort, seen: set):
     return None
 
 
-def sequential_plan(
+def sequential_plan(  # noqa: PLR0913 - the graph, band, count, costs, seed and the restart budget
     graph: nx.Graph,
     weight: dict,
     lower: int,
