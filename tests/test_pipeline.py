@@ -201,3 +201,29 @@ def test_quiet_and_log(inputs, tmp_path, capsys):
     assert rc == 0 and capsys.readouterr().out == ""
     text = log.read_text(encoding="utf-8")
     assert "findings" in text and "TOTAL" in text
+
+
+def test_ctrl_c_during_the_partition_ends_the_run_and_replaces_nothing(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "samples" / "qingdao_sample.toml"
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "gridgeo", "--lang", "en", "run", str(sample), "--out", str(out),
+                             "--time-limit", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        # The read line comes first; the partition of 53 communities takes many seconds after it.
+        assert proc.stdout.readline().startswith("read ")
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        t0 = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert took < 30
+    assert not (out / "grids.gpkg").exists() and not (out / ".gridgeo.lock").exists()

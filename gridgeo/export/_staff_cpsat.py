@@ -85,6 +85,11 @@ def _solver(time_limit: float, seed: int) -> cp_model.CpSolver:
     solver.parameters.max_time_in_seconds = max(30.0, 20.0 * float(time_limit))
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = 1
+    # Ctrl-C belongs to the run, not to one solve: CP-SAT would take it as "stop this search" and
+    # the run would go on and replace its outputs. Left to Python, it raises KeyboardInterrupt as
+    # soon as the solve returns (a deterministic budget of a second or less), and the command
+    # ends with exit 130, its outputs untouched.
+    solver.parameters.catch_sigint_signal = False
     return solver
 
 

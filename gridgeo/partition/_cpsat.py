@@ -210,6 +210,11 @@ def solve_partition(  # noqa: C901, PLR0913 - the one place that builds the CP-S
             m.add(r[i, p] == 1)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
+    # Ctrl-C belongs to the run, not to one solve: CP-SAT would take it as "stop this search" and
+    # the run would go on and replace its outputs. Left to Python, it raises KeyboardInterrupt as
+    # soon as the solve returns (a deterministic budget of a second or less), and the command
+    # ends with exit 130, its outputs untouched.
+    solver.parameters.catch_sigint_signal = False
     solver.parameters.random_seed = int(seed)
     solver.parameters.max_deterministic_time = float(deterministic_time)
     if not presolve:
