@@ -80,3 +80,33 @@ def test_street_blocks_tile_the_communities(sample_district):
         assert part.geometry.area.sum() == pytest.approx(com.geometry[code].area, rel=1e-6)
     assert not blocks["block_id"].duplicated().any()
     assert np.all(blocks.geometry.area > 0)
+
+
+@pytest.mark.parametrize("fail", ["simplify", "always"])
+def test_a_tessellation_momepy_refuses_still_tiles_the_community(monkeypatch, fail):
+    # Seen on 2 of 6,648 generated Qingdao communities: momepy's coverage simplification raised
+    # "One of the Geometry inputs is of incorrect geometry type" and the community got no grid.
+    import momepy
+
+    from gridgeo.synth import bubenec_layers
+    from gridgeo.validate import validate_layers
+
+    real = momepy.enclosed_tessellation
+    calls = []
+
+    def flaky(*args, simplify=True, **kwargs):
+        calls.append(simplify)
+        if simplify or fail == "always":
+            raise TypeError("One of the Geometry inputs is of incorrect geometry type.")
+        return real(*args, simplify=simplify, **kwargs)
+
+    monkeypatch.setattr(momepy, "enclosed_tessellation", flaky)
+    district = validate_layers(bubenec_layers(seed=0))
+    units = build_units(district)
+    assert calls and False in calls
+    u = units.units
+    for code, poly in zip(district.communities["community_code"], district.communities.geometry, strict=True):
+        mine = shapely.union_all(u.loc[u["community_code"] == code].geometry.values)
+        assert shapely.symmetric_difference(mine, poly).area < 1.0
+    assert units.building_unit["building_id"].is_unique
+    assert set(units.building_unit["building_id"]) == set(district.buildings["building_id"])
