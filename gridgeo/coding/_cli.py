@@ -17,6 +17,7 @@ from gridgeo.coding.codes import parse_code, validate_code
 from gridgeo.coding.registry import CodeRegistry
 from gridgeo.coding.scheme import SCHEMES, get_scheme
 from gridgeo.errors import InputError, Problem, RegistryError
+from gridgeo.i18n import _
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """
     codes = subparsers.add_parser(
         "codes",
-        help="grid codes (R8): validate, parse, assign, history",
+        help=_("grid codes (R8): validate, parse, assign, history"),
         description="Grid codes (R8): validate, parse, assign with a registry, show history.",
     )
     actions = codes.add_subparsers(dest="codes_action", metavar="ACTION", required=True)
@@ -41,46 +42,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help=f"preset ({', '.join(SCHEMES)}) or a .toml/.json scheme file; default gridgeo-19",
         )
 
-    p = actions.add_parser("validate", help="say what is wrong with codes (exit 1 if any)")
+    p = actions.add_parser("validate", help=_("say what is wrong with codes (exit 1 if any)"))
     p.add_argument("codes", nargs="+", metavar="CODE")
     scheme_opt(p)
     p.set_defaults(func=cmd_validate)
 
-    p = actions.add_parser("parse", help="show a code's parts and named parents")
+    p = actions.add_parser("parse", help=_("show a code's parts and named parents"))
     p.add_argument("code", metavar="CODE")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true", help=_("print JSON"))
     scheme_opt(p)
     p.set_defaults(func=cmd_parse)
 
-    p = actions.add_parser("assign", help="give a grid layer its codes")
-    p.add_argument("grids", metavar="GRIDS_FILE", help="grid layer (GeoPackage, GeoJSON, ...)")
-    p.add_argument("--layer", default=None, help="layer name inside GRIDS_FILE")
-    p.add_argument("--registry", default=None, help="registry SQLite file (created if missing)")
-    p.add_argument("--out", required=True, help="output file (written atomically)")
-    p.add_argument("--date", default=None, help="valid-from date YYYY-MM-DD (default today)")
-    p.add_argument("--band-m", type=float, default=DEFAULT_BAND_M, help="row height, metres")
+    p = actions.add_parser("assign", help=_("give a grid layer its codes"))
+    p.add_argument("grids", metavar="GRIDS_FILE", help=_("grid layer (GeoPackage, GeoJSON, ...)"))
+    p.add_argument("--layer", default=None, help=_("layer name inside GRIDS_FILE"))
+    p.add_argument("--registry", default=None, help=_("registry SQLite file (created if missing)"))
+    p.add_argument("--out", required=True, help=_("output file (written atomically)"))
+    p.add_argument("--date", default=None, help=_("valid-from date YYYY-MM-DD (default today)"))
+    p.add_argument("--band-m", type=float, default=DEFAULT_BAND_M, help=_("row height, metres"))
     p.add_argument(
         "--retire-missing",
         action="store_true",
-        help="retire active codes of the layer's communities that no grid keeps",
+        help=_("retire active codes of the layer's communities that no grid keeps"),
     )
     scheme_opt(p)
     p.set_defaults(func=cmd_assign)
 
-    p = actions.add_parser("history", help="show a code's record, lineage and approved edits")
+    p = actions.add_parser("history", help=_("show a code's record, lineage and approved edits"))
     p.add_argument("code", metavar="CODE")
-    p.add_argument("--registry", required=True, help="registry SQLite file")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--registry", required=True, help=_("registry SQLite file"))
+    p.add_argument("--json", action="store_true", help=_("print JSON"))
     p.set_defaults(func=cmd_history)
 
-    p = actions.add_parser("recode", help="re-code the grids of a community whose code changed")
+    p = actions.add_parser("recode", help=_("re-code the grids of a community whose code changed"))
     p.add_argument("old", metavar="OLD_COMMUNITY")
     p.add_argument("new", metavar="NEW_COMMUNITY")
-    p.add_argument("--registry", required=True, help="registry SQLite file")
-    p.add_argument("--date", default=None, help="date YYYY-MM-DD (default today)")
+    p.add_argument("--registry", required=True, help=_("registry SQLite file"))
+    p.add_argument("--date", default=None, help=_("date YYYY-MM-DD (default today)"))
     p.set_defaults(func=cmd_recode)
 
-    p = actions.add_parser("schemes", help="list the shipped code schemes")
+    p = actions.add_parser("schemes", help=_("list the shipped code schemes"))
     p.set_defaults(func=cmd_schemes)
 
 

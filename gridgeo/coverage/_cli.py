@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.options import add_band_arguments
 
 
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """
     cov = subparsers.add_parser(
         "coverage",
-        help="prove a grid layer covers the district (R5), audit a hand-drawn one (R6), merge departments' grids (R7)",
+        help=_("prove a grid layer covers the district (R5), audit a hand-drawn one (R6), merge departments' grids (R7)"),
         description="Coverage proof, audit and multi-department merge of grid layers.",
     )
     actions = cov.add_subparsers(dest="coverage_action", metavar="ACTION", required=True)
@@ -33,60 +34,60 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument(
             "grids",
             metavar="GRIDS_FILE",
-            help="grid layer (GeoPackage, GeoJSON, Shapefile...)[:layer]",
+            help=_("grid layer (GeoPackage, GeoJSON, Shapefile...)[:layer]"),
         )
         p.add_argument(
-            "config", metavar="CONFIG", help="TOML config naming the district's input layers"
+            "config", metavar="CONFIG", help=_("TOML config naming the district's input layers")
         )
         p.add_argument(
             "--layer",
             default=None,
-            help="layer name inside GRIDS_FILE (default: 'grids' when present)",
+            help=_("layer name inside GRIDS_FILE (default: 'grids' when present)"),
         )
         p.add_argument(
-            "--out", "-o", required=True, help="output folder (created; files in it are replaced)"
+            "--out", "-o", required=True, help=_("output folder (created; files in it are replaced)")
         )
         add_band_arguments(p)
         p.add_argument(
-            "--tolerance", type=float, default=1.0, help="gap/overlap tolerance in m² (default 1)"
+            "--tolerance", type=float, default=1.0, help=_("gap/overlap tolerance in m² (default 1)")
         )
 
     p = actions.add_parser(
         "check",
-        help="the coverage proof: findings layer + coverage.md; exit 1 on a blocking finding",
+        help=_("the coverage proof: findings layer + coverage.md; exit 1 on a blocking finding"),
     )
     common(p)
-    p.add_argument("--codes", action="store_true", help="also check the grid_code column (R8)")
+    p.add_argument("--codes", action="store_true", help=_("also check the grid_code column (R8)"))
     p.set_defaults(func=cmd_check)
 
     p = actions.add_parser(
-        "audit", help="audit a hand-drawn layer and write a corrected layer and a diff"
+        "audit", help=_("audit a hand-drawn layer and write a corrected layer and a diff")
     )
     common(p)
     p.add_argument(
-        "--registry", default=None, help="code registry (SQLite) to issue new codes from"
+        "--registry", default=None, help=_("code registry (SQLite) to issue new codes from")
     )
     p.add_argument(
-        "--no-rebalance", action="store_true", help="do not split/merge grids out of the band"
+        "--no-rebalance", action="store_true", help=_("do not split/merge grids out of the band")
     )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_audit)
 
     p = actions.add_parser(
-        "merge", help="crosswalk departmental grids onto the comprehensive grids (R7)"
+        "merge", help=_("crosswalk departmental grids onto the comprehensive grids (R7)")
     )
-    p.add_argument("grids", metavar="GRIDS_FILE", help="comprehensive grid layer[:layer]")
+    p.add_argument("grids", metavar="GRIDS_FILE", help=_("comprehensive grid layer[:layer]"))
     p.add_argument(
         "departments",
         nargs="+",
         metavar="NAME=FILE[:layer]",
-        help="departmental layers, e.g. police=police.gpkg",
+        help=_("departmental layers, e.g. police=police.gpkg"),
     )
     p.add_argument(
-        "--config", default=None, help="TOML config of the district (for household shares)"
+        "--config", default=None, help=_("TOML config of the district (for household shares)")
     )
-    p.add_argument("--id-column", default="grid_id", help="id column of the departmental grids")
-    p.add_argument("--out", "-o", required=True, help="output folder")
+    p.add_argument("--id-column", default="grid_id", help=_("id column of the departmental grids"))
+    p.add_argument("--out", "-o", required=True, help=_("output folder"))
     p.set_defaults(func=cmd_merge)
 
 
@@ -100,7 +101,7 @@ def _split(value: str, layer: str | None = None):
     """``file[:layer]`` -> (Path, layer)."""
     path = Path(value)
     if not path.exists() and ":" in value:
-        head, _, tail = value.rpartition(":")
+        head, _sep, tail = value.rpartition(":")
         if Path(head).exists():
             return Path(head), layer or tail
     return path, layer

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,61 +21,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     subparsers : argparse._SubParsersAction
         What ``ArgumentParser.add_subparsers()`` returned.
     """
-    p = subparsers.add_parser("map", help="interactive HTML map of a grid layer (opens offline)")
+    p = subparsers.add_parser("map", help=_("interactive HTML map of a grid layer (opens offline)"))
     _grids_args(p)
-    p.add_argument("--out", "-o", required=True, help="HTML file to write")
+    p.add_argument("--out", "-o", required=True, help=_("HTML file to write"))
     p.add_argument(
-        "--staff", default=None, help="staff CSV (gridgeo staff) to name workers in tooltips"
+        "--staff", default=None, help=_("staff CSV (gridgeo staff) to name workers in tooltips")
     )
     p.add_argument("--findings-layer", default="findings",
-                   help="layer of GRIDS_FILE with coverage findings, if present (default findings)")  # fmt: skip
+                   help=_("layer of GRIDS_FILE with coverage findings, if present (default findings)"))  # fmt: skip
     p.add_argument("--basemap", default=None,
                    help="online tiles (needs network): osm, tianditu (TIANDITU_KEY), gaode, tencent, "
                         "or SYSTEM:URL with SYSTEM wgs84, cgcs2000 or gcj02; grids are shifted to "
                         "GCJ-02 on gaode/tencent tiles. Default: the offline map of the inputs' streets")  # fmt: skip
     p.set_defaults(func=cmd_map)
 
-    p = subparsers.add_parser("staff", help="assign a roster's grid workers to the grids (S1)")
+    p = subparsers.add_parser("staff", help=_("assign a roster's grid workers to the grids (S1)"))
     _grids_args(p)
     p.add_argument(
-        "--roster", required=True, help="roster CSV: worker_id, name, phone, kind[, lon, lat, area]"
+        "--roster", required=True, help=_("roster CSV: worker_id, name, phone, kind[, lon, lat, area]")
     )
-    p.add_argument("--out", "-o", required=True, help="assignments CSV to write")
-    p.add_argument("--workers-out", default=None, help="also write one row per worker here (CSV)")
+    p.add_argument("--out", "-o", required=True, help=_("assignments CSV to write"))
+    p.add_argument("--workers-out", default=None, help=_("also write one row per worker here (CSV)"))
     _staff_args(p)
     p.set_defaults(func=cmd_staff)
 
     p = subparsers.add_parser(
-        "boards", help="notice boards and contact cards of a street's grids (S2)"
+        "boards", help=_("notice boards and contact cards of a street's grids (S2)")
     )
     _grids_args(p)
     who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--roster", default=None, help="roster CSV: staff are assigned first")
-    who.add_argument("--staff", default=None, help="staff CSV written by gridgeo staff")
+    who.add_argument("--roster", default=None, help=_("roster CSV: staff are assigned first"))
+    who.add_argument("--staff", default=None, help=_("staff CSV written by gridgeo staff"))
     p.add_argument(
-        "--street", default=None, help="9-digit street/town code (default: every street)"
+        "--street", default=None, help=_("9-digit street/town code (default: every street)")
     )
-    p.add_argument("--out", "-o", required=True, help="folder for the PDFs and PNGs")
+    p.add_argument("--out", "-o", required=True, help=_("folder for the PDFs and PNGs"))
     p.add_argument("--paper", action="append", choices=("A4", "A3"), default=None,
-                   help="paper size (repeatable; default A4)")  # fmt: skip
+                   help=_("paper size (repeatable; default A4)"))  # fmt: skip
     p.add_argument(
-        "--supervision-phone", default="12345", help="supervision phone (监督电话), default 12345"
+        "--supervision-phone", default="12345", help=_("supervision phone (监督电话), default 12345")
     )
-    p.add_argument("--no-png", action="store_true", help="PDFs only")
-    p.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
+    p.add_argument("--no-png", action="store_true", help=_("PDFs only"))
+    p.add_argument("--dpi", type=int, default=100, help=_("PNG resolution (default 100)"))
     _staff_args(p)
     p.set_defaults(func=cmd_boards)
 
 
 def _grids_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "grids", metavar="GRIDS_FILE", help="grid layer with grid_code (gridgeo run's grids.gpkg)"
+        "grids", metavar="GRIDS_FILE", help=_("grid layer with grid_code (gridgeo run's grids.gpkg)")
     )
     p.add_argument(
-        "--layer", default=None, help="layer of GRIDS_FILE (default grids, else the first)"
+        "--layer", default=None, help=_("layer of GRIDS_FILE (default grids, else the first)")
     )
     p.add_argument("--inputs", default=None, metavar="CONFIG",
-                   help="input config (TOML) of the run: draws buildings, dedicated units, absorbed land")  # fmt: skip
+                   help=_("input config (TOML) of the run: draws buildings, dedicated units, absorbed land"))  # fmt: skip
 
 
 def _staff_args(p: argparse.ArgumentParser) -> None:
@@ -82,18 +83,18 @@ def _staff_args(p: argparse.ArgumentParser) -> None:
         "--cap",
         type=int,
         default=1000,
-        help="households one full-time worker may serve (default 1000)",
+        help=_("households one full-time worker may serve (default 1000)"),
     )
     p.add_argument(
-        "--max-grids", type=int, default=3, help="grids one full-time worker may serve (default 3)"
+        "--max-grids", type=int, default=3, help=_("grids one full-time worker may serve (default 3)")
     )
     p.add_argument(
         "--time-limit",
         type=float,
         default=10.0,
-        help="solver deterministic seconds per phase (default 10)",
+        help=_("solver deterministic seconds per phase (default 10)"),
     )
-    p.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help=_("solver seed (default 0)"))
 
 
 def read_grids(path: str, layer: str | None = None):

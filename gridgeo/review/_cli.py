@@ -10,6 +10,7 @@ import argparse
 import getpass
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.options import PartitionOptions, add_band_arguments
 
 #: Addresses that only this machine reaches.
@@ -26,16 +27,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """
     p = subparsers.add_parser(
         "review",
-        help="serve a local page to move, lock, rebalance, merge, split and approve grids",
+        help=_("serve a local page to move, lock, rebalance, merge, split and approve grids"),
         description="Review, adjust and approve the grids of an output folder in a local web page.",
     )
-    p.add_argument("out", metavar="OUT_DIR", help="output folder of `gridgeo run`")
+    p.add_argument("out", metavar="OUT_DIR", help=_("output folder of `gridgeo run`"))
     p.add_argument("--inputs", required=True, metavar="CONFIG",
-                   help="the TOML config the run read (the units are rebuilt from it)")  # fmt: skip
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
-    p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1; another needs --token)")
-    p.add_argument("--token", default=None, help="secret the page's URL must carry (/?token=...)")
-    p.add_argument("--by", default=None, help="who approves (default the login name)")
+                   help=_("the TOML config the run read (the units are rebuilt from it)"))  # fmt: skip
+    p.add_argument("--port", type=int, default=8765, help=_("port (default 8765)"))
+    p.add_argument("--host", default="127.0.0.1", help=_("address (default 127.0.0.1; another needs --token)"))
+    p.add_argument("--token", default=None, help=_("secret the page's URL must carry (/?token=...)"))
+    p.add_argument("--by", default=None, help=_("who approves (default the login name)"))
     add_band_arguments(p, partition=True)
     p.set_defaults(func=cmd_review)
 
