@@ -51,7 +51,13 @@ from gridgeo.io import (
 from gridgeo.options import Execution, PartitionOptions, ReadOptions
 from gridgeo.partition import PartitionResult
 from gridgeo.units import Units
-from gridgeo.validate import HouseholdEstimate, load_district, summarise, validate_layers
+from gridgeo.validate import (
+    HouseholdEstimate,
+    load_district,
+    read_census,
+    summarise,
+    validate_layers,
+)
 
 #: The files :func:`run` and :func:`rerun` write into ``out`` (rerun adds :data:`RERUN_OUTPUTS`).
 OUTPUTS: tuple[str, ...] = (
@@ -262,43 +268,6 @@ def _read(spec: InputSpec) -> District:
     estimate = None if read.estimate_households is None else HouseholdEstimate(**read.estimate_households)
     census = None if read.census is None else read_census(read.census)
     return load_district(sources, skip_unknown_landuse=read.skip_unknown_landuse, estimate=estimate, census=census)
-
-
-def read_census(path: str | os.PathLike) -> pd.DataFrame:
-    """Read census totals per community: ``community_code``, ``households``, ``residents`` (CSV).
-
-    Parameters
-    ----------
-    path : path-like
-        A UTF-8 CSV (a BOM is accepted); the codes are read as text.
-
-    Returns
-    -------
-    DataFrame
-
-    Raises
-    ------
-    InputError
-        When the file cannot be read, lacks a column, or holds a count that is not a whole number ≥ 0.
-    """
-    label = str(path)
-    try:
-        df = pd.read_csv(path, dtype={"community_code": str}, encoding="utf-8-sig")
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise InputError([Problem(label, None, f"cannot read the census table: {exc}")]) from None
-    need = [c for c in ("community_code", "households", "residents") if c not in df.columns]
-    if need:
-        raise InputError([Problem(label, None, f"missing column(s) {', '.join(need)}")])
-    problems = []
-    for col in ("households", "residents"):
-        num = pd.to_numeric(df[col], errors="coerce")
-        bad = num.isna() | (num < 0) | (num != num.round())
-        problems += [Problem(label, str(c), f"{col} is {v!r}: give a whole number ≥ 0")
-                     for c, v in zip(df.loc[bad, "community_code"], df.loc[bad, col], strict=True)]  # fmt: skip
-        df[col] = num.fillna(0).astype("int64")
-    if problems:
-        raise InputError(problems)
-    return df
 
 
 def run(

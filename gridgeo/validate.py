@@ -14,6 +14,7 @@ Two outcomes per problem:
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -500,13 +501,14 @@ MAX_PER_BUILDING: dict[str, int] = {"households": 5000, "residents": 20000}
 
 def _check_counts(
     values: pd.Series, ids: pd.Series, column: str, label: str, col: _Collector,
-    *, ceiling: float | None = None,
+    *, ceiling: float | None = None, per: str = "building",
 ) -> pd.Series:  # fmt: skip
     """Check a count column; return it as int64 (0 where it is refused).
 
     Refused, located by feature: missing, text, yes/no (boolean), infinite, negative,
     fractional values and values above ``ceiling`` (default :data:`MAX_PER_BUILDING`), which
-    also catches counts that would overflow 64-bit integers.
+    also catches counts that would overflow 64-bit integers. ``per`` names what one row counts
+    (a building, or a community for census totals) in the message on the ceiling.
     """
     ceiling = MAX_PER_BUILDING.get(column, np.inf) if ceiling is None else ceiling
     if pd.api.types.is_bool_dtype(values):
@@ -534,7 +536,7 @@ def _check_counts(
         elif not float(v).is_integer():
             msg = f"{column} is {v:g}, not a whole number"
         else:
-            msg = (f"{column} is {shown} for one building, more than the {ceiling:g} a building may "
+            msg = (f"{column} is {shown} for one {per}, more than the {ceiling:g} a {per} may "
                    "hold: check the value (a total, or a code in the count column?)")  # fmt: skip
         col.error(label, fid, msg)
     return pd.Series(np.where(bad, 0.0, arr).round().astype("int64"), index=values.index)
@@ -755,6 +757,47 @@ def estimate_households(
     ) else np.zeros(len(out), dtype=bool)
     out["households_estimated"] = prior | missing | res_missing
     return out
+
+
+#: Census totals of one community are only bounded by what a 64-bit count can hold exactly.
+MAX_PER_COMMUNITY = 2**53
+
+
+def read_census(path: str | os.PathLike) -> pd.DataFrame:
+    """Read census totals per community: ``community_code``, ``households``, ``residents`` (CSV).
+
+    The counts are checked as a buildings layer's are (:func:`_check_counts`): missing, text,
+    yes/no, infinite, negative and fractional totals are located errors.
+
+    Parameters
+    ----------
+    path : path-like
+        A UTF-8 CSV (a BOM is accepted); the codes are read as text.
+
+    Returns
+    -------
+    DataFrame
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read, lacks a column, or holds a count that is not a whole number ≥ 0.
+    """
+    label = str(path)
+    try:
+        df = pd.read_csv(path, dtype={"community_code": str}, encoding="utf-8-sig")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputError([Problem(label, None, f"cannot read the census table: {exc}")]) from None
+    need = [c for c in ("community_code", "households", "residents") if c not in df.columns]
+    if need:
+        raise InputError([Problem(label, None, f"missing column(s) {', '.join(need)}")])
+    col = _Collector()
+    for c in ("households", "residents"):
+        df[c] = _check_counts(df[c], df["community_code"], c, label, col, ceiling=MAX_PER_COMMUNITY,
+                              per="community")  # fmt: skip
+    if col.errors:
+        raise InputError(col.errors)
+    return df
 
 
 def distribute_census(

@@ -78,3 +78,21 @@ def test_bad_options_table_names_the_key(real):
     cfg = _config(folder, "[options]\nskip_unknown_landus = true\n")
     with pytest.raises(InputError, match="did you mean 'skip_unknown_landuse'"):
         read_config_options(cfg)
+
+
+def test_census_table_counts_are_checked_like_building_counts(tmp_path):
+    from gridgeo.validate import read_census
+
+    good = tmp_path / "good.csv"
+    good.write_text("\ufeffcommunity_code,households,residents\n370203026002,1200,3100\n", encoding="utf-8")
+    df = read_census(good)
+    assert df["community_code"].tolist() == ["370203026002"] and df["households"].tolist() == [1200]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("community_code,households,residents\n370203026002,inf,10\n370203026004,-3,2.5\n"
+                   "370203026005,,7\n", encoding="utf-8")  # fmt: skip
+    with pytest.raises(InputError) as info:
+        read_census(bad)
+    where = {(p.feature_id, p.message.split(" is ")[0]) for p in info.value.problems}
+    assert {("370203026002", "households"), ("370203026004", "households"), ("370203026004", "residents"),
+            ("370203026005", "households")} <= where  # fmt: skip
+    assert all(p.source == str(bad) for p in info.value.problems)
