@@ -49,7 +49,7 @@ from gridgeo.io import (
     write_text,
 )
 from gridgeo.options import Execution, PartitionOptions, ReadOptions
-from gridgeo.partition import PartitionResult
+from gridgeo.partition import REPORT_COLUMNS, PartitionResult
 from gridgeo.units import Units
 from gridgeo.validate import (
     HouseholdEstimate,
@@ -340,7 +340,7 @@ def _run(inputs, out, options, registry, say, ex, date, draw_map) -> RunResult: 
         say(_("  FAILED {code}: {error}").format(code=row.community_code, error=row.error))
     with clock.stage("coverage"):
         coverage = check_coverage(part.grids, district, units=part.units, band=options.band)
-    say(_coverage_line(coverage))
+    say(coverage.verdict())
     result = RunResult(district, summary, part, part.grids, coverage, options, batch.failures,
                        batch.from_checkpoint)  # fmt: skip
     with _registry(registry, out) as (reg_path, reg):
@@ -425,7 +425,7 @@ def _rerun(inputs, previous, out, options, registry, say, date, full_proof, draw
                 _prove_rerun(result, res, full_proof)
             what = (_("every community") if full_proof
                     else _("the {n} re-partitioned community(ies)").format(n=len(result.scope)))  # fmt: skip
-            say(_coverage_line(result.coverage, what))
+            say(result.coverage.verdict(what))
         _finish(result, out, reg, clock, draw_map)
     return _said(result, out, say, clock)
 
@@ -475,18 +475,12 @@ def _merged_partition(prev: PreviousRun, res, district: District, options: Parti
     new = res.result
     cols_a = ["unit_id", "grid_id", "community_code", "households"]
     assignment = _concat([kept(prev.assignment, cols_a), None if new is None else new.assignment], "unit_id")
-    report_cols = list(new.report.columns) if new is not None else list(_report_columns())
+    report_cols = list(new.report.columns) if new is not None else list(REPORT_COLUMNS)
     report = _concat([kept(prev.report, report_cols), None if new is None else new.report], "community_code")
     units = _merged_units(prev, new, keep, district)
     return PartitionResult(res.grids.drop(columns=["grid_code"], errors="ignore"), assignment, res.buildings,
                            report, units, options.lower, options.upper, options.measure,
                            findings=None if new is None else new.findings)  # fmt: skip
-
-
-def _report_columns() -> list[str]:
-    from gridgeo.partition import REPORT_COLUMNS
-
-    return REPORT_COLUMNS
 
 
 def _concat(frames: list[pd.DataFrame | None], key: str) -> pd.DataFrame:
@@ -755,15 +749,6 @@ def _partition_line(part: PartitionResult, options: PartitionOptions) -> str:
                      .format(n=len(sites)))  # fmt: skip
         lines += [f"  {row.feature_id}: {row.message}" for row in sites.head(10).itertuples()]
     return "\n".join(lines)
-
-
-def _coverage_line(report: CoverageReport, scope: str = "") -> str:
-    f = report.findings
-    n_block = int((f["severity"] == "blocking").sum()) if len(f) else 0
-    verdict = _("PROVED") if report.ok else _("REFUTED")
-    of = _(" of {scope}").format(scope=scope) if scope else ""
-    return _("coverage (R5){of}: {verdict} - {blocking} blocking, {warnings} warning finding(s)").format(
-        of=of, verdict=verdict, blocking=n_block, warnings=len(f) - n_block)  # fmt: skip
 
 
 def _say_changes(say: Progress, res) -> None:

@@ -62,11 +62,9 @@ def test_partitioner_output_is_proved_on_generated_districts(seed, street):
 
 
 def test_main_job_prints_the_verdict(sample_district, sample_result):
-    from gridgeo.pipeline import _coverage_line
-
     report = check_coverage(sample_result.grids, sample_district, units=sample_result.units)
     assert report.ok
-    assert _coverage_line(report).startswith("coverage (R5): PROVED")
+    assert report.verdict().startswith("coverage (R5): PROVED")
     assert report.to_markdown().startswith("# Coverage proof: PROVED")
 
 

@@ -154,8 +154,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _verdict(report) -> None:
     n_block = len(report.blocking)
-    print(f"coverage (R5): {'PROVED' if report.ok else 'REFUTED'} - {n_block} blocking, "
-          f"{len(report.findings) - n_block} warning finding(s)")  # fmt: skip
+    print(report.verdict())
     for r in report.blocking.head(10).itertuples(index=False):
         print(f"  {r.rule} {r.grid_id or r.related_id}: {r.message}")
     if n_block > 10:

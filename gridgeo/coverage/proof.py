@@ -59,6 +59,27 @@ class CoverageReport:
         """The blocking findings."""
         return self.findings[self.findings["severity"] == BLOCKING]
 
+    def verdict(self, scope: str = "") -> str:
+        """One line for a planner: proved or refuted, with the blocking and warning counts.
+
+        Parameters
+        ----------
+        scope : str
+            What was proved (e.g. "the 3 re-partitioned community(ies)"), empty for the layer.
+
+        Returns
+        -------
+        str
+            In the language of :mod:`gridgeo.i18n`.
+        """
+        from gridgeo.i18n import _
+
+        n_block = len(self.blocking)
+        of = _(" of {scope}").format(scope=scope) if scope else ""
+        return _("coverage (R5){of}: {verdict} - {blocking} blocking, {warnings} warning finding(s)").format(
+            of=of, verdict=_("PROVED") if self.ok else _("REFUTED"), blocking=n_block,
+            warnings=len(self.findings) - n_block)  # fmt: skip
+
     def by_rule(self) -> pd.DataFrame:
         """Totals per rule (every rule listed, zero when clean)."""
         s = self.summary[self.summary["community_code"] == "ALL"].set_index("rule")[
