@@ -33,7 +33,6 @@ LANGUAGES: tuple[str, ...] = ("zh", "en")
 DOMAIN = "gridgeo"
 
 _current: gettext.NullTranslations = gettext.NullTranslations()
-_lang = "en"
 
 
 def localedir() -> str:
@@ -79,7 +78,7 @@ def set_language(lang: str | None = None) -> str:
     ValueError
         When ``lang`` is not one of :data:`LANGUAGES`.
     """
-    global _current, _lang
+    global _current
     lang = from_environment() if lang is None else lang
     if lang not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {lang!r}")
@@ -90,24 +89,12 @@ def set_language(lang: str | None = None) -> str:
     # argparse looks its words up through its module's ``_`` and ``ngettext`` when it prints them.
     argparse._ = _current.gettext
     argparse.ngettext = _current.ngettext
-    _lang = lang
     return lang
-
-
-def language() -> str:
-    """The language in use (``zh`` or ``en``)."""
-    return _lang
 
 
 def _(message: str) -> str:
     """The message in the language in use (the English text when the catalogue lacks it)."""
     return _current.gettext(message)
-
-
-def bilingual(message: str) -> str:
-    """The Chinese and the English of a message, for texts read by both (map layers, file headers)."""
-    zh = gettext.translation(DOMAIN, localedir(), languages=["zh_CN"], fallback=True).gettext(message)
-    return message if zh == message else f"{zh} {message}"
 
 
 def catalogue_path(suffix: str = ".po") -> str:
