@@ -249,7 +249,8 @@ def _logging(quiet: bool, log_file: str | None):
         try:
             fh = logging.FileHandler(log_file, encoding="utf-8")
         except OSError as exc:
-            raise InputError([Problem("--log", None, f"{log_file}: {exc.strerror or exc}")]) from None
+            raise InputError([Problem("--log", None, _("cannot write the log file {file}: {why}").format(
+                file=log_file, why=exc.strerror or exc))]) from None
         fh.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         handlers.append(fh)
     for h in handlers:

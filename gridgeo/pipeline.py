@@ -227,8 +227,8 @@ def load_inputs(inputs: Inputs) -> District:
             return load_district(inputs)
         if all(isinstance(v, gpd.GeoDataFrame) for v in values):
             return validate_layers(inputs)
-    raise InputError([Problem("inputs", None, "give a config file, a District, or a mapping of layers "
-                                              "(LayerSource or GeoDataFrame per layer name)")])  # fmt: skip
+    raise InputError([Problem("inputs", None, _("give a config file, a District, or a mapping of layers "
+                                                "(LayerSource or GeoDataFrame per layer name)"))])  # fmt: skip
 
 
 def config_options(inputs: Inputs, base: PartitionOptions | None = None) -> PartitionOptions:
