@@ -44,7 +44,7 @@ EXACT_MIN_BUDGET = 0.1
 #: for a total cut 1.5-2.2 % lower; benchmarks/bench_speed_setting.py).
 SPEED_MOVE_BUDGET = 0.02
 #: Below EXACT_MIN_BUDGET, tree warm starts tried (each refined, the lowest cut kept). Measured at
-#: 0.02 (bench_speed_setting.py): 2 and 3 seeds cut the total by 7 / 14 % on the sample and 6 / 9 %
+#: 0.02 (bench_speed_setting.py), against 1 seed: 2 and 3 seeds cut the total by 7 / 14 % on the sample and 6 / 9 %
 #: on 205 generated communities (with 1-2 % fewer grids), for about a third more process CPU with
 #: 3 on a shared machine; left at 1 until the city run is timed with it.
 SPEED_TREE_SEEDS = 1
