@@ -136,3 +136,40 @@ def test_unproved_failure_says_no_plan_within_the_budget_and_what_was_tried():
     msg = str(info.value)
     assert "no plan found within the budget" in msg and "tried tree bisection" in msg
     assert "one part at a time" in msg and "exists" not in msg.split(";")[0]
+
+
+def test_city_speed_setting_makes_one_cpsat_call_per_component(monkeypatch):
+    # The city's budget (0.02 per community) buys one re-solve: each CP-SAT call has a fixed cost
+    # the deterministic clock does not count, so a second one made the city run ~40 % slower.
+    from gridgeo.partition import _cpsat, _lns
+
+    calls = []
+    solve = _cpsat.solve_partition
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("deterministic_time"))
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(_lns, "solve_partition", counted)
+    g = lattice_graph(20, seed=1)
+    sol = solve_graph(g, "households", 300, 500, seed=0, time_limit=0.02)
+    assert check_plan(g, sol.assignment, "households", 300, 500) == []
+    assert len(calls) == 1 and calls[0] <= 0.02 + 1e-9
+    # At a budget ten times larger the search goes on (the setting is the speed setting only).
+    calls.clear()
+    solve_graph(g, "households", 300, 500, seed=0, time_limit=0.2)
+    assert len(calls) > 1
+
+
+def test_speed_setting_keeps_the_best_of_several_tree_seeds(monkeypatch):
+    from gridgeo.partition import core
+
+    g = lattice_graph(20, seed=1)
+    one = solve_graph(g, "households", 300, 500, seed=0, time_limit=0.02)
+    monkeypatch.setattr(core, "SPEED_TREE_SEEDS", 4)
+    four = solve_graph(g, "households", 300, 500, seed=0, time_limit=0.02)
+    again = solve_graph(g, "households", 300, 500, seed=0, time_limit=0.02)
+    assert check_plan(g, four.assignment, "households", 300, 500) == []
+    assert four.assignment == again.assignment
+    # On this lattice a later seed's tree gives a lower cut than the first one after the move.
+    assert four.objective < one.objective

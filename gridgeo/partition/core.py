@@ -38,10 +38,16 @@ EXACT_SHARE = 0.5
 #: Below this budget the exact model is not run after a heuristic plan: measured on 205 generated
 #: communities at 0.02 it changed the total cut by 0.03 % for a fifth of the time.
 EXACT_MIN_BUDGET = 0.1
-#: Below EXACT_MIN_BUDGET, one move of the search per this much budget (0.02: two moves; the
-#: whole budget would cost a city-wide run several times its time, each CP-SAT call having a
-#: fixed cost its deterministic clock does not count).
-SPEED_MOVE_BUDGET = 0.01
+#: Below EXACT_MIN_BUDGET, one move of the search per this much budget (0.02, the city's
+#: setting: one move, about one CP-SAT call per community; each call has a fixed cost its
+#: deterministic clock does not count, and two moves made the city run 771 s instead of 551 s
+#: for a total cut 1.5-2.2 % lower; benchmarks/bench_speed_setting.py).
+SPEED_MOVE_BUDGET = 0.02
+#: Below EXACT_MIN_BUDGET, tree warm starts tried (each refined, the lowest cut kept). Measured at
+#: 0.02 (bench_speed_setting.py), against 1 seed: 2 and 3 seeds cut the total by 7 / 14 % on the sample and 6 / 9 %
+#: on 205 generated communities (with 1-2 % fewer grids), for about a third more process CPU with
+#: 3 on a shared machine; left at 1 until the city run is timed with it.
+SPEED_TREE_SEEDS = 1
 #: Seeds of the one-part-at-a-time warm start, tried at a fixed count when bisection failed.
 SEQUENTIAL_SEEDS = 12
 
@@ -126,7 +132,7 @@ def partition_graph(
         Deterministic time budget per component (about seconds); default 0.5. It is spent in
         full unless a plan is proved optimal: on a small component half goes to the exact model,
         the rest (or all of it on a large component) to the anytime search. Below 0.1 (the
-        speed setting) the exact model is skipped, the search makes one move per 0.01 of budget
+        speed setting) the exact model is skipped, the search makes one move per 0.02 of budget
         and the status is ``heuristic`` unless the heuristic found no plan.
     seed : int
         Seed of the heuristic and of CP-SAT.
@@ -302,6 +308,13 @@ def _solve_component(sub, w, lower, upper, krange, edge_cost, budget, seed) -> _
     hint, tried = _warm_start(sub, w, lower, upper, k_lo, k_hi, comp.cost, seed)
     if hint is not None:
         hint = _refine(sub, w, lower, upper, hint, comp.cost)
+        if budget < EXACT_MIN_BUDGET:
+            for extra in range(1, SPEED_TREE_SEEDS):
+                other, _ = _warm_start(sub, w, lower, upper, k_lo, k_hi, comp.cost, seed + 7 * extra)
+                if other is not None:
+                    other = _refine(sub, w, lower, upper, other, comp.cost)
+                    if _cut_cost(sub, other, comp.cost) < _cut_cost(sub, hint, comp.cost) - 1e-9:
+                        hint = other
     exact_size = len(comp.nodes) * min(k_hi, len(comp.nodes))
     if budget >= EXACT_MIN_BUDGET and exact_size <= EXACT_LIMIT:
         return _exact_then_search(comp, w, lower, upper, krange, hint, budget, seed)
