@@ -214,3 +214,21 @@ def test_layer_without_crs_is_an_input_error(toy):
     layer = toy_grids().set_crs(None, allow_override=True)
     with pytest.raises(InputError, match="no CRS"):
         check_coverage(layer, toy)
+
+
+@pytest.mark.parametrize("name", ["gap", "overlap"])
+def test_blocking_finding_is_in_chinese_under_zh(toy, name):
+    from gridgeo.i18n import set_language
+
+    overrides = DEFECTS[name][0]
+    english = found(check_coverage(toy_grids(**overrides), toy), name)[0]["message"].iloc[0]
+    set_language("zh")
+    try:
+        chinese = found(check_coverage(toy_grids(**overrides), toy), name)[0]["message"].iloc[0]
+    finally:
+        set_language("en")
+    assert chinese != english
+    assert "网格" in chinese and "：" in chinese
+    # The placeholders were filled: the grid ids of the English message are in the Chinese one.
+    ids = {"A-C02"} if name == "gap" else {"A-C01", "A-C02"}
+    assert all(i in chinese for i in ids), chinese

@@ -22,6 +22,7 @@ import shapely
 from pyproj import CRS
 
 from gridgeo.district import District
+from gridgeo.i18n import _
 from gridgeo.options import Band
 from gridgeo.schema import check_grid_layer
 from gridgeo.units import MIN_SHARED_M, UnitOptions, Units
@@ -328,7 +329,7 @@ def check_geometry(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]
         home = layer.home[i]
         geom = raw[i]
         if geom is None or geom.is_empty or layer.geoms[i] is None:
-            out.append(finding("R5", BLOCKING, "empty", f"Grid {gid} has no polygon: draw its boundary or delete the row.",
+            out.append(finding("R5", BLOCKING, "empty", _("Grid {gid} has no polygon: draw its boundary or delete the row.").format(gid=gid),
                                None, grid_id=gid, community_code=home))  # fmt: skip
             continue
         parts = sorted(shapely.get_parts(layer.geoms[i]), key=lambda p: -p.area)
@@ -393,9 +394,10 @@ def check_gaps(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]:
     for gap in gap_parts(layer, tolerance_m2=tolerance_m2):
         home = _home_communities(np.array([gap], dtype=object), com)[0]
         nb = _neighbours(layer, gap)
-        beside = f"; it borders grid {', '.join(nb[:3])}" if nb else "; no grid borders it"
+        beside = _("; it borders grid {grids}").format(grids=", ".join(nb[:3])) if nb else _("; no grid borders it")
         out.append(finding("R5", BLOCKING, "gap",
-                           f"{_m2(gap.area)} of community {home} lie in no grid{beside}: give the area to a grid.",
+                           _("{area} of community {home} lie in no grid{beside}: give the area to a grid.").format(
+                               area=_m2(gap.area), home=home, beside=beside),
                            gap, grid_id=nb[0] if nb else "", community_code=home))  # fmt: skip
     return out
 
@@ -430,7 +432,7 @@ def check_overlaps(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]
         poly = _significant(geom)
         gi, gj = layer.ids[i], layer.ids[j]
         out.append(finding("R5", BLOCKING, "overlap",
-                           f"Grids {gi} and {gj} both claim {_m2(ar)}: the area must belong to one of them.",
+                           _("Grids {gi} and {gj} both claim {area}: the area must belong to one of them.").format(gi=gi, gj=gj, area=_m2(ar)),
                            poly, grid_id=gi, community_code=layer.home[i], related_id=gj))  # fmt: skip
     return out
 
@@ -503,14 +505,16 @@ def check_buildings(layer: GridLayer) -> list[dict]:
         bid = str(b["building_id"].iloc[k])
         code = str(b["community_code"].iloc[k]) if "community_code" in b.columns else ""
         out.append(finding("R5", BLOCKING, "stray_building",
-                           f"Building {bid} ({int(b['households'].iloc[k])} households) lies in no grid: extend a grid over it.",
+                           _("Building {bid} ({n} households) lies in no grid: extend a grid over it.").format(
+                               bid=bid, n=int(b["households"].iloc[k])),
                            b.geometry.values[k], community_code=code, related_id=bid))  # fmt: skip
     for k in np.flatnonzero(layer.building_hits > 1):
         bid = str(b["building_id"].iloc[k])
         pt = shapely.point_on_surface(b.geometry.values[k])
         owners = [str(layer.ids[i]) for i in sorted(layer.tree.query(pt, predicate="within"))]
         out.append(finding("R5", BLOCKING, "double_building",
-                           f"Building {bid} lies in {len(owners)} grids ({', '.join(owners)}): its households would be counted twice.",
+                           _("Building {bid} lies in {n} grids ({grids}): its households would be counted twice.").format(
+                               bid=bid, n=len(owners), grids=", ".join(owners)),
                            b.geometry.values[k], grid_id=owners[0], community_code=layer.home[layer.building_grid[k]],
                            related_id=bid))  # fmt: skip
     return out
