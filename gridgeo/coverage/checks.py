@@ -358,8 +358,8 @@ def check_geometry(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]
         if loose:
             area = sum(p.area for p in loose)
             out.append(finding("R5", BLOCKING, "multipart",
-                               f"Grid {gid} is in {len(loose) + 1} separate pieces; the {len(loose)} smaller one(s) "
-                               f"({_m2(area)}) should join the grid around them.",
+                               _("Grid {gid} is in {pieces} separate pieces; the {n} smaller one(s) ({area}) should join the grid around "
+                                 "them.").format(gid=gid, pieces=len(loose) + 1, n=len(loose), area=_m2(area)),
                                shapely.union_all(loose), grid_id=gid, community_code=home))  # fmt: skip
     return out
 
@@ -465,8 +465,9 @@ def check_nesting(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]:
             continue
         gid = layer.ids[i]
         out.append(finding("R2", BLOCKING, "straddle",
-                           f"Grid {gid} of community {layer.home[i]} crosses into community {codes[c]} "
-                           f"({_m2(ar)}): a grid must stay inside one community; move the boundary to the community line.",
+                           _("Grid {gid} of community {home} crosses into community {other} ({area}): a grid must stay inside one "
+                             "community; move the boundary to the community line.").format(
+                               gid=gid, home=layer.home[i], other=codes[c], area=_m2(ar)),
                            _significant(geom), grid_id=gid, community_code=layer.home[i], related_id=str(codes[c])))  # fmt: skip
     areas = np.array([g.area if g is not None else 0.0 for g in layer.geoms])
     for i in np.flatnonzero(ok & (areas - inside > tolerance_m2)):
@@ -475,7 +476,8 @@ def check_nesting(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]:
             continue
         gid = layer.ids[i]
         out.append(finding("R2", BLOCKING, "outside",
-                           f"Grid {gid} reaches {_m2(part.area)} beyond the boundary of the communities: trim it to the community line.",
+                           _("Grid {gid} reaches {area} beyond the boundary of the communities: trim it to the community line.").format(
+                               gid=gid, area=_m2(part.area)),
                            part, grid_id=gid, community_code=layer.home[i]))  # fmt: skip
     if "community_code" in layer.grids.columns:
         for i, given in enumerate(layer.grids["community_code"]):
