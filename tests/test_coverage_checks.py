@@ -232,3 +232,17 @@ def test_blocking_finding_is_in_chinese_under_zh(toy, name):
     # The placeholders were filled: the grid ids of the English message are in the Chinese one.
     ids = {"A-C02"} if name == "gap" else {"A-C01", "A-C02"}
     assert all(i in chinese for i in ids), chinese
+
+
+def test_coverage_md_headings_are_chinese_under_zh(toy):
+    from gridgeo.i18n import set_language
+
+    report = check_coverage(toy_grids(**DEFECTS["gap"][0]), toy)
+    assert report.to_markdown().startswith("# Coverage proof: REFUTED")
+    set_language("zh")
+    try:
+        md = report.to_markdown()
+    finally:
+        set_language("en")
+    assert md.startswith("# 覆盖证明：")
+    assert "## 问题清单" in md and "## Findings" not in md
