@@ -214,3 +214,35 @@ def test_layer_without_crs_is_an_input_error(toy):
     layer = toy_grids().set_crs(None, allow_override=True)
     with pytest.raises(InputError, match="no CRS"):
         check_coverage(layer, toy)
+
+
+@pytest.mark.parametrize("name", ["gap", "overlap"])
+def test_blocking_finding_is_in_chinese_under_zh(toy, name):
+    from gridgeo.i18n import set_language
+
+    overrides = DEFECTS[name][0]
+    english = found(check_coverage(toy_grids(**overrides), toy), name)[0]["message"].iloc[0]
+    set_language("zh")
+    try:
+        chinese = found(check_coverage(toy_grids(**overrides), toy), name)[0]["message"].iloc[0]
+    finally:
+        set_language("en")
+    assert chinese != english
+    assert "网格" in chinese and "：" in chinese
+    # The placeholders were filled: the grid ids of the English message are in the Chinese one.
+    ids = {"A-C02"} if name == "gap" else {"A-C01", "A-C02"}
+    assert all(i in chinese for i in ids), chinese
+
+
+def test_coverage_md_headings_are_chinese_under_zh(toy):
+    from gridgeo.i18n import set_language
+
+    report = check_coverage(toy_grids(**DEFECTS["gap"][0]), toy)
+    assert report.to_markdown().startswith("# Coverage proof: REFUTED")
+    set_language("zh")
+    try:
+        md = report.to_markdown()
+    finally:
+        set_language("en")
+    assert md.startswith("# 覆盖证明：")
+    assert "## 问题清单" in md and "## Findings" not in md

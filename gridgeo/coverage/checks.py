@@ -22,6 +22,7 @@ import shapely
 from pyproj import CRS
 
 from gridgeo.district import District
+from gridgeo.i18n import _
 from gridgeo.options import Band
 from gridgeo.schema import check_grid_layer
 from gridgeo.units import MIN_SHARED_M, UnitOptions, Units
@@ -328,7 +329,7 @@ def check_geometry(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]
         home = layer.home[i]
         geom = raw[i]
         if geom is None or geom.is_empty or layer.geoms[i] is None:
-            out.append(finding("R5", BLOCKING, "empty", f"Grid {gid} has no polygon: draw its boundary or delete the row.",
+            out.append(finding("R5", BLOCKING, "empty", _("Grid {gid} has no polygon: draw its boundary or delete the row.").format(gid=gid),
                                None, grid_id=gid, community_code=home))  # fmt: skip
             continue
         parts = sorted(shapely.get_parts(layer.geoms[i]), key=lambda p: -p.area)
@@ -357,8 +358,8 @@ def check_geometry(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]
         if loose:
             area = sum(p.area for p in loose)
             out.append(finding("R5", BLOCKING, "multipart",
-                               f"Grid {gid} is in {len(loose) + 1} separate pieces; the {len(loose)} smaller one(s) "
-                               f"({_m2(area)}) should join the grid around them.",
+                               _("Grid {gid} is in {pieces} separate pieces; the {n} smaller one(s) ({area}) should join the grid around "
+                                 "them.").format(gid=gid, pieces=len(loose) + 1, n=len(loose), area=_m2(area)),
                                shapely.union_all(loose), grid_id=gid, community_code=home))  # fmt: skip
     return out
 
@@ -393,9 +394,10 @@ def check_gaps(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]:
     for gap in gap_parts(layer, tolerance_m2=tolerance_m2):
         home = _home_communities(np.array([gap], dtype=object), com)[0]
         nb = _neighbours(layer, gap)
-        beside = f"; it borders grid {', '.join(nb[:3])}" if nb else "; no grid borders it"
+        beside = _("; it borders grid {grids}").format(grids=", ".join(nb[:3])) if nb else _("; no grid borders it")
         out.append(finding("R5", BLOCKING, "gap",
-                           f"{_m2(gap.area)} of community {home} lie in no grid{beside}: give the area to a grid.",
+                           _("{area} of community {home} lie in no grid{beside}: give the area to a grid.").format(
+                               area=_m2(gap.area), home=home, beside=beside),
                            gap, grid_id=nb[0] if nb else "", community_code=home))  # fmt: skip
     return out
 
@@ -430,7 +432,7 @@ def check_overlaps(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]
         poly = _significant(geom)
         gi, gj = layer.ids[i], layer.ids[j]
         out.append(finding("R5", BLOCKING, "overlap",
-                           f"Grids {gi} and {gj} both claim {_m2(ar)}: the area must belong to one of them.",
+                           _("Grids {gi} and {gj} both claim {area}: the area must belong to one of them.").format(gi=gi, gj=gj, area=_m2(ar)),
                            poly, grid_id=gi, community_code=layer.home[i], related_id=gj))  # fmt: skip
     return out
 
@@ -463,8 +465,9 @@ def check_nesting(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]:
             continue
         gid = layer.ids[i]
         out.append(finding("R2", BLOCKING, "straddle",
-                           f"Grid {gid} of community {layer.home[i]} crosses into community {codes[c]} "
-                           f"({_m2(ar)}): a grid must stay inside one community; move the boundary to the community line.",
+                           _("Grid {gid} of community {home} crosses into community {other} ({area}): a grid must stay inside one "
+                             "community; move the boundary to the community line.").format(
+                               gid=gid, home=layer.home[i], other=codes[c], area=_m2(ar)),
                            _significant(geom), grid_id=gid, community_code=layer.home[i], related_id=str(codes[c])))  # fmt: skip
     areas = np.array([g.area if g is not None else 0.0 for g in layer.geoms])
     for i in np.flatnonzero(ok & (areas - inside > tolerance_m2)):
@@ -473,7 +476,8 @@ def check_nesting(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]:
             continue
         gid = layer.ids[i]
         out.append(finding("R2", BLOCKING, "outside",
-                           f"Grid {gid} reaches {_m2(part.area)} beyond the boundary of the communities: trim it to the community line.",
+                           _("Grid {gid} reaches {area} beyond the boundary of the communities: trim it to the community line.").format(
+                               gid=gid, area=_m2(part.area)),
                            part, grid_id=gid, community_code=layer.home[i]))  # fmt: skip
     if "community_code" in layer.grids.columns:
         for i, given in enumerate(layer.grids["community_code"]):
@@ -503,14 +507,16 @@ def check_buildings(layer: GridLayer) -> list[dict]:
         bid = str(b["building_id"].iloc[k])
         code = str(b["community_code"].iloc[k]) if "community_code" in b.columns else ""
         out.append(finding("R5", BLOCKING, "stray_building",
-                           f"Building {bid} ({int(b['households'].iloc[k])} households) lies in no grid: extend a grid over it.",
+                           _("Building {bid} ({n} households) lies in no grid: extend a grid over it.").format(
+                               bid=bid, n=int(b["households"].iloc[k])),
                            b.geometry.values[k], community_code=code, related_id=bid))  # fmt: skip
     for k in np.flatnonzero(layer.building_hits > 1):
         bid = str(b["building_id"].iloc[k])
         pt = shapely.point_on_surface(b.geometry.values[k])
         owners = [str(layer.ids[i]) for i in sorted(layer.tree.query(pt, predicate="within"))]
         out.append(finding("R5", BLOCKING, "double_building",
-                           f"Building {bid} lies in {len(owners)} grids ({', '.join(owners)}): its households would be counted twice.",
+                           _("Building {bid} lies in {n} grids ({grids}): its households would be counted twice.").format(
+                               bid=bid, n=len(owners), grids=", ".join(owners)),
                            b.geometry.values[k], grid_id=owners[0], community_code=layer.home[layer.building_grid[k]],
                            related_id=bid))  # fmt: skip
     return out

@@ -115,8 +115,10 @@ class CoverageReport:
         st = self.stats
         n_block = int((self.findings["severity"] == BLOCKING).sum())
         n_warn = len(self.findings) - n_block
-        verdict = "PROVED" if self.ok else "REFUTED"
-        lines = [f"# Coverage proof: {verdict}", ""]
+        from gridgeo.i18n import _
+
+        verdict = _("PROVED") if self.ok else _("REFUTED")
+        lines = [_("# Coverage proof: {verdict}").format(verdict=verdict), ""]
         if self.ok:
             lines.append(f"The {st.get('grids', 0)} grids tile the {st.get('communities', 0)} communities "
                          f"with no gap or overlap above {st.get('tolerance_m2', 1.0):g} m², every building "
@@ -137,7 +139,7 @@ class CoverageReport:
         lines += [f"| {k} | {v} |" for k, v in rows]
         lines += [
             "",
-            "## Totals per rule",
+            _("## Totals per rule"),
             "",
             "| rule | what | blocking | warning |",
             "|---|---|---:|---:|",
@@ -145,7 +147,7 @@ class CoverageReport:
         for r in self.by_rule().itertuples(index=False):
             lines.append(f"| {r.rule} | {r.what} | {r.blocking} | {r.warning} |")
         bc = self.by_community()
-        lines += ["", "## Totals per community", ""]
+        lines += ["", _("## Totals per community"), ""]
         if bc.empty:
             lines.append("No community has a finding.")
         else:
@@ -159,7 +161,7 @@ class CoverageReport:
         if len(self.findings):
             f = self.findings.assign(_o=(self.findings["severity"] != BLOCKING).astype(int))
             f = f.sort_values(["_o", "rule", "community_code", "grid_id"], kind="stable")
-            lines += ["", "## Findings", "", "| severity | rule | grid | where (lon, lat) | finding |",
+            lines += ["", _("## Findings"), "", "| severity | rule | grid | where (lon, lat) | finding |",
                       "|---|---|---|---|---|"]  # fmt: skip
             for r in f.head(max_findings).itertuples(index=False):
                 where = f"{r.lon:.6f}, {r.lat:.6f}" if pd.notna(r.lon) else ""
