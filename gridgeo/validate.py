@@ -29,6 +29,7 @@ from gridgeo._geom import snap
 from gridgeo.district import FINDING_COLUMNS, District, empty_findings, metric_crs
 from gridgeo.divisions import division_code_problems, is_village_code, load_divisions
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import LayerSource, read_layer
 from gridgeo.schema import ABSORBABLE, DEDICATED, LAYERS, normalise_landuse_class
 
@@ -368,7 +369,11 @@ def _repair_geometry(gdf, ids, name: str, label: str, col: _Collector):
     """
     geoms = gdf.geometry.values
     idc = LAYERS[name].id_column
-    valid = shapely.is_valid(geoms)
+    finite = _finite_rows(geoms)
+    for i in np.flatnonzero(~finite):
+        col.error(label, ids.iloc[i], _("non-finite coordinate (inf or nan) in the geometry: "
+                  "refused, because no shape can be drawn through it; fix the coordinates"), blocking=True)  # fmt: skip
+    valid = shapely.is_valid(geoms) | ~finite
     drop: list[int] = []
     if not valid.all():
         new = list(geoms)
@@ -398,6 +403,15 @@ def _repair_geometry(gdf, ids, name: str, label: str, col: _Collector):
             gdf = gdf.drop(index=gdf.index[drop])
             ids = gdf[idc]
     return gdf, ids
+
+
+def _finite_rows(geoms) -> np.ndarray:
+    """Whether each geometry's coordinates are all finite (GEOS fails on inf and nan)."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    bad = ~np.isfinite(coords).all(axis=1)
+    finite = np.ones(len(geoms), dtype=bool)
+    finite[np.unique(index[bad])] = False
+    return finite
 
 
 def _check_landuse(gdf, ids, label: str, col: _Collector, skip_unknown: bool):

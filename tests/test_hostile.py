@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from shapely.geometry import box
+from shapely.geometry import Polygon, box
 
 from gridgeo.cli import main
 
@@ -314,3 +314,25 @@ def test_damaged_layer_files(base, layer, how, offset):
         sb.run(["validate", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
         sb.run(["map", str(sb.inputs / "grids.gpkg"), "--inputs", str(sb.inputs / "district.toml"),
                 "--out", str(sb.out / "map.html")])  # fmt: skip
+
+
+# -- non-finite coordinates (issue 17) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+@pytest.mark.parametrize("layer", ["buildings", "communities"])
+def test_non_finite_coordinate_is_a_located_input_error(base, layer, bad):
+    with sandbox(base) as sb:
+        gdf = _buildings() if layer == "buildings" else _communities()
+        g = gdf.geometry.iloc[1]
+        coords = list(g.exterior.coords)
+        coords[1] = (bad, coords[1][1])
+        coords[-1] = coords[0]
+        gdf.loc[gdf.index[1], "geometry"] = Polygon(coords)
+        gdf.to_file(sb.inputs / f"{layer}.gpkg")
+        code, stderr = sb.run(["run", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        assert code == 2, stderr
+        assert "non-finite coordinate" in stderr
+        assert f"{layer}.gpkg" in stderr
+        fid = "B1" if layer == "buildings" else CODES[1]
+        assert fid in stderr
