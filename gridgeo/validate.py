@@ -6,7 +6,8 @@ Two outcomes per problem:
   :class:`~gridgeo.errors.InputError`): what would make a wrong grid, such as a building
   outside every community, a negative household count, a duplicate id, a missing CRS;
 * a **warning** is repaired and reported as a finding with its location: an invalid polygon
-  that ``make_valid`` repairs without losing area, a layer in another CRS (reprojected), a
+  that ``make_valid`` repairs without adding land (a bow-tie; a hole drawn outside its shell
+  is an error), a layer in another CRS (reprojected), a
   building on a community border (assigned to the community holding most of it), a sliver
   overlap between communities below the tolerance (trimmed), a building whose own community
   code disagrees with where it lies.
@@ -390,6 +391,13 @@ def _repair_geometry(gdf, ids, name: str, label: str, col: _Collector):
                     col.warn("input.geometry", label, ids.iloc[i], f"degenerate building ({reason}) with no "
                              "households dropped: it has no area and holds no one", g, gdf.crs)  # fmt: skip
                     continue
+                added = _land_added(g, fixed)
+                if added > 0:
+                    col.error(label, ids.iloc[i], _("invalid polygon ({reason}): the repair would add {area} of land "
+                              "outside the drawn outline (e.g. a hole drawn outside its shell); refused, because "
+                              "area-changing repairs are not made silently; redraw it").format(
+                                  reason=reason, area=_area_text(added, gdf.crs)), blocking=True)  # fmt: skip
+                    continue
                 if fixed is None or fixed.area <= 0:
                     col.error(label, ids.iloc[i], f"invalid polygon ({reason}) collapses to no area when repaired: "
                               "refused, because a polygon with no area can hold no building and tile no land; redraw it",
@@ -403,6 +411,28 @@ def _repair_geometry(gdf, ids, name: str, label: str, col: _Collector):
             gdf = gdf.drop(index=gdf.index[drop])
             ids = gdf[idc]
     return gdf, ids
+
+
+def _land_added(g, fixed) -> float:
+    """Area of ``fixed`` outside the outer rings of ``g`` (0 for a bow-tie or duplicate vertices).
+
+    Differences below a millionth of the outline's area are rounding and count as 0.
+    """
+    if fixed is None or shapely.is_empty(fixed):
+        return 0.0
+    parts = shapely.get_parts(g)
+    shells = shapely.make_valid(shapely.union_all([shapely.Polygon(p.exterior) for p in parts]))
+    shells = _polygonal(shells)
+    outline = 0.0 if shells is None else shells.area
+    added = fixed.area if shells is None else shapely.difference(fixed, shells).area
+    return float(added) if added > max(1e-6 * outline, 1e-9) else 0.0
+
+
+def _area_text(area: float, crs) -> str:
+    """An area in the CRS's unit: m² for a projected CRS, square degrees otherwise."""
+    if crs is not None and CRS.from_user_input(crs).is_geographic:
+        return _("{area:.3g} square degrees").format(area=area)
+    return _("{area:.2f} m²").format(area=area)
 
 
 def _finite_rows(geoms) -> np.ndarray:

@@ -336,3 +336,34 @@ def test_non_finite_coordinate_is_a_located_input_error(base, layer, bad):
         assert f"{layer}.gpkg" in stderr
         fid = "B1" if layer == "buildings" else CODES[1]
         assert fid in stderr
+
+
+# -- area-changing repairs (issue 17) --------------------------------------------------------------
+
+
+def _damage_building(sb: Sandbox, polygon: Polygon) -> None:
+    bld = _buildings()
+    bld.loc[bld.index[1], "geometry"] = polygon
+    bld.to_file(sb.inputs / "buildings.gpkg")
+
+
+def test_hole_outside_its_shell_is_refused_with_the_area_it_would_add(base):
+    x, y = X0 + 240, Y0 + 100
+    shell = [(x, y), (x + 40, y), (x + 40, y + 40), (x, y + 40)]
+    hole = [(x + 60, y), (x + 80, y), (x + 80, y + 20), (x + 60, y + 20)]  # 400 m² beside the shell
+    with sandbox(base) as sb:
+        _damage_building(sb, Polygon(shell, [hole]))
+        code, stderr = sb.run(["run", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        assert code == 2, stderr
+        assert "B1" in stderr and "buildings.gpkg" in stderr
+        assert "would add 400.00 m² of land" in stderr
+
+
+def test_bow_tie_of_no_added_land_is_repaired_with_a_warning(base):
+    x, y = X0 + 240, Y0 + 100
+    bow_tie = Polygon([(x, y), (x + 40, y + 40), (x + 40, y), (x, y + 40)])
+    with sandbox(base) as sb:
+        _damage_building(sb, bow_tie)
+        code, stderr = sb.run(["validate", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        assert "would add" not in stderr
+        assert code == 0, stderr
