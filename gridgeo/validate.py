@@ -658,6 +658,15 @@ def _locate_buildings(bld: gpd.GeoDataFrame, com: gpd.GeoDataFrame, label: str, 
         col.warn("input.border", label, bld["building_id"].iloc[b],
                  f"building crosses the border of community {codes[b]} and {', '.join(others)}: "
                  f"counted in {codes[b]}, which holds most of it", bld.geometry.values[b], bld.crs)  # fmt: skip
+    # A representative point exactly on a shared edge or vertex lies in no interior: it goes to
+    # the lowest community code among those whose boundary holds it (deterministic, no finding).
+    stray = codes[fb] == ""
+    if stray.any():
+        on_edge = shapely.covers(com_geoms[fc[stray]], shapely.point_on_surface(bld.geometry.values[fb[stray]]))
+        for b, c in zip(fb[stray][on_edge], fc[stray][on_edge], strict=True):
+            code = com["community_code"].values[c]
+            if codes[b] == "" or code < codes[b]:
+                codes[b] = code
     for b in np.flatnonzero(codes == ""):
         g = bld.geometry.values[b]
         col.error(label, bld["building_id"].iloc[b],

@@ -367,3 +367,22 @@ def test_bow_tie_of_no_added_land_is_repaired_with_a_warning(base):
         code, stderr = sb.run(["validate", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
         assert "would add" not in stderr
         assert code == 0, stderr
+
+
+# -- a point building on a shared border (issue 17) ------------------------------------------------
+
+
+@pytest.mark.parametrize("where", [(X0 + 400, Y0 + 200), (X0 + 400, Y0 + 400)], ids=["edge", "vertex"])
+def test_point_on_a_shared_border_goes_to_the_lowest_community_code(base, where):
+    from shapely.geometry import Point
+
+    with sandbox(base) as sb:
+        bld = _buildings()
+        bld.loc[bld.index[1], "geometry"] = Point(where)
+        bld.to_file(sb.inputs / "buildings.gpkg")
+        code, stderr = sb.run(["run", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        assert "outside every community" not in stderr and "no grid" not in stderr
+        assert code in (0, 1), stderr
+        rows = (sb.out / "building_grid.csv").read_text(encoding="utf-8-sig")
+        line = next(r for r in rows.splitlines() if r.startswith("B1,"))
+        assert min(CODES) in line, line
