@@ -312,6 +312,17 @@ def _check_layer(  # noqa: C901 - one branch per defect class of a layer, collec
         rows = ", ".join(str(i + 1) for i in dup.index[dup == value][:5])
         col.error(label, value, f"duplicate {idc} (rows {rows}): ids must be unique")
 
+    # The reverse: longitude/latitude of China declared as a metric CRS would put every feature
+    # within a few hundred metres of the false origin; one located hint instead of one line each.
+    if gdf.crs is not None and CRS.from_user_input(gdf.crs).is_projected:
+        x0, y0, x1, y1 = (float(v) for v in gdf.geometry.total_bounds)
+        if 73 <= x0 <= x1 <= 136 and 3 <= y0 <= y1 <= 54:
+            col.error(label, None, _("coordinates look like longitude/latitude (x {x0:.4f} to {x1:.4f}, "
+                      "y {y0:.4f} to {y1:.4f}) but the CRS is {crs}, in metres: declare EPSG:4490 (CGCS2000) "
+                      "or EPSG:4326 (WGS 84) in the file").format(
+                          x0=x0, x1=x1, y0=y0, y1=y1, crs=CRS.from_user_input(gdf.crs).name), blocking=True)  # fmt: skip
+            return None
+
     # Projected coordinates under a longitude/latitude CRS (GeoJSON without a "crs" member is
     # read as WGS 84 by the standard) cannot be reprojected: refuse before they reach pyproj.
     if gdf.crs is not None and CRS.from_user_input(gdf.crs).is_geographic:

@@ -386,3 +386,19 @@ def test_point_on_a_shared_border_goes_to_the_lowest_community_code(base, where)
         rows = (sb.out / "building_grid.csv").read_text(encoding="utf-8-sig")
         line = next(r for r in rows.splitlines() if r.startswith("B1,"))
         assert min(CODES) in line, line
+
+
+# -- longitude/latitude declared as a metric CRS (issue 17) ----------------------------------------
+
+
+def test_lonlat_declared_metric_gives_one_located_crs_hint(base):
+    with sandbox(base) as sb:
+        bld = _buildings()
+        bld = gpd.GeoDataFrame(bld.drop(columns="geometry"), crs=GK,
+                               geometry=[box(120.30 + 0.001 * i, 36.06, 120.3005 + 0.001 * i, 36.0605) for i in range(4)])  # fmt: skip
+        bld.to_file(sb.inputs / "buildings.gpkg")
+        code, stderr = sb.run(["run", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        assert code == 2, stderr
+        assert stderr.count("look like longitude/latitude") == 1, stderr
+        assert "buildings.gpkg" in stderr and "EPSG:4490" in stderr
+        assert "outside every community" not in stderr
