@@ -402,3 +402,21 @@ def test_lonlat_declared_metric_gives_one_located_crs_hint(base):
         assert stderr.count("look like longitude/latitude") == 1, stderr
         assert "buildings.gpkg" in stderr and "EPSG:4490" in stderr
         assert "outside every community" not in stderr
+
+
+def test_validation_error_in_chinese_keeps_file_and_feature_id(base):
+    from gridgeo.i18n import set_language
+
+    with sandbox(base) as sb:
+        bld = _buildings()
+        coords = list(bld.geometry.iloc[1].exterior.coords)
+        coords[1] = (float("inf"), coords[1][1])
+        bld.loc[bld.index[1], "geometry"] = Polygon(coords)
+        bld.to_file(sb.inputs / "buildings.gpkg")
+        try:
+            code, stderr = sb.run(["--lang", "zh", "run", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        finally:
+            set_language("en")
+        assert code == 2, stderr
+        assert "非有限坐标" in stderr, stderr
+        assert "buildings.gpkg" in stderr and "B1" in stderr
