@@ -6,7 +6,8 @@ Two outcomes per problem:
   :class:`~gridgeo.errors.InputError`): what would make a wrong grid, such as a building
   outside every community, a negative household count, a duplicate id, a missing CRS;
 * a **warning** is repaired and reported as a finding with its location: an invalid polygon
-  that ``make_valid`` repairs without losing area, a layer in another CRS (reprojected), a
+  that ``make_valid`` repairs without adding land (a bow-tie; a hole drawn outside its shell
+  is an error), a layer in another CRS (reprojected), a
   building on a community border (assigned to the community holding most of it), a sliver
   overlap between communities below the tolerance (trimmed), a building whose own community
   code disagrees with where it lies.
@@ -29,6 +30,7 @@ from gridgeo._geom import snap
 from gridgeo.district import FINDING_COLUMNS, District, empty_findings, metric_crs
 from gridgeo.divisions import division_code_problems, is_village_code, load_divisions
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import LayerSource, read_layer
 from gridgeo.schema import ABSORBABLE, DEDICATED, LAYERS, normalise_landuse_class
 
@@ -310,6 +312,17 @@ def _check_layer(  # noqa: C901 - one branch per defect class of a layer, collec
         rows = ", ".join(str(i + 1) for i in dup.index[dup == value][:5])
         col.error(label, value, f"duplicate {idc} (rows {rows}): ids must be unique")
 
+    # The reverse: longitude/latitude of China declared as a metric CRS would put every feature
+    # within a few hundred metres of the false origin; one located hint instead of one line each.
+    if gdf.crs is not None and CRS.from_user_input(gdf.crs).is_projected:
+        x0, y0, x1, y1 = (float(v) for v in gdf.geometry.total_bounds)
+        if 73 <= x0 <= x1 <= 136 and 3 <= y0 <= y1 <= 54:
+            col.error(label, None, _("coordinates look like longitude/latitude (x {x0:.4f} to {x1:.4f}, "
+                      "y {y0:.4f} to {y1:.4f}) but the CRS is {crs}, in metres: declare EPSG:4490 (CGCS2000) "
+                      "or EPSG:4326 (WGS 84) in the file").format(
+                          x0=x0, x1=x1, y0=y0, y1=y1, crs=CRS.from_user_input(gdf.crs).name), blocking=True)  # fmt: skip
+            return None
+
     # Projected coordinates under a longitude/latitude CRS (GeoJSON without a "crs" member is
     # read as WGS 84 by the standard) cannot be reprojected: refuse before they reach pyproj.
     if gdf.crs is not None and CRS.from_user_input(gdf.crs).is_geographic:
@@ -368,7 +381,11 @@ def _repair_geometry(gdf, ids, name: str, label: str, col: _Collector):
     """
     geoms = gdf.geometry.values
     idc = LAYERS[name].id_column
-    valid = shapely.is_valid(geoms)
+    finite = _finite_rows(geoms)
+    for i in np.flatnonzero(~finite):
+        col.error(label, ids.iloc[i], _("non-finite coordinate (inf or nan) in the geometry: "
+                  "refused, because no shape can be drawn through it; fix the coordinates"), blocking=True)  # fmt: skip
+    valid = shapely.is_valid(geoms) | ~finite
     drop: list[int] = []
     if not valid.all():
         new = list(geoms)
@@ -385,6 +402,13 @@ def _repair_geometry(gdf, ids, name: str, label: str, col: _Collector):
                     col.warn("input.geometry", label, ids.iloc[i], f"degenerate building ({reason}) with no "
                              "households dropped: it has no area and holds no one", g, gdf.crs)  # fmt: skip
                     continue
+                added = _land_added(g, fixed)
+                if added > 0:
+                    col.error(label, ids.iloc[i], _("invalid polygon ({reason}): the repair would add {area} of land "
+                              "outside the drawn outline (e.g. a hole drawn outside its shell); refused, because "
+                              "area-changing repairs are not made silently; redraw it").format(
+                                  reason=reason, area=_area_text(added, gdf.crs)), blocking=True)  # fmt: skip
+                    continue
                 if fixed is None or fixed.area <= 0:
                     col.error(label, ids.iloc[i], f"invalid polygon ({reason}) collapses to no area when repaired: "
                               "refused, because a polygon with no area can hold no building and tile no land; redraw it",
@@ -398,6 +422,37 @@ def _repair_geometry(gdf, ids, name: str, label: str, col: _Collector):
             gdf = gdf.drop(index=gdf.index[drop])
             ids = gdf[idc]
     return gdf, ids
+
+
+def _land_added(g, fixed) -> float:
+    """Area of ``fixed`` outside the outer rings of ``g`` (0 for a bow-tie or duplicate vertices).
+
+    Differences below a millionth of the outline's area are rounding and count as 0.
+    """
+    if fixed is None or shapely.is_empty(fixed):
+        return 0.0
+    parts = shapely.get_parts(g)
+    shells = shapely.make_valid(shapely.union_all([shapely.Polygon(p.exterior) for p in parts]))
+    shells = _polygonal(shells)
+    outline = 0.0 if shells is None else shells.area
+    added = fixed.area if shells is None else shapely.difference(fixed, shells).area
+    return float(added) if added > max(1e-6 * outline, 1e-9) else 0.0
+
+
+def _area_text(area: float, crs) -> str:
+    """An area in the CRS's unit: m² for a projected CRS, square degrees otherwise."""
+    if crs is not None and CRS.from_user_input(crs).is_geographic:
+        return _("{area:.3g} square degrees").format(area=area)
+    return _("{area:.2f} m²").format(area=area)
+
+
+def _finite_rows(geoms) -> np.ndarray:
+    """Whether each geometry's coordinates are all finite (GEOS fails on inf and nan)."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    bad = ~np.isfinite(coords).all(axis=1)
+    finite = np.ones(len(geoms), dtype=bool)
+    finite[np.unique(index[bad])] = False
+    return finite
 
 
 def _check_landuse(gdf, ids, label: str, col: _Collector, skip_unknown: bool):
@@ -614,6 +669,15 @@ def _locate_buildings(bld: gpd.GeoDataFrame, com: gpd.GeoDataFrame, label: str, 
         col.warn("input.border", label, bld["building_id"].iloc[b],
                  f"building crosses the border of community {codes[b]} and {', '.join(others)}: "
                  f"counted in {codes[b]}, which holds most of it", bld.geometry.values[b], bld.crs)  # fmt: skip
+    # A representative point exactly on a shared edge or vertex lies in no interior: it goes to
+    # the lowest community code among those whose boundary holds it (deterministic, no finding).
+    stray = codes[fb] == ""
+    if stray.any():
+        on_edge = shapely.covers(com_geoms[fc[stray]], shapely.point_on_surface(bld.geometry.values[fb[stray]]))
+        for b, c in zip(fb[stray][on_edge], fc[stray][on_edge], strict=True):
+            code = com["community_code"].values[c]
+            if codes[b] == "" or code < codes[b]:
+                codes[b] = code
     for b in np.flatnonzero(codes == ""):
         g = bld.geometry.values[b]
         col.error(label, bld["building_id"].iloc[b],

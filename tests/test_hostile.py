@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from shapely.geometry import box
+from shapely.geometry import Polygon, box
 
 from gridgeo.cli import main
 
@@ -314,3 +314,109 @@ def test_damaged_layer_files(base, layer, how, offset):
         sb.run(["validate", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
         sb.run(["map", str(sb.inputs / "grids.gpkg"), "--inputs", str(sb.inputs / "district.toml"),
                 "--out", str(sb.out / "map.html")])  # fmt: skip
+
+
+# -- non-finite coordinates (issue 17) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+@pytest.mark.parametrize("layer", ["buildings", "communities"])
+def test_non_finite_coordinate_is_a_located_input_error(base, layer, bad):
+    with sandbox(base) as sb:
+        gdf = _buildings() if layer == "buildings" else _communities()
+        g = gdf.geometry.iloc[1]
+        coords = list(g.exterior.coords)
+        coords[1] = (bad, coords[1][1])
+        coords[-1] = coords[0]
+        gdf.loc[gdf.index[1], "geometry"] = Polygon(coords)
+        gdf.to_file(sb.inputs / f"{layer}.gpkg")
+        code, stderr = sb.run(["run", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        assert code == 2, stderr
+        assert "non-finite coordinate" in stderr
+        assert f"{layer}.gpkg" in stderr
+        fid = "B1" if layer == "buildings" else CODES[1]
+        assert fid in stderr
+
+
+# -- area-changing repairs (issue 17) --------------------------------------------------------------
+
+
+def _damage_building(sb: Sandbox, polygon: Polygon) -> None:
+    bld = _buildings()
+    bld.loc[bld.index[1], "geometry"] = polygon
+    bld.to_file(sb.inputs / "buildings.gpkg")
+
+
+def test_hole_outside_its_shell_is_refused_with_the_area_it_would_add(base):
+    x, y = X0 + 240, Y0 + 100
+    shell = [(x, y), (x + 40, y), (x + 40, y + 40), (x, y + 40)]
+    hole = [(x + 60, y), (x + 80, y), (x + 80, y + 20), (x + 60, y + 20)]  # 400 m² beside the shell
+    with sandbox(base) as sb:
+        _damage_building(sb, Polygon(shell, [hole]))
+        code, stderr = sb.run(["run", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        assert code == 2, stderr
+        assert "B1" in stderr and "buildings.gpkg" in stderr
+        assert "would add 400.00 m² of land" in stderr
+
+
+def test_bow_tie_of_no_added_land_is_repaired_with_a_warning(base):
+    x, y = X0 + 240, Y0 + 100
+    bow_tie = Polygon([(x, y), (x + 40, y + 40), (x + 40, y), (x, y + 40)])
+    with sandbox(base) as sb:
+        _damage_building(sb, bow_tie)
+        code, stderr = sb.run(["validate", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        assert "would add" not in stderr
+        assert code == 0, stderr
+
+
+# -- a point building on a shared border (issue 17) ------------------------------------------------
+
+
+@pytest.mark.parametrize("where", [(X0 + 400, Y0 + 200), (X0 + 400, Y0 + 400)], ids=["edge", "vertex"])
+def test_point_on_a_shared_border_goes_to_the_lowest_community_code(base, where):
+    from shapely.geometry import Point
+
+    with sandbox(base) as sb:
+        bld = _buildings()
+        bld.loc[bld.index[1], "geometry"] = Point(where)
+        bld.to_file(sb.inputs / "buildings.gpkg")
+        code, stderr = sb.run(["run", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        assert "outside every community" not in stderr and "no grid" not in stderr
+        assert code in (0, 1), stderr
+        rows = (sb.out / "building_grid.csv").read_text(encoding="utf-8-sig")
+        line = next(r for r in rows.splitlines() if r.startswith("B1,"))
+        assert min(CODES) in line, line
+
+
+# -- longitude/latitude declared as a metric CRS (issue 17) ----------------------------------------
+
+
+def test_lonlat_declared_metric_gives_one_located_crs_hint(base):
+    with sandbox(base) as sb:
+        bld = _buildings()
+        bld = gpd.GeoDataFrame(bld.drop(columns="geometry"), crs=GK,
+                               geometry=[box(120.30 + 0.001 * i, 36.06, 120.3005 + 0.001 * i, 36.0605) for i in range(4)])  # fmt: skip
+        bld.to_file(sb.inputs / "buildings.gpkg")
+        code, stderr = sb.run(["run", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        assert code == 2, stderr
+        assert stderr.count("look like longitude/latitude") == 1, stderr
+        assert "buildings.gpkg" in stderr and "EPSG:4490" in stderr
+        assert "outside every community" not in stderr
+
+
+def test_validation_error_in_chinese_keeps_file_and_feature_id(base):
+    from gridgeo.i18n import set_language
+
+    with sandbox(base) as sb:
+        bld = _buildings()
+        coords = list(bld.geometry.iloc[1].exterior.coords)
+        coords[1] = (float("inf"), coords[1][1])
+        bld.loc[bld.index[1], "geometry"] = Polygon(coords)
+        bld.to_file(sb.inputs / "buildings.gpkg")
+        try:
+            code, stderr = sb.run(["--lang", "zh", "run", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        finally:
+            set_language("en")
+        assert code == 2, stderr
+        assert "非有限坐标" in stderr, stderr
+        assert "buildings.gpkg" in stderr and "B1" in stderr
