@@ -20,6 +20,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Polygon, box
@@ -420,3 +421,26 @@ def test_validation_error_in_chinese_keeps_file_and_feature_id(base):
         assert code == 2, stderr
         assert "非有限坐标" in stderr, stderr
         assert "buildings.gpkg" in stderr and "B1" in stderr
+
+
+# -- a footprint reaching into the next community (issue 17) ---------------------------------------
+
+
+def test_building_spilling_into_the_next_community_is_proved_where_it_is_counted(base):
+    """Most of B1 lies in 002, its point on the whole footprint in 004: the proof and
+    building_grid.csv must both count it in 002's grid (before: REFUTED, 360 households off)."""
+    x, y = X0, Y0
+    reach = shapely.union_all([box(x + 100, y + 10, x + 390, y + 150), box(x + 380, y + 150, x + 390, y + 250),
+                               box(x + 380, y + 195, x + 790, y + 205), box(x + 100, y + 250, x + 390, y + 390)])  # fmt: skip
+    assert shapely.point_on_surface(reach).x > X0 + 400  # the whole footprint's point is in 004
+    with sandbox(base) as sb:
+        _damage_building(sb, reach)
+        code, stderr = sb.run(["run", str(sb.inputs / "district.toml"), "--out", str(sb.out)])
+        assert code == 0, stderr
+        coverage = (sb.out / "coverage.md").read_text(encoding="utf-8")
+        assert coverage.startswith("# Coverage proof: PROVED"), coverage
+        rows = (sb.out / "building_grid.csv").read_text(encoding="utf-8-sig").splitlines()
+        grid_of_b1 = next(r for r in rows if r.startswith("B1,")).split(",")[1]
+        assert grid_of_b1.startswith(CODES[0])
+        grids = gpd.read_file(sb.out / "grids.gpkg", layer="grids")
+        assert int(grids.loc[grids["grid_id"] == grid_of_b1, "households"].iloc[0]) == 350 + 360

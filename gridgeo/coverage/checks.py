@@ -183,8 +183,39 @@ def prepare(grids: gpd.GeoDataFrame, district: District, *, source: str = "grids
             bi2, gi2 = bi2[order], gi2[order]
             first = np.unique(bi2, return_index=True)[1]
             bgrid[rest[bi2[first]]] = gi2[first]
+        _place_border_buildings(layer, bpts)
     layer.grid_class = _grid_classes(g, geoms, district)
     return layer
+
+
+def _place_border_buildings(layer: GridLayer, bpts: np.ndarray) -> None:
+    """Judge a building that spills out of its community at a point inside that community.
+
+    Validation counts a building crossing a community border (or larger than its village) in
+    the community holding most of it, and the grids of that community hold it; its point on
+    the whole footprint may lie outside, in another community's grid or in none. Such a
+    building is judged again at a point of its footprint inside its own community, and a
+    grid of its own community is preferred among those that point touches, so the proof and
+    ``building_grid.csv`` agree.
+    """
+    b, com = layer.district.buildings, layer.district.communities
+    if "community_code" not in b.columns or not len(com):
+        return
+    codes = b["community_code"].astype(str).to_numpy()
+    grid_home = np.asarray(layer.home, dtype=object)
+    placed = np.where(layer.building_grid >= 0, grid_home[np.maximum(layer.building_grid, 0)], "")
+    com_of = dict(zip(com["community_code"].astype(str), com.geometry.values, strict=True))
+    todo = [k for k in np.flatnonzero(placed != codes) if codes[k] in com_of]
+    for k in todo:
+        part = polygonal_part(shapely.intersection(b.geometry.values[k], com_of[codes[k]]))
+        pt = shapely.point_on_surface(part) if part is not None else bpts[k]
+        near = layer.tree.query(pt, predicate="intersects")
+        own = sorted(int(i) for i in near if grid_home[i] == codes[k])
+        if not own:
+            continue
+        inside = [i for i in own if shapely.contains_properly(layer.geoms[i], pt)]
+        layer.building_grid[k] = (inside or own)[0]
+        layer.building_hits[k] = max(1, len(inside))
 
 
 def text_value(v) -> str:
