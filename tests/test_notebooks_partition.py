@@ -22,11 +22,12 @@ def test_partition_notebook_runs():
     assert "unflagged community grids in [300, 500]: 100%" in text
 
 
-def test_partition_notebook_explains_in_chinese_and_english():
-    """Every markdown cell gives its Chinese and keeps the English beside it."""
+@pytest.mark.parametrize("name", ["partition_sample", "audit_sample", "repartition_sample", "boards_sample"])
+def test_notebook_explains_in_chinese_and_english(name):
+    """Every markdown cell of every notebook gives its Chinese and keeps the English beside it."""
     import re
 
-    nb = nbformat.read(ROOT / "notebooks" / "partition_sample.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     cells = [c.source for c in nb.cells if c.cell_type == "markdown"]
     assert cells
     for text in cells:
