@@ -20,3 +20,17 @@ def test_partition_notebook_runs():
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join(o.get("text", "") for o in outputs)
     assert "unflagged community grids in [300, 500]: 100%" in text
+
+
+@pytest.mark.parametrize("name", ["partition_sample", "audit_sample", "repartition_sample", "boards_sample"])
+def test_notebook_explains_in_chinese_and_english(name):
+    """Every markdown cell of every notebook gives its Chinese and keeps the English beside it."""
+    import re
+
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    cells = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    assert cells
+    for text in cells:
+        assert re.search(r"[\u4e00-\u9fff]", text), text
+        # English beside it: a Latin word outside the code spans.
+        assert re.search(r"[A-Za-z]{3,}", re.sub(r"`[^`]*`", "", text)), text
