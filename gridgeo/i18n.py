@@ -92,6 +92,11 @@ def set_language(lang: str | None = None) -> str:
     return lang
 
 
+def N_(message: str) -> str:
+    """Mark a message for the catalogue where it is defined; translate it with :func:`_` where used."""
+    return message
+
+
 def _(message: str) -> str:
     """The message in the language in use (the English text when the catalogue lacks it)."""
     return _current.gettext(message)

@@ -22,7 +22,7 @@ import shapely
 from pyproj import CRS
 
 from gridgeo.district import District
-from gridgeo.i18n import _
+from gridgeo.i18n import N_, _
 from gridgeo.options import Band
 from gridgeo.schema import check_grid_layer
 from gridgeo.units import MIN_SHARED_M, UnitOptions, Units
@@ -32,21 +32,21 @@ WARNING = "warning"
 
 #: What each rule asks, for reports.
 RULES = {
-    "R1": "households per grid within the band (300–500 by default)",
-    "R2": "every grid inside one community or village",
-    "R3": "unpopulated land (mountain, water, sites...) absorbed into grids",
-    "R4": "dedicated units (schools, hospitals, parks...) are dedicated grids",
-    "R5": "full coverage: no gap, no overlap, one valid connected polygon per grid, every building in one grid",
-    "R8": "every grid carries a valid, unique 19-digit code of its community",
+    "R1": N_("households per grid within the band (300–500 by default)"),
+    "R2": N_("every grid inside one community or village"),
+    "R3": N_("unpopulated land (mountain, water, sites...) absorbed into grids"),
+    "R4": N_("dedicated units (schools, hospitals, parks...) are dedicated grids"),
+    "R5": N_("full coverage: no gap, no overlap, one valid connected polygon per grid, every building in one grid"),
+    "R8": N_("every grid carries a valid, unique 19-digit code of its community"),
 }
 
 #: Flags of the partitioner that explain an out-of-band grid (a warning, not blocking).
 BAND_REASONS = {
-    "oversize_unit": "one unit alone holds more than the upper bound",
-    "below_band": "the community (or a separate part of it) holds fewer than the lower bound",
-    "village_below_band": "a village below the lower bound is one grid (allowed by R2)",
-    "band_widened": "no whole number of grids fits the band here; the nearest number was used",
-    "no_households": "an area with no households that touches no other grid",
+    "oversize_unit": N_("one unit alone holds more than the upper bound"),
+    "below_band": N_("the community (or a separate part of it) holds fewer than the lower bound"),
+    "village_below_band": N_("a village below the lower bound is one grid (allowed by R2)"),
+    "band_widened": N_("no whole number of grids fits the band here; the nearest number was used"),
+    "no_households": N_("an area with no households that touches no other grid"),
 }
 
 
@@ -379,12 +379,14 @@ def check_geometry(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]
             change = abs(layer.geoms[i].area - shapely.area(projected[i]))
             if change <= tolerance_m2 and not loose:
                 out.append(finding("R5", WARNING, "invalid",
-                                   f"Grid {gid}'s boundary is not a valid polygon ({what} at the marked point, a "
-                                   f"degenerate spike or touch): repaired without change of area; save the repaired layer.",
+                                   _("Grid {gid}'s boundary is not a valid polygon ({what} at the marked point, a "
+                                     "degenerate spike or touch): repaired without change of area; save the repaired layer.").format(
+                                       gid=gid, what=what),
                                    where, grid_id=gid, community_code=home))  # fmt: skip
             else:
                 out.append(finding("R5", BLOCKING, "invalid",
-                                   f"Grid {gid}'s boundary is not a valid polygon ({what} at the marked point): redraw it there.",
+                                   _("Grid {gid}'s boundary is not a valid polygon ({what} at the marked point): redraw it there.").format(
+                                       gid=gid, what=what),
                                    where, grid_id=gid, community_code=home))  # fmt: skip
         if loose:
             area = sum(p.area for p in loose)
@@ -515,9 +517,10 @@ def check_nesting(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]:
             given = text_value(given)
             if ok[i] and layer.home[i] and given != layer.home[i]:
                 gid = layer.ids[i]
-                what = f"says community {given!r}" if given else "names no community"
+                what = _("says community {given!r}").format(given=given) if given else _("names no community")
                 out.append(finding("R2", BLOCKING, "wrong_community",
-                                   f"Grid {gid} {what} but lies in community {layer.home[i]}: correct its community_code.",
+                                   _("Grid {gid} {what} but lies in community {home}: correct its community_code.").format(
+                                       gid=gid, what=what, home=layer.home[i]),
                                    shapely.point_on_surface(layer.geoms[i]), grid_id=gid, community_code=layer.home[i]))  # fmt: skip
     return out
 
@@ -583,8 +586,8 @@ def check_absorbed(layer: GridLayer, *, tolerance_m2: float = 1.0) -> list[dict]
         home = _home_communities(np.array([part], dtype=object), layer.district.communities)[0]
         name = f" '{row['name']}'" if "name" in ab.columns and text_value(row["name"]) else ""
         out.append(finding("R3", BLOCKING, "unabsorbed",
-                           f"{row['landuse_class']}{name} ({row['landuse_id']}): {_m2(part.area)} lie in no grid; "
-                           "absorb it into the neighbouring grid.",
+                           _("{cls}{name} ({lid}): {area} lie in no grid; absorb it into the neighbouring grid.").format(
+                               cls=row["landuse_class"], name=name, lid=row["landuse_id"], area=_m2(part.area)),
                            part, community_code=home, related_id=str(row["landuse_id"])))  # fmt: skip
     return out
 
@@ -679,10 +682,11 @@ def check_dedicated(
             for i in layer.tree.query(geom, predicate="intersects")
             if not ded_mask[i]
         ]
-        where = f"community grid(s) {', '.join(holders[:3])}" if holders else "no grid"
+        where = _("community grid(s) {grids}").format(grids=", ".join(holders[:3])) if holders else _("no grid")
         out.append(finding("R4", BLOCKING, "dedicated_in_community",
-                           f"{row['landuse_class']} {row['landuse_id']}: {_m2(area)} of {_m2(p.area)} lie in {where}, "
-                           "not in a dedicated grid; cut it out as a dedicated grid of its own.",
+                           _("{cls} {lid}: {area} of {total} lie in {where}, not in a dedicated grid; cut it out as a "
+                             "dedicated grid of its own.").format(cls=row["landuse_class"], lid=row["landuse_id"],
+                                                                  area=_m2(area), total=_m2(p.area), where=where),
                            polygonal_part(geom), grid_id=holders[0] if holders else "", community_code=row["community_code"],
                            related_id=str(row["landuse_id"])))  # fmt: skip
     return out
@@ -724,27 +728,30 @@ def check_band(layer: GridLayer, *, band: Band) -> list[dict]:
             said = int(g[measure].iloc[i])
             if said != n:
                 out.append(finding("R1", WARNING, "count_mismatch",
-                                   f"Grid {gid} says {said} {measure}; the buildings inside hold {n}: update the count.",
+                                   _("Grid {gid} says {said} {measure}; the buildings inside hold {n}: update the count.").format(
+                                       gid=gid, said=said, measure=_(measure), n=n),
                                    shapely.point_on_surface(layer.geoms[i]), grid_id=gid, community_code=home))  # fmt: skip
         if layer.grid_class[i] != "community" or lower <= n <= upper:
             continue
         flag = [f for f in flags[i].split(";") if f in BAND_REASONS]
-        reason = BAND_REASONS[flag[0]] if flag else ""
+        reason = _(BAND_REASONS[flag[0]]) if flag else ""
         if not reason:
             total = com_total.get(home, 0)
             reason = _derived_reason(
                 layer, i, n, lower, upper, total, n_com_grids.get(home, 0), com
             )
         defect = "oversize" if n > upper else "undersize"
-        side = f"more than {upper}" if n > upper else f"fewer than {lower}"
+        side = _("more than {n}").format(n=upper) if n > upper else _("fewer than {n}").format(n=lower)
         if reason:
             out.append(finding("R1", WARNING, defect,
-                               f"Grid {gid} holds {n} {measure}, {side}: accepted because {reason}.",
+                               _("Grid {gid} holds {n} {measure}, {side}: accepted because {reason}.").format(
+                                   gid=gid, n=n, measure=_(measure), side=side, reason=reason),
                                layer.geoms[i], grid_id=gid, community_code=home))  # fmt: skip
         else:
-            todo = "split it" if n > upper else "merge it with a neighbouring grid"
+            todo = _("split it") if n > upper else _("merge it with a neighbouring grid")
             out.append(finding("R1", BLOCKING, defect,
-                               f"Grid {gid} holds {n} {measure}, {side} (band {lower}–{upper}): {todo}.",
+                               _("Grid {gid} holds {n} {measure}, {side} (band {lower}–{upper}): {todo}.").format(
+                                   gid=gid, n=n, measure=_(measure), side=side, lower=lower, upper=upper, todo=todo),
                                layer.geoms[i], grid_id=gid, community_code=home))  # fmt: skip
     return out
 
@@ -762,10 +769,10 @@ def _derived_reason(
             if home in com.index and "is_village" in com.columns
             else False
         )
-        return BAND_REASONS["village_below_band" if village else "below_band"]
+        return _(BAND_REASONS["village_below_band" if village else "below_band"])
     lo, hi = k_range(int(total), lower, upper)
     if total >= lower and lo > hi:
-        return BAND_REASONS["band_widened"] + f" ({total} in the community)"
+        return _(BAND_REASONS["band_widened"]) + _(" ({total} in the community)").format(total=total)
     same = tuple(
         str(x)
         for k, x in enumerate(layer.ids)
@@ -774,7 +781,7 @@ def _derived_reason(
     if n == 0 and not _neighbours(
         layer, layer.geoms[i], exclude=(layer.ids[i], *same), min_shared=MIN_SHARED_M
     ):
-        return BAND_REASONS["no_households"]
+        return _(BAND_REASONS["no_households"])
     return ""
 
 
@@ -806,7 +813,7 @@ def check_codes(layer: GridLayer, *, scheme=None, column: str = "grid_code") -> 
                 "R8",
                 BLOCKING,
                 "code_missing",
-                f"The layer has no {column} column: no grid has a code.",
+                _("The layer has no {column} column: no grid has a code.").format(column=column),
                 None,
             )
         ]
@@ -818,7 +825,7 @@ def check_codes(layer: GridLayer, *, scheme=None, column: str = "grid_code") -> 
             raw = str(raw)
         code = text_value(raw)
         if not code:
-            out.append(finding("R8", BLOCKING, "code_missing", f"Grid {gid} has no code: assign one (gridgeo codes assign).",
+            out.append(finding("R8", BLOCKING, "code_missing", _("Grid {gid} has no code: assign one (gridgeo codes assign).").format(gid=gid),
                                where, grid_id=gid, community_code=home))  # fmt: skip
             continue
         problems = validate_code(code, scheme=scheme)
@@ -828,13 +835,15 @@ def check_codes(layer: GridLayer, *, scheme=None, column: str = "grid_code") -> 
             continue
         if code in seen:
             out.append(finding("R8", BLOCKING, "code_duplicate",
-                               f"Grid {gid} repeats code {code} of grid {seen[code]}: each grid needs its own code.",
+                               _("Grid {gid} repeats code {code} of grid {other}: each grid needs its own code.").format(
+                                   gid=gid, code=code, other=seen[code]),
                                where, grid_id=gid, community_code=home, related_id=code))  # fmt: skip
         else:
             seen[code] = gid
         division = parse_code(code, scheme=scheme).division_code
         if division and home and division != home:
             out.append(finding("R8", BLOCKING, "code_community",
-                               f"Grid {gid}'s code {code} belongs to community {division}, but the grid lies in {home}.",
+                               _("Grid {gid}'s code {code} belongs to community {division}, but the grid lies in {home}.").format(
+                                   gid=gid, code=code, division=division, home=home),
                                where, grid_id=gid, community_code=home, related_id=code))  # fmt: skip
     return out

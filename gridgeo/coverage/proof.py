@@ -115,61 +115,62 @@ class CoverageReport:
         st = self.stats
         n_block = int((self.findings["severity"] == BLOCKING).sum())
         n_warn = len(self.findings) - n_block
-        from gridgeo.i18n import _
+        from gridgeo.i18n import N_, _
 
         verdict = _("PROVED") if self.ok else _("REFUTED")
         lines = [_("# Coverage proof: {verdict}").format(verdict=verdict), ""]
         if self.ok:
-            lines.append(f"The {st.get('grids', 0)} grids tile the {st.get('communities', 0)} communities "
-                         f"with no gap or overlap above {st.get('tolerance_m2', 1.0):g} m², every building "
-                         "lies in exactly one grid, and no rule is broken.")  # fmt: skip
+            lines.append(_("The {grids} grids tile the {communities} communities with no gap or overlap above "
+                           "{tol:g} m², every building lies in exactly one grid, and no rule is broken.").format(
+                grids=st.get("grids", 0), communities=st.get("communities", 0), tol=st.get("tolerance_m2", 1.0)))
         else:
             lines.append(
-                f"{n_block} blocking finding(s) must be fixed before the grids can be used."
+                _("{n} blocking finding(s) must be fixed before the grids can be used.").format(n=n_block)
             )
         if n_warn:
-            lines.append(f"{n_warn} warning(s) are accepted with the reason given.")
+            lines.append(_("{n} warning(s) are accepted with the reason given.").format(n=n_warn))
         lines += ["", "| | |", "|---|---|"]
         rows = [
-            ("grids", st.get("grids")), ("communities", st.get("communities")), ("buildings", st.get("buildings")),
-            ("jurisdiction area", _km2(st.get("jurisdiction_m2"))), ("area covered by grids", _km2(st.get("covered_m2"))),
-            ("band", f"{st.get('lower')}–{st.get('upper')} {st.get('measure')}"),
-            ("tolerance", f"{st.get('tolerance_m2', 1.0):g} m²"),
+            (N_("grids"), st.get("grids")), (N_("communities"), st.get("communities")),
+            (N_("buildings"), st.get("buildings")), (N_("jurisdiction area"), _km2(st.get("jurisdiction_m2"))),
+            (N_("area covered by grids"), _km2(st.get("covered_m2"))),
+            (N_("band"), f"{st.get('lower')}–{st.get('upper')} {_(str(st.get('measure')))}"),
+            (N_("tolerance"), f"{st.get('tolerance_m2', 1.0):g} m²"),
         ]  # fmt: skip
-        lines += [f"| {k} | {v} |" for k, v in rows]
+        lines += [f"| {_(k)} | {v} |" for k, v in rows]
         lines += [
             "",
             _("## Totals per rule"),
             "",
-            "| rule | what | blocking | warning |",
+            _("| rule | what | blocking | warning |"),
             "|---|---|---:|---:|",
         ]
         for r in self.by_rule().itertuples(index=False):
-            lines.append(f"| {r.rule} | {r.what} | {r.blocking} | {r.warning} |")
+            lines.append(f"| {r.rule} | {_(r.what)} | {r.blocking} | {r.warning} |")
         bc = self.by_community()
         lines += ["", _("## Totals per community"), ""]
         if bc.empty:
-            lines.append("No community has a finding.")
+            lines.append(_("No community has a finding."))
         else:
             rules = [c for c in bc.columns if c in RULES]
-            lines += ["| community | blocking | warning | " + " | ".join(rules) + " |",
+            lines += [_("| community | blocking | warning | ") + " | ".join(rules) + " |",
                       "|---|---:|---:|" + "---:|" * len(rules)]  # fmt: skip
             for r in bc.itertuples(index=False):
                 d = r._asdict()
-                lines.append(f"| {d['community_code'] or '(none)'} | {d[BLOCKING]} | {d[WARNING]} | "
+                lines.append(f"| {d['community_code'] or _('(none)')} | {d[BLOCKING]} | {d[WARNING]} | "
                              + " | ".join(str(d[c]) for c in rules) + " |")  # fmt: skip
         if len(self.findings):
             f = self.findings.assign(_o=(self.findings["severity"] != BLOCKING).astype(int))
             f = f.sort_values(["_o", "rule", "community_code", "grid_id"], kind="stable")
-            lines += ["", _("## Findings"), "", "| severity | rule | grid | where (lon, lat) | finding |",
+            lines += ["", _("## Findings"), "", _("| severity | rule | grid | where (lon, lat) | finding |"),
                       "|---|---|---|---|---|"]  # fmt: skip
             for r in f.head(max_findings).itertuples(index=False):
                 where = f"{r.lon:.6f}, {r.lat:.6f}" if pd.notna(r.lon) else ""
                 lines.append(
-                    f"| {r.severity} | {r.rule} | {r.grid_id} | {where} | {r.message.replace('|', '/')} |"
+                    f"| {_(r.severity)} | {r.rule} | {r.grid_id} | {where} | {r.message.replace('|', '/')} |"
                 )
             if len(f) > max_findings:
-                lines.append(f"\n… and {len(f) - max_findings} more in the findings layer.")
+                lines.append("\n" + _("… and {n} more in the findings layer.").format(n=len(f) - max_findings))
         return "\n".join(lines) + "\n"
 
 
