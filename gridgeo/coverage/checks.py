@@ -73,6 +73,9 @@ class GridLayer:
         Row of the grid holding each building of ``district.buildings`` (-1 when none).
     building_hits : ndarray of int
         How many grids hold each building's representative point in their interior.
+    building_points : ndarray of shapely Points
+        The point each building is judged at: inside its footprint, and inside its own
+        community when the footprint spills out of it.
     raw : ndarray of shapely geometries
         The geometries as delivered, in ``input_crs``.
     input_crs : pyproj.CRS
@@ -88,6 +91,7 @@ class GridLayer:
     building_hits: np.ndarray
     raw: np.ndarray
     input_crs: CRS
+    building_points: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
     _cache: dict = field(default_factory=dict)
 
     @property
@@ -167,7 +171,7 @@ def prepare(grids: gpd.GeoDataFrame, district: District, *, source: str = "grids
     hits = np.zeros(len(b), dtype=np.int64)
     raw = grids.geometry.values.copy()
     layer = GridLayer(g, ids, geoms, home, np.array([], dtype=object), district, bgrid, hits, raw,
-                      CRS.from_user_input(grids.crs))  # fmt: skip
+                      CRS.from_user_input(grids.crs), bpts)  # fmt: skip
     if len(b) and n:
         # A point on a shared edge is in no interior but on both boundaries: take the first.
         bi, gi = layer.tree.query(bpts, predicate="within")
@@ -183,12 +187,12 @@ def prepare(grids: gpd.GeoDataFrame, district: District, *, source: str = "grids
             bi2, gi2 = bi2[order], gi2[order]
             first = np.unique(bi2, return_index=True)[1]
             bgrid[rest[bi2[first]]] = gi2[first]
-        _place_border_buildings(layer, bpts)
+        _place_border_buildings(layer)
     layer.grid_class = _grid_classes(g, geoms, district)
     return layer
 
 
-def _place_border_buildings(layer: GridLayer, bpts: np.ndarray) -> None:
+def _place_border_buildings(layer: GridLayer) -> None:
     """Judge a building that spills out of its community at a point inside that community.
 
     Validation counts a building crossing a community border (or larger than its village) in
@@ -196,7 +200,7 @@ def _place_border_buildings(layer: GridLayer, bpts: np.ndarray) -> None:
     the whole footprint may lie outside, in another community's grid or in none. Such a
     building is judged again at a point of its footprint inside its own community, and a
     grid of its own community is preferred among those that point touches, so the proof and
-    ``building_grid.csv`` agree.
+    ``building_grid.csv`` agree; that point becomes the building's ``building_points`` entry.
     """
     b, com = layer.district.buildings, layer.district.communities
     if "community_code" not in b.columns or not len(com):
@@ -208,12 +212,13 @@ def _place_border_buildings(layer: GridLayer, bpts: np.ndarray) -> None:
     todo = [k for k in np.flatnonzero(placed != codes) if codes[k] in com_of]
     for k in todo:
         part = polygonal_part(shapely.intersection(b.geometry.values[k], com_of[codes[k]]))
-        pt = shapely.point_on_surface(part) if part is not None else bpts[k]
+        pt = shapely.point_on_surface(part) if part is not None else layer.building_points[k]
         near = layer.tree.query(pt, predicate="intersects")
         own = sorted(int(i) for i in near if grid_home[i] == codes[k])
         if not own:
             continue
         inside = [i for i in own if shapely.contains_properly(layer.geoms[i], pt)]
+        layer.building_points[k] = pt
         layer.building_grid[k] = (inside or own)[0]
         layer.building_hits[k] = max(1, len(inside))
 
@@ -546,7 +551,7 @@ def check_buildings(layer: GridLayer) -> list[dict]:
                            b.geometry.values[k], community_code=code, related_id=bid))  # fmt: skip
     for k in np.flatnonzero(layer.building_hits > 1):
         bid = str(b["building_id"].iloc[k])
-        pt = shapely.point_on_surface(b.geometry.values[k])
+        pt = layer.building_points[k]
         owners = [str(layer.ids[i]) for i in sorted(layer.tree.query(pt, predicate="within"))]
         out.append(finding("R5", BLOCKING, "double_building",
                            _("Building {bid} lies in {n} grids ({grids}): its households would be counted twice.").format(
