@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from hypothesis import settings
 
@@ -32,3 +35,21 @@ def sample_result(sample_district):
 # Property tests draw the same examples on every run, so what CI runs is what a user runs.
 settings.register_profile("gridgeo", derandomize=True)
 settings.load_profile("gridgeo")
+
+
+#: The system Chromium the browser tests drive through Playwright (CI's .ci/run installs it).
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+@pytest.fixture(scope="module")
+def chromium_browser():
+    """A headless system Chromium under Playwright, or a skip saying how to get one."""
+    if CHROMIUM is None:
+        pytest.skip("no chromium here (apt-get install -y chromium; CI's .ci/run installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +13,6 @@ from gridgeo.export import write_map
 from gridgeo.export.basemaps import resolve_basemap
 from gridgeo.export.gcj02 import wgs84_to_gcj02
 from gridgeo.export.maps import PRECISION
-
-CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-)
 
 # Every grid's first drawn vertex, read from the Leaflet layers of the page's map.
 _READ_VERTICES = """() => {
@@ -38,16 +33,8 @@ def grids(sample_result):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("no chromium here (apt-get install -y chromium; CI's .ci/run installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield b
-        finally:
-            b.close()
+def browser(chromium_browser):
+    return chromium_browser
 
 
 def _drawn(browser, path: Path) -> dict[str, tuple[float, float]]:

@@ -6,7 +6,6 @@ that data reaches the page only as text.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -21,8 +20,6 @@ from gridgeo.coding.changelog import read_changes
 from gridgeo.errors import InputError
 from gridgeo.review import ReviewServer, create_app
 from gridgeo.review._cli import check_address
-
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 
 
 @pytest.fixture(scope="module")
@@ -81,23 +78,18 @@ def _scout_move(out: Path):
 
 
 @pytest.fixture
-def page():
-    if CHROMIUM is None:
-        pytest.skip("no chromium here (apt-get install -y chromium; CI's .ci/run installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            # The page forbids eval (CSP); Playwright's waits evaluate their predicates, so the test lifts it.
-            pg = browser.new_page(viewport={"width": 1500, "height": 950}, locale="zh-CN", bypass_csp=True)
-            pg.set_default_timeout(20_000)
-            errors: list[str] = []
-            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            pg.on("pageerror", lambda e: errors.append(str(e)))
-            pg.errors = errors
-            yield pg
-        finally:
-            browser.close()
+def page(chromium_browser):
+    # The page forbids eval (CSP); Playwright's waits evaluate their predicates, so the test lifts it.
+    pg = chromium_browser.new_page(viewport={"width": 1500, "height": 950}, locale="zh-CN", bypass_csp=True)
+    try:
+        pg.set_default_timeout(20_000)
+        errors: list[str] = []
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.errors = errors
+        yield pg
+    finally:
+        pg.close()
 
 
 def _settle(pg) -> None:
