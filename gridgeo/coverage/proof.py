@@ -19,6 +19,7 @@ from pyproj import CRS
 from gridgeo.coverage import checks
 from gridgeo.coverage.checks import BLOCKING, RULES, WARNING, GridLayer, prepare
 from gridgeo.district import FINDING_COLUMNS, District
+from gridgeo.i18n import N_, _
 from gridgeo.options import Band
 from gridgeo.units import Units
 
@@ -72,8 +73,6 @@ class CoverageReport:
         str
             In the language of :mod:`gridgeo.i18n`.
         """
-        from gridgeo.i18n import _
-
         n_block = len(self.blocking)
         of = _(" of {scope}").format(scope=scope) if scope else ""
         return _("coverage (R5){of}: {verdict} - {blocking} blocking, {warnings} warning finding(s)").format(
@@ -115,8 +114,6 @@ class CoverageReport:
         st = self.stats
         n_block = int((self.findings["severity"] == BLOCKING).sum())
         n_warn = len(self.findings) - n_block
-        from gridgeo.i18n import N_, _
-
         verdict = _("PROVED") if self.ok else _("REFUTED")
         lines = [_("# Coverage proof: {verdict}").format(verdict=verdict), ""]
         if self.ok:
