@@ -239,3 +239,15 @@ def test_sample_partition_codes_are_valid_unique_and_in_serial_order(sample_resu
     # Class digit: 1 community grid, 2 dedicated grid.
     digit = coded["grid_code"].str[12]
     assert ((digit == "1") == (coded["grid_class"] == "community")).all()
+
+
+def test_grid_numbers_agree_with_the_serials_they_are_issued(sample_result):
+    """Issue 18: grid C01 carries serial 001, C02 serial 002 ... (one reading order for both)."""
+    coded = assign_codes(sample_result.grids)
+    number = coded["grid_id"].str[-2:].astype(int)
+    serial = coded["grid_code"].str[13:16].astype(int)
+    assert len(coded) > 100
+    assert (number == serial).all(), coded.loc[number != serial, ["grid_id", "grid_code"]].head()
+    # The ids still run C01..Cn, D01..Dm within each community: renumbering lost or doubled none.
+    for (_, cls), grp in coded.groupby(["community_code", "grid_class"]):
+        assert sorted(grp["grid_id"].str[-2:].astype(int)) == list(range(1, len(grp) + 1)), cls

@@ -11,7 +11,7 @@ Modules: :mod:`~gridgeo.coding.scheme` (layouts as data, presets),
 :mod:`~gridgeo.coding.assign` (serial order and :func:`assign_codes`).
 """
 
-from gridgeo.coding.assign import DEFAULT_BAND_M, assign_codes, metric_crs, serial_order
+from gridgeo.coding.assign import DEFAULT_BAND_M, assign_codes, serial_order
 from gridgeo.coding.codes import (
     LEVELS,
     Division,
@@ -35,6 +35,7 @@ from gridgeo.coding.scheme import (
     SchemeField,
     get_scheme,
 )
+from gridgeo.ordering import metric_crs
 
 __all__ = [
     "DEFAULT_BAND_M",

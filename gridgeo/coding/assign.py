@@ -1,17 +1,8 @@
 """Give a grid layer its codes, in the documented serial order.
 
-Serial order (all shipped schemes: west → east, north → south within the community)
-------------------------------------------------------------------------------------
-Within each community (and grid class, for schemes with a class field):
-
-1. Each grid is represented by its ``representative_point()`` (always inside the
-   polygon), computed in a metric CRS: the layer's own CRS when it is projected in
-   metres, else the UTM zone of ``GeoDataFrame.estimate_utm_crs()`` (zone 51N for
-   Qingdao).
-2. Points fall in horizontal rows ``band_m`` metres high (default 200 m), counted from the
-   northernmost point of the group southwards: ``row = floor((y_max - y) / band_m)``.
-3. Rows are taken north to south; inside a row grids go west to east by ``x`` (rounded to
-   the centimetre); remaining ties are broken by ``grid_id``.
+Serial order: west → east, north → south within the community (and grid class, for schemes
+with a class field), in rows ``band_m`` metres high, as defined once in :mod:`gridgeo.ordering`;
+the partition numbers its ``grid_id`` in the same order, so grid C01 carries serial 001.
 
 The order is deterministic and depends only on the geometries and ids. Serials are
 given in this order *at first issue* only: with a registry, a grid that already holds
@@ -22,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Hashable
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -33,33 +23,10 @@ from gridgeo.coding.codes import SchemeLike, validate_code, validate_division_co
 from gridgeo.coding.registry import CodeRegistry, IssueRequest, as_date
 from gridgeo.coding.scheme import DIVISION_ROLES, CodeScheme, get_scheme
 from gridgeo.errors import CodeError, InputError, Problem, RegistryError
+from gridgeo.ordering import DEFAULT_BAND_M, reading_rank
 from gridgeo.schema import GRID_CLASSES, check_grid_layer, grid_layer_problems
 
-#: Height of the rows of the serial order, in metres.
-DEFAULT_BAND_M = 200.0
-
 _REQUIRED = ("grid_id", "community_code", "grid_class")
-
-
-def metric_crs(grids: gpd.GeoDataFrame) -> Any:
-    """Return the metric CRS the serial order is computed in.
-
-    The layer's CRS when it is projected with metre units, else the UTM zone estimated
-    from the layer's bounds (:meth:`geopandas.GeoDataFrame.estimate_utm_crs`).
-
-    Raises
-    ------
-    InputError
-        When the layer has no CRS.
-    """
-    crs = grids.crs
-    if crs is None:
-        raise InputError(
-            [Problem("grids", None, "the grid layer has no CRS; set it (gdf.set_crs(...)) first")]
-        )
-    if crs.is_projected and all(a.unit_name in ("metre", "meter") for a in crs.axis_info[:2]):
-        return crs
-    return grids.estimate_utm_crs()
 
 
 def serial_order(
@@ -87,27 +54,8 @@ def serial_order(
     if band_m <= 0:
         raise CodeError(f"band_m must be positive, got {band_m}")
     sch = get_scheme(scheme)
-    if len(grids) == 0:
-        return pd.Series([], index=grids.index, dtype="int64")
-    pts = grids.geometry.to_crs(metric_crs(grids)).representative_point()
     by_class = sch.field_for_role("grid_class") is not None
-    df = pd.DataFrame(
-        {
-            "community": grids["community_code"].astype(str).to_numpy(),
-            "cls": grids["grid_class"].astype(str).to_numpy() if by_class else "",
-            "x": np.round(pts.x.to_numpy(), 2),
-            "y": pts.y.to_numpy(),
-            "grid_id": grids["grid_id"].astype(str).to_numpy(),
-        }
-    )
-    top = df.groupby(["community", "cls"])["y"].transform("max")
-    df["row"] = np.floor((top - df["y"]) / band_m).astype("int64")
-    df["pos"] = np.arange(len(df))
-    df = df.sort_values(["community", "cls", "row", "x", "grid_id"], kind="stable")
-    rank = df.groupby(["community", "cls"]).cumcount() + 1
-    out = np.empty(len(df), dtype="int64")
-    out[df["pos"].to_numpy()] = rank.to_numpy()
-    return pd.Series(out, index=grids.index, name="serial_rank")
+    return reading_rank(grids, band_m=band_m, by_class=by_class)
 
 
 def _check_layer(grids: gpd.GeoDataFrame) -> None:

@@ -33,6 +33,7 @@ import shapely
 from gridgeo._geom import snap
 from gridgeo.district import FINDING_COLUMNS, District, empty_findings
 from gridgeo.errors import InfeasibleError
+from gridgeo.ordering import reading_rank
 from gridgeo.partition._cpsat import SolveStatus
 from gridgeo.partition.core import k_range, solve_graph
 from gridgeo.schema import GRID_COLUMNS
@@ -163,7 +164,6 @@ def partition_district(  # noqa: PLR0913 - kept for callers of the stage: band, 
     codes = sorted(u["community_code"].unique()) if communities is None else sorted(communities)
     by_com = {c: df for c, df in u.groupby("community_code", sort=True)}
     rows: list[dict] = []
-    assign_rows: list[tuple] = []
     reports: list[dict] = []
     for code in codes:
         cu = by_com.get(code)
@@ -176,12 +176,10 @@ def partition_district(  # noqa: PLR0913 - kept for callers of the stage: band, 
             else False
         )
         grids, rep = _community(units, CommunityIn(code, name, village, cu), band)
-        for g in grids:
-            rows.append(g)
-            for uid in g["units"]:
-                assign_rows.append((uid, g["grid_id"], code))
+        rows.extend(grids)
         reports.append(rep)
-    grids_gdf = _grid_frame(rows, u, district)
+    grids_gdf = _grid_frame(rows, u, district)  # renumbers the rows' grid ids in reading order
+    assign_rows = [(uid, g["grid_id"], g["community_code"]) for g in rows for uid in g["units"]]
     assignment = pd.DataFrame(assign_rows, columns=["unit_id", "grid_id", "community_code"])
     assignment = assignment.merge(u[["unit_id", "households"]], on="unit_id", how="left")
     assignment = assignment.sort_values("unit_id", kind="stable").reset_index(drop=True)
@@ -534,8 +532,8 @@ def _absorb_empty(units: Units, empty_parts: list[list[str]], tally: Tally) -> N
 def _number(com: CommunityIn, band: Band, tally: Tally) -> tuple[list[dict], dict]:
     """Number the grids and write the community's report row.
 
-    Community grids first, then dedicated ones, each north to south and west to east (unit ids
-    already run in that order).
+    Community grids first, then dedicated ones, by their first unit; :func:`_grid_frame`
+    renumbers them in reading order once their shapes are known.
     """
     grids = tally.grids
     community_grids = sorted((g for g in grids if g["kind"] == "community"), key=lambda g: g["units"][0])
@@ -725,12 +723,29 @@ def _grid_frame(rows: list[dict], u: gpd.GeoDataFrame, district: District) -> gp
             "solver_status": g["solver_status"], "geometry": merged,
         })  # fmt: skip
     gdf = gpd.GeoDataFrame(out, columns=GRID_COLUMNS, geometry="geometry", crs=crs)
-    gdf = gdf.sort_values("grid_id", kind="stable").reset_index(drop=True)
     if district.crs is not None and not gdf.crs.equals(district.crs):
         gdf = gdf.to_crs(district.crs)
         gdf = gdf.set_geometry(_repaired(gdf.geometry.values), crs=gdf.crs)
+    renamed = _reading_numbers(gdf)
+    gdf["grid_id"] = gdf["grid_id"].map(renamed)
+    for g in rows:
+        g["grid_id"] = renamed[g["grid_id"]]
+    gdf = gdf.sort_values("grid_id", kind="stable").reset_index(drop=True)
     gdf["households"] = gdf["households"].astype(np.int64)
     return gdf
+
+
+def _reading_numbers(gdf: gpd.GeoDataFrame) -> dict[str, str]:
+    """New grid ids in reading order, the order the codes' serials follow: old id -> new id.
+
+    The grids of a community and class are numbered west → east, north → south
+    (:func:`gridgeo.ordering.reading_rank` on the layer as it is written), so that C01 is the
+    grid that takes serial 001 at first issue.
+    """
+    rank = reading_rank(gdf)
+    old = gdf["grid_id"].astype(str)
+    new = old.str.rsplit("-", n=1).str[0] + "-" + old.str.rsplit("-", n=1).str[1].str[0] + rank.map("{:02d}".format)
+    return dict(zip(gdf["grid_id"], new, strict=True))
 
 
 def _repaired(geoms: np.ndarray) -> np.ndarray:
