@@ -47,6 +47,8 @@ SNAP_M = 1e-6
 SIMPLIFY_M = 0.01
 #: Units of land without buildings smaller than this (m²) join a neighbour.
 SLIVER_M2 = 1.0
+#: Land-use vertices this close to the community boundary or to land claimed before are snapped onto it, m.
+HAIR_M = 0.05
 #: Shared boundaries shorter than this (m) do not make two units adjacent (touching corners).
 MIN_SHARED_M = 0.5
 
@@ -265,8 +267,9 @@ def _landuse_parts(code, poly, com_lu, extra_water, options):
     minor = []
     events: list[SiteEvent] = []
     ded = com_lu[com_lu["category"] == "dedicated"].sort_values("landuse_id")
+    edge = poly.boundary
     for lid, cls, g in zip(ded["landuse_id"], ded["landuse_class"], ded.geometry, strict=True):
-        mine = shapely.intersection(g, poly)
+        mine = shapely.intersection(_onto(g, edge, claimed), poly)
         if mine.is_empty or mine.area <= 0.01:
             continue
         free = _polygons(shapely.difference(mine, claimed))
@@ -295,10 +298,33 @@ def _landuse_parts(code, poly, com_lu, extra_water, options):
     ]
     items += [("absorbable", "water", "", g) for g in extra_water] + minor
     for kind, cls, lid, g in items:
-        for part in _polygons(shapely.difference(shapely.intersection(g, poly), claimed)):
+        for part in _polygons(shapely.difference(shapely.intersection(_onto(g, edge, claimed), poly), claimed)):
             parts.append((kind, cls, lid, part))
             claimed = shapely.union(claimed, part)
     return parts, claimed, events
+
+
+def _onto(g, edge, claimed):
+    """A land-use polygon with its vertices snapped within :data:`HAIR_M` onto the community edge and the land claimed.
+
+    A site digitised a millimetre inside the community boundary (or beside another site) would
+    otherwise leave a hair-thin strip of land between them, joined to a building's cell: after
+    reprojection to longitude/latitude such a strip collapses and the grid falls apart in two
+    pieces. Snapping closes the strip; the repair keeps only the polygonal part.
+    """
+    ref = edge if claimed.is_empty else shapely.union(edge, claimed.boundary)
+    xy = shapely.get_coordinates(g)
+    pts = shapely.points(xy)
+    close = shapely.distance(pts, ref) <= HAIR_M
+    if not close.any():
+        return g
+    # Each close vertex onto the nearest point of the reference (shapely.snap moves vertices
+    # onto the reference's vertices only), then the reference's vertices into g's edges.
+    xy[close] = shapely.get_coordinates(shapely.get_point(shapely.shortest_line(pts[close], ref), 1))
+    snapped = shapely.snap(shapely.transform(g, lambda _: xy), ref, HAIR_M)
+    fixed = snapped if snapped.is_valid else shapely.make_valid(snapped)
+    parts = _polygons(fixed)
+    return shapely.union_all(parts) if parts else g
 
 
 @dataclass
