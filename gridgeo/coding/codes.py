@@ -25,10 +25,10 @@ from gridgeo.divisions import (
     village_kind,
 )
 from gridgeo.errors import CodeError
-from gridgeo.i18n import _
+from gridgeo.i18n import N_, _
 
 #: Hierarchy levels and the length of their code prefix.
-LEVELS: dict[str, int] = {"province": 2, "city": 4, "county": 6, "township": 9, "community": 12}
+LEVELS: dict[str, int] = {N_("province"): 2, N_("city"): 4, N_("county"): 6, N_("township"): 9, N_("community"): 12}
 
 #: County-level codes newer than the shipped 2016 table (名称 only; their children are unknown).
 _NEWER_COUNTIES: dict[str, str] = {"370215": "即墨区"}
