@@ -132,6 +132,9 @@ def load_district(
         raise InputError(problems)
     layers: dict[str, gpd.GeoDataFrame] = {}
     for name, src in sources.items():
+        if name not in LAYERS:  # a library caller's mapping (a config's layers are checked when read)
+            problems.append(Problem("input", None, _("unknown layer name {name!r}").format(name=name)))
+            continue
         try:
             layers[name] = read_layer(src, name)
         except InputError as exc:
