@@ -209,3 +209,22 @@ def test_an_english_run_after_a_chinese_one_is_english(tmp_path):
     with pytest.raises(InputError) as info:
         load_district(sources)
     assert "missing column(s) households" in str(info.value) and "缺少字段" not in str(info.value)
+
+
+def test_grid_layer_problems_of_assign_in_chinese(zh):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from gridgeo.coding import assign_codes
+
+    grids = gpd.GeoDataFrame(
+        {"grid_id": ["G1", "G1", "G3"], "community_code": ["370203026002", "370203026002", "370203026000"],
+         "grid_class": ["community", "community", "park"]},
+        geometry=[box(0, 0, 10, 10), box(10, 0, 20, 10), None], crs="EPSG:4549",
+    )  # fmt: skip
+    with pytest.raises(InputError) as info:
+        assign_codes(grids)
+    located = {p.feature_id for p in info.value.problems}
+    assert {"G1", "G3"} <= located, [str(p) for p in info.value.problems]
+    for p in info.value.problems:
+        _assert_chinese(p.message, p.feature_id, "grid_id", "grid_class", "community_code")
