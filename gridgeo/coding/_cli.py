@@ -232,5 +232,5 @@ def cmd_schemes(args: argparse.Namespace) -> int:
     for name, sch in SCHEMES.items():
         layout = " + ".join(f"{f.name} {f.width}" for f in sch.fields)
         print(_("{name} ({n} digits): {layout}").format(name=name, n=sch.length, layout=layout))
-        print(f"    {sch.title}")
+        print("    " + _(sch.title))  # a preset's title is in the catalogue; a file's is printed as written
     return 0

@@ -384,7 +384,7 @@ def _division_fields(county_label: str = N_("county")) -> list[dict[str, Any]]:
 _PRESETS: dict[str, dict[str, Any]] = {
     "gridgeo-19": {
         "name": "gridgeo-19",
-        "title": (
+        "title": N_(
             "gridgeo's own 19-digit layout (R8): NBS division code 12 + grid class 1 + serial 3 "
             "+ sub-grid 3. The division part is verified; the suffix is not (the Shandong "
             "provincial text was not at hand)."
@@ -423,7 +423,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
     },
     "beijing-db11": {
         "name": "beijing-db11",
-        "title": "Beijing DB11 单元网格划分 (网格化城市管理系统): county 6 + street/town 3 + community/village 3 + serial 3",
+        "title": N_("Beijing DB11 单元网格划分 (网格化城市管理系统): county 6 + street/town 3 + community/village 3 + serial 3"),
         "verified": True,
         "serial_order": "west to east, north to south within the community",
         "fields": _division_fields()
@@ -440,7 +440,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
     },
     "cjt-349-2010": {
         "name": "cjt-349-2010",
-        "title": (
+        "title": N_(
             "CJ/T 349-2010 数字社区管理与服务 网格划分与编码规则: management/service object 6 + "
             "county 6 + street/town 3 + community 3 (601+ for merged communities) + serial 2"
         ),
