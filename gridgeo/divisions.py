@@ -25,6 +25,8 @@ from importlib import resources
 
 import pandas as pd
 
+from gridgeo.i18n import N_, _
+
 #: Province-level codes of GB/T 2260 (the first two digits of every division code).
 PROVINCES: dict[str, str] = {
     "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区",
@@ -39,22 +41,23 @@ PROVINCES: dict[str, str] = {
 
 #: Kinds of the township part (digits 7–9): (first, last, kind).
 TOWNSHIP_KINDS: tuple[tuple[int, int, str], ...] = (
-    (1, 99, "street"), (100, 199, "town"), (200, 399, "township"), (400, 599, "other/development zone"),
+    (1, 99, N_("street")), (100, 199, N_("town")), (200, 399, N_("township")),
+    (400, 599, N_("other/development zone")),
 )  # fmt: skip
 
 #: Kinds of the community/village part (digits 10–12): (first, last, kind).
 VILLAGE_KINDS: tuple[tuple[int, int, str], ...] = (
-    (1, 199, "residents' committee"), (200, 399, "villagers' committee"), (400, 599, "other"),
+    (1, 199, N_("residents' committee")), (200, 399, N_("villagers' committee")), (400, 599, N_("other")),
 )  # fmt: skip
 
 #: The kind of the village part that is an administrative village (R2 lets it stay one grid).
 VILLAGE = "villagers' committee"
 
-#: The five parts of a 12-digit code: (role, slice, label).
+#: The five parts of a 12-digit code: (role, slice, label); the label is translated where shown.
 PARTS: tuple[tuple[str, slice, str], ...] = (
-    ("province", slice(0, 2), "province"), ("city", slice(2, 4), "city (prefecture)"),
-    ("county", slice(4, 6), "county"), ("township", slice(6, 9), "street/town/township"),
-    ("village", slice(9, 12), "community/village"),
+    ("province", slice(0, 2), N_("province")), ("city", slice(2, 4), N_("city (prefecture)")),
+    ("county", slice(4, 6), N_("county")), ("township", slice(6, 9), N_("street/town/township")),
+    ("village", slice(9, 12), N_("community/village")),
 )  # fmt: skip
 
 Extra = tuple[tuple[int, int, str], ...]
@@ -100,7 +103,26 @@ def village_kind(digits: str) -> str | None:
 
 
 def _ranges(kinds: Extra) -> str:
-    return ", ".join(f"{lo:03d}–{hi:03d} {kind}" for lo, hi, kind in kinds)
+    return _(", ").join(f"{lo:03d}–{hi:03d} {_(kind)}" for lo, hi, kind in kinds)
+
+
+def digits_label(span: slice, part: str) -> str:
+    """How a message names the digits of one part of a code: ``digits 7–9 (street/town/township)``.
+
+    Parameters
+    ----------
+    span : slice
+        The part's digits in the code (0-based, end excluded).
+    part : str
+        The part's English label (translated here, so a table of labels can hold English).
+
+    Returns
+    -------
+    str
+    """
+    if span.stop - span.start == 1:
+        return _("digit {n} ({part})").format(n=span.start + 1, part=_(part))
+    return _("digits {first}–{last} ({part})").format(first=span.start + 1, last=span.stop, part=_(part))
 
 
 def part_problems(role: str, value: str, where: str, extra: Extra = ()) -> list[str]:
@@ -123,24 +145,29 @@ def part_problems(role: str, value: str, where: str, extra: Extra = ()) -> list[
         Empty when the part is allowed.
     """
     n = int(value)
-    allowed_extra = any(lo <= n <= hi for lo, hi, _ in extra)
+    allowed_extra = any(lo <= n <= hi for lo, hi, _meaning in extra)
     if role == "province" and value not in PROVINCES:
-        return [f"{where} '{value}' is not a province code of GB/T 2260 (Shandong is 37)."]
-    if role in ("city", "county") and n == 0:
-        upper = "province" if role == "city" else "city"
-        return [f"{where} '{value}' would mean the {upper} itself; a grid needs a real {role}."]
+        return [_("{where} '{value}' is not a province code of GB/T 2260 (Shandong is 37).").format(
+            where=where, value=value)]  # fmt: skip
+    if role == "city" and n == 0:
+        return [_("{where} '{value}' would mean the province itself; a grid needs a real city.").format(
+            where=where, value=value)]  # fmt: skip
+    if role == "county" and n == 0:
+        return [_("{where} '{value}' would mean the city itself; a grid needs a real county.").format(
+            where=where, value=value)]  # fmt: skip
     if role == "township" and township_kind(value) is None and not allowed_extra:
         if n == 0:
-            return [f"{where} '000' is the county itself (a county code), not a community or village; the township "
-                    f"part is {_ranges(TOWNSHIP_KINDS)}."]  # fmt: skip
-        return [f"{where} '{value}' is not a township class of the NBS rules: {_ranges(TOWNSHIP_KINDS)}."]
+            return [_("{where} '000' is the county itself (a county code), not a community or village; the township "
+                      "part is {ranges}.").format(where=where, ranges=_ranges(TOWNSHIP_KINDS))]  # fmt: skip
+        return [_("{where} '{value}' is not a township class of the NBS rules: {ranges}.").format(
+            where=where, value=value, ranges=_ranges(TOWNSHIP_KINDS))]  # fmt: skip
     if role == "village" and village_kind(value) is None and not allowed_extra:
-        more = "".join(f", {lo:03d}–{hi:03d} {m}" for lo, hi, m in extra)
         if n == 0:
-            return [f"{where} '000' is the street/town itself (a street/town code), not a community or village; a grid "
-                    "belongs to a community (001–199) or an administrative village (200–399)."]  # fmt: skip
-        return [f"{where} '{value}' is not a community/village class of the NBS rules: "
-                f"{_ranges(VILLAGE_KINDS)}{more}."]  # fmt: skip
+            return [_("{where} '000' is the street/town itself (a street/town code), not a community or village; a "
+                      "grid belongs to a community (001–199) or an administrative village (200–399).").format(
+                          where=where)]  # fmt: skip
+        return [_("{where} '{value}' is not a community/village class of the NBS rules: {ranges}.").format(
+            where=where, value=value, ranges=_ranges(VILLAGE_KINDS + tuple(extra)))]  # fmt: skip
     return []
 
 
@@ -166,12 +193,13 @@ def division_code_problems(code: object) -> list[str]:
     "digits 1–2 (province) '9"
     """
     if not isinstance(code, str):
-        return [f"The community code must be a string of 12 digits, not {type(code).__name__}."]
+        return [_("The community code must be a string of 12 digits, not {type}.").format(type=type(code).__name__)]
     if len(code) != 12 or not (code.isascii() and code.isdigit()):
-        return [f"Community code {code!r} is not a 12-digit statistical division code (统计用区划代码)."]
+        return [_("Community code {code!r} is not a 12-digit statistical division code (统计用区划代码).").format(
+            code=code)]  # fmt: skip
     out: list[str] = []
     for role, span, label in PARTS:
-        out.extend(part_problems(role, code[span], f"digits {span.start + 1}–{span.stop} ({label})"))
+        out.extend(part_problems(role, code[span], digits_label(span, label)))
     return out
 
 

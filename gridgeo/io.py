@@ -29,6 +29,7 @@ import pyogrio
 from pyproj import CRS
 
 from gridgeo.errors import GridgeoError, InputError, Problem
+from gridgeo.i18n import N_, _
 from gridgeo.schema import ALIASES, LAYERS
 
 #: Driver for each output suffix.
@@ -126,7 +127,7 @@ def read_config(path: str | os.PathLike) -> dict[str, LayerSource]:
             problems.append(Problem(label, None, _unknown("section", key, CONFIG_SECTIONS)))
     layers = data.get("layers")
     if not isinstance(layers, dict) or not layers:
-        problems.append(Problem(label, None, "the config has no [layers.*] table"))
+        problems.append(Problem(label, None, _("the config has no [layers.*] table")))
         raise InputError(problems)
     out: dict[str, LayerSource] = {}
     for name, spec in layers.items():
@@ -179,26 +180,26 @@ def read_config_options(path: str | os.PathLike) -> dict:
     opts = _load_toml(path).get("options", {})
     label = str(path)
     if not isinstance(opts, dict):
-        raise InputError([Problem(label, None, "[options] must be a table")])
-    problems = [Problem(label, None, "[options]: " + _unknown("key", k, OPTION_KEYS)) for k in opts if k not in OPTION_KEYS]
+        raise InputError([Problem(label, None, _("[options] must be a table"))])
+    problems = [Problem(label, None, _in("[options]", _unknown("key", k, OPTION_KEYS))) for k in opts if k not in OPTION_KEYS]
     out = dict(opts)
     if "skip_unknown_landuse" in opts and not isinstance(opts["skip_unknown_landuse"], bool):
-        problems.append(Problem(label, None, "[options] skip_unknown_landuse must be true or false"))
+        problems.append(Problem(label, None, _("[options] skip_unknown_landuse must be true or false")))
     if "census" in opts:
         if isinstance(opts["census"], str):
             out["census"] = path.parent / opts["census"]
         else:
-            problems.append(Problem(label, None, "[options] census must be a file name, in quotes"))
+            problems.append(Problem(label, None, _("[options] census must be a file name, in quotes")))
     floors = opts.get("dedicated_floor_m2", {})
     if not isinstance(floors, dict) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in floors.values()
     ):
-        problems.append(Problem(label, None, "[options] dedicated_floor_m2 must map classes to areas in m² (≥ 0)"))
+        problems.append(Problem(label, None, _("[options] dedicated_floor_m2 must map classes to areas in m² (≥ 0)")))
     est = opts.get("estimate_households", {})
     if not isinstance(est, dict):
-        problems.append(Problem(label, None, "[options.estimate_households] must be a table"))
+        problems.append(Problem(label, None, _("[options.estimate_households] must be a table")))
     else:
-        problems += [Problem(label, None, "[options.estimate_households]: " + _unknown("key", k, ESTIMATE_KEYS))
+        problems += [Problem(label, None, _in("[options.estimate_households]", _unknown("key", k, ESTIMATE_KEYS)))
                      for k in est if k not in ESTIMATE_KEYS]  # fmt: skip
     if problems:
         raise InputError(problems)
@@ -211,26 +212,41 @@ def _load_toml(path: Path) -> dict:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise InputError([Problem(str(path), None, "config file not found")]) from None
+        raise InputError([Problem(str(path), None, _("config file not found"))]) from None
     except IsADirectoryError:
-        raise InputError([Problem(str(path), None, "is a folder, not a config file")]) from None
+        raise InputError([Problem(str(path), None, _("is a folder, not a config file"))]) from None
     except OSError as exc:
-        raise InputError([Problem(str(path), None, f"cannot be read: {exc.strerror or exc}")]) from None
+        raise InputError([Problem(str(path), None, _("cannot be read: {why}").format(why=exc.strerror or exc))]) from None
     try:
         # utf-8-sig: Windows editors (Notepad) save UTF-8 with a byte-order mark.
         return tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        msg = f"not a valid TOML config: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        msg = _("not a valid TOML config: not UTF-8 text ({reason} at byte {start}); save it as UTF-8").format(
+            reason=exc.reason, start=exc.start)
         raise InputError([Problem(str(path), None, msg)]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise InputError([Problem(str(path), None, f"not a valid TOML config: {exc}")]) from None
+        raise InputError([Problem(str(path), None, _("not a valid TOML config: {why}").format(why=exc))]) from None
+
+
+#: The sentence on an unknown name, per kind of name (whole sentences, so that each reads in Chinese).
+_UNKNOWN: dict[str, str] = {
+    "section": N_("unknown section {key!r}{hint} (known: {known})"),
+    "key": N_("unknown key {key!r}{hint} (known: {known})"),
+    "layer": N_("unknown layer {key!r}{hint} (known: {known})"),
+    "column": N_("unknown column {key!r}{hint} (known: {known})"),
+}
 
 
 def _unknown(what: str, key: object, known: tuple[str, ...] | list[str]) -> str:
     """``unknown column 'colums'; did you mean 'columns'? known: ...``."""
     close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown {what} {key!r}{hint} (known: {', '.join(known)})"
+    hint = _("; did you mean {close!r}?").format(close=close[0]) if close else ""
+    return _(_UNKNOWN[what]).format(key=key, hint=hint, known=", ".join(known))
+
+
+def _in(where: str, message: str) -> str:
+    """A message about one table of the config: ``[layers.buildings]: ...``."""
+    return _("{where}: {message}").format(where=where, message=message)
 
 
 def _layer_spec(path: Path, name: str, spec: object, problems: list[Problem]) -> LayerSource | None:
@@ -241,22 +257,23 @@ def _layer_spec(path: Path, name: str, spec: object, problems: list[Problem]) ->
         return None
     where = f"[layers.{name}]"
     if not isinstance(spec, dict):
-        problems.append(Problem(label, None, f"{where} must be a table with a 'path'"))
+        problems.append(Problem(label, None, _("{where} must be a table with a 'path'").format(where=where)))
         return None
     for key in spec:
         if key not in LAYER_KEYS:
-            problems.append(Problem(label, None, f"{where}: " + _unknown("key", key, LAYER_KEYS)))
+            problems.append(Problem(label, None, _in(where, _unknown("key", key, LAYER_KEYS))))
     file, layer = spec.get("path"), spec.get("layer")
     ok = True
     if file is None:
-        problems.append(Problem(label, None, f"layer {name!r} needs a 'path' (the file, in quotes)"))
+        problems.append(Problem(label, None, _("layer {name!r} needs a 'path' (the file, in quotes)").format(name=name)))
         ok = False
     elif not isinstance(file, str) or not file.strip():
-        problems.append(Problem(label, None, f"{where}: 'path' must be a file name in quotes, "
-                                f"not {file!r} ({type(file).__name__})"))  # fmt: skip
+        problems.append(Problem(label, None, _in(where, _("'path' must be a file name in quotes, not {value!r} "
+                                "({type})").format(value=file, type=type(file).__name__))))  # fmt: skip
         ok = False
     if layer is not None and not isinstance(layer, str):
-        problems.append(Problem(label, None, f"{where}: 'layer' must be a layer name in quotes, not {layer!r}"))
+        problems.append(Problem(label, None, _in(where, _("'layer' must be a layer name in quotes, not {value!r}").format(
+            value=layer))))  # fmt: skip
         ok = False
     columns = _columns_spec(label, where, name, spec.get("columns", {}), problems)
     if not ok or columns is None:
@@ -271,18 +288,18 @@ def _columns_spec(
     label: str, where: str, name: str, columns: object, problems: list[Problem]
 ) -> dict[str, str] | None:
     if not isinstance(columns, dict):
-        problems.append(Problem(label, None, f"{where}: 'columns' must be a table such as "
-                                f"{{ households = \"户数\" }}, not {columns!r}"))  # fmt: skip
+        problems.append(Problem(label, None, _in(where, _("'columns' must be a table such as {example}, not "
+                                "{value!r}").format(example='{ households = "户数" }', value=columns))))  # fmt: skip
         return None
     known = sorted(set(known_columns(name)))
     ok = True
     for canon, col in columns.items():
         if canon not in known:
-            problems.append(Problem(label, None, f"{where}: " + _unknown("column", canon, known)))
+            problems.append(Problem(label, None, _in(where, _unknown("column", canon, known))))
             ok = False
         elif not isinstance(col, str) or not col:
-            problems.append(Problem(label, None, f"{where}: column {canon} must name a file column "
-                                    f"in quotes, not {col!r}"))  # fmt: skip
+            problems.append(Problem(label, None, _in(where, _("column {canon} must name a file column in quotes, "
+                                    "not {value!r}").format(canon=canon, value=col))))  # fmt: skip
             ok = False
     return {str(k): str(v) for k, v in columns.items()} if ok else None
 
@@ -316,17 +333,17 @@ def parse_mapping(items: list[str] | None) -> dict[str, dict[str, str]]:
     problems = []
     for item in items or []:
         if "=" not in item:
-            problems.append(Problem("--map", None, f"{item!r} is not canonical=column"))
+            problems.append(Problem("--map", None, _("{item!r} is not canonical=column").format(item=item)))
             continue
         key, value = item.split("=", 1)
-        layer, _, canon = key.rpartition(".")
+        layer, _dot, canon = key.rpartition(".")
         layer = layer or "*"
         if layer != "*" and layer not in LAYERS:
-            problems.append(Problem("--map", None, f"unknown layer {layer!r} in {item!r}"))
+            problems.append(Problem("--map", None, _("unknown layer {layer!r} in {item!r}").format(layer=layer, item=item)))
             continue
         candidates = LAYERS if layer == "*" else {layer: LAYERS[layer]}
         if not any(canon in known_columns(n) for n in candidates):
-            problems.append(Problem("--map", None, f"unknown column {canon!r} in {item!r}"))
+            problems.append(Problem("--map", None, _("unknown column {canon!r} in {item!r}").format(canon=canon, item=item)))
             continue
         out.setdefault(layer, {})[canon] = value
     if problems:
@@ -357,7 +374,7 @@ def read_layer(source: LayerSource, kind: str) -> gpd.GeoDataFrame:
     """
     label = source.label
     if not source.path.exists():
-        raise InputError([Problem(label, None, "file not found")])
+        raise InputError([Problem(label, None, _("file not found"))])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -366,14 +383,14 @@ def read_layer(source: LayerSource, kind: str) -> gpd.GeoDataFrame:
         # The file opened: it is a GIS file, but the layer asked for is not in it.
         raise InputError([Problem(label, None, _layer_message(source))]) from None
     except pyogrio.errors.DataSourceError as exc:
-        msg = f"cannot be read as a GIS file ({_FORMATS}): {_first_line(exc)}"
+        msg = _("cannot be read as a GIS file ({formats}): {why}").format(formats=_FORMATS, why=_first_line(exc))
         raise InputError([Problem(label, None, msg)]) from None
     except UnicodeDecodeError as exc:
         raise InputError([Problem(label, None, _encoding_message(source, exc))]) from None
     except (OSError, ValueError) as exc:
-        raise InputError([Problem(label, None, f"cannot be read: {exc}")]) from None
+        raise InputError([Problem(label, None, _("cannot be read: {why}").format(why=exc))]) from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
-        raise InputError([Problem(label, None, "has no geometry column: not a spatial layer")])
+        raise InputError([Problem(label, None, _("has no geometry column: not a spatial layer"))])
     columns = dict(source.columns)
     for canon, col in source.soft_columns.items():
         if canon not in columns and col in gdf.columns:
@@ -397,16 +414,17 @@ def _layer_message(source: LayerSource) -> str:
         names = [str(n) for n in pyogrio.list_layers(source.path)[:, 0]]
     except Exception:  # the layer error is the one to report, not a second one
         names = []
-    known = f"its layers are: {', '.join(names)}" if names else "it has no readable layer"
-    return f"has no layer {source.layer!r}; {known}"
+    if names:
+        return _("has no layer {layer!r}; its layers are: {names}").format(layer=source.layer, names=", ".join(names))
+    return _("has no layer {layer!r}; it has no readable layer").format(layer=source.layer)
 
 
 def _encoding_message(source: LayerSource, exc: UnicodeDecodeError) -> str:
     if source.path.suffix.lower() == ".shp" and not source.path.with_suffix(".cpg").exists():
-        return (f"attributes are not UTF-8 ({exc.reason} at byte {exc.start}); a shapefile without a "
-                f".cpg file is read as UTF-8: add {source.path.with_suffix('.cpg').name} holding the "
-                "encoding of the .dbf, e.g. GBK for files from older Chinese desktop GIS")  # fmt: skip
-    return f"cannot be read: text is not in the encoding the file declares ({exc})"
+        return _("attributes are not UTF-8 ({reason} at byte {start}); a shapefile without a .cpg file is read "
+                 "as UTF-8: add {cpg} holding the encoding of the .dbf, e.g. GBK for files from older Chinese "
+                 "desktop GIS").format(reason=exc.reason, start=exc.start, cpg=source.path.with_suffix(".cpg").name)  # fmt: skip
+    return _("cannot be read: text is not in the encoding the file declares ({why})").format(why=exc)
 
 
 def _encoding(source: LayerSource) -> str | None:
@@ -437,8 +455,8 @@ def rename_columns(
     for canon, col in columns.items():
         if col not in gdf.columns:
             problems.append(
-                Problem(label or kind, None, f"mapped column {col!r} (for {canon}) is not in the file; "
-                        f"columns are: {', '.join(map(str, gdf.columns))}")
+                Problem(label or kind, None, _("mapped column {column!r} (for {canon}) is not in the file; "
+                        "columns are: {columns}").format(column=col, canon=canon, columns=", ".join(map(str, gdf.columns))))
             )
         else:
             rename[col] = canon
@@ -573,8 +591,8 @@ def atomic_path(target: str | os.PathLike):
     except Exception as exc:
         if _disk_full(exc):
             raise GridgeoError(
-                f"{target}: the disk is full while writing it; {target.name} was not changed. "
-                "Free some space (or write --out elsewhere) and run again"
+                _("{path}: the disk is full while writing it; {name} was not changed. "
+                  "Free some space (or write --out elsewhere) and run again").format(path=target, name=target.name)
             ) from None
         raise
     finally:
@@ -668,9 +686,11 @@ def write_layer(
     path = Path(path)
     driver = DRIVERS.get(path.suffix.lower())
     if driver is None:
-        raise InputError([Problem(str(path), None, f"unknown output format; use one of {', '.join(DRIVERS)}")])
+        raise InputError([Problem(str(path), None, _("unknown output format; use one of {formats}").format(
+            formats=", ".join(DRIVERS)))])
     if encoding.upper() not in SHAPEFILE_ENCODINGS:
-        raise InputError([Problem(str(path), None, f"unknown encoding {encoding!r}; use UTF-8 or GBK")])
+        raise InputError([Problem(str(path), None, _("unknown encoding {encoding!r}; use UTF-8 or GBK").format(
+            encoding=encoding))])
     path.parent.mkdir(parents=True, exist_ok=True)
     if driver == "ESRI Shapefile":
         return _write_shapefile(shapefile_fields(gdf), path, encoding.upper())
@@ -728,11 +748,11 @@ def _write_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str) -> Path:
             os.replace(part, path.parent / part.name)
     except Exception as exc:
         if _disk_full(exc):
-            raise GridgeoError(f"{path}: the disk is full while writing it; {path.name} was not "
-                               "changed. Free some space and run again") from None  # fmt: skip
+            raise GridgeoError(_("{path}: the disk is full while writing it; {name} was not changed. Free some "
+                                 "space and run again").format(path=path, name=path.name)) from None  # fmt: skip
         if isinstance(exc, UnicodeEncodeError) or "encod" in str(exc).lower():
-            raise InputError([Problem(str(path), None, f"a text cannot be written in {encoding}: "
-                                      f"{_first_line(exc)}; write UTF-8 instead")]) from None  # fmt: skip
+            raise InputError([Problem(str(path), None, _("a text cannot be written in {encoding}: {why}; write "
+                                      "UTF-8 instead").format(encoding=encoding, why=_first_line(exc)))]) from None  # fmt: skip
         raise
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -839,8 +859,8 @@ def output_lock(folder: str | os.PathLike, *, timeout: float = 0.0):
         fd = _acquire(lock, timeout)
     except OSError as exc:
         raise GridgeoError(
-            f"{folder}: the output folder cannot be written ({exc.strerror or exc}); "
-            "choose another --out or fix its permissions"
+            _("{folder}: the output folder cannot be written ({why}); choose another --out or fix its "
+              "permissions").format(folder=folder, why=exc.strerror or exc)
         ) from None
     try:
         yield lock
@@ -865,8 +885,9 @@ def _acquire(lock: Path, timeout: float) -> int:
             os.close(fd)
             if time.monotonic() >= deadline:
                 raise GridgeoError(
-                    f"{lock.parent}: another gridgeo run ({holder}) is writing this output folder "
-                    f"(lock file {lock}); wait for it to end, or give another --out"
+                    _("{folder}: another gridgeo run ({holder}) is writing this output folder (lock file "
+                      "{lock}); wait for it to end, or give another --out").format(
+                          folder=lock.parent, holder=holder, lock=lock)
                 ) from None
             time.sleep(0.2)
             continue
@@ -889,7 +910,7 @@ def _holder(fd: int) -> str:
         text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
     except OSError:
         text = ""
-    return f"process {text}" if text.isdigit() else "a process"
+    return _("process {pid}").format(pid=text) if text.isdigit() else _("a process")
 
 
 def check_not_input(
@@ -928,12 +949,12 @@ def check_not_input(
         target = Path(os.path.realpath(t))
         for path in inputs:
             if _same_file(target, path):
-                problems.append(Problem(str(t), None, f"is the input file {path}: gridgeo never "
-                                        "writes its inputs; give another output path"))  # fmt: skip
+                problems.append(Problem(str(t), None, _("is the input file {path}: gridgeo never writes its "
+                                        "inputs; give another output path").format(path=path)))  # fmt: skip
                 break
             if path.is_relative_to(target) and (target.is_dir() or not target.exists()):
-                problems.append(Problem(str(t), None, f"holds the input file {path}, which a run "
-                                        "could replace: write the outputs to another folder"))  # fmt: skip
+                problems.append(Problem(str(t), None, _("holds the input file {path}, which a run could "
+                                        "replace: write the outputs to another folder").format(path=path)))  # fmt: skip
                 break
     if problems:
         raise InputError(problems)

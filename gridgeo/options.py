@@ -119,7 +119,7 @@ class Band:
         return self.lower <= value <= self.upper
 
     def __str__(self) -> str:
-        return f"[{self.lower}, {self.upper}] {self.measure}"
+        return f"[{self.lower}, {self.upper}] {_(self.measure)}"
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class PartitionOptions:
         if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
             problems.append(Problem("--seed", None, _("is {value!r}; give a whole number from 0 to {top}").format(value=self.seed, top=MAX_SEED)))
         if not isinstance(self.band, Band):
-            problems.append(Problem("band", None, f"is {self.band!r}, not a Band"))
+            problems.append(Problem("band", None, _("is {value!r}, not a Band").format(value=self.band)))
         if problems:
             raise InputError(problems)
 

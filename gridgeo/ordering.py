@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 #: Height of the rows of the reading order, in metres.
 DEFAULT_BAND_M = 200.0
@@ -43,7 +44,7 @@ def metric_crs(grids: gpd.GeoDataFrame) -> Any:
     crs = grids.crs
     if crs is None:
         raise InputError(
-            [Problem("grids", None, "the grid layer has no CRS; set it (gdf.set_crs(...)) first")]
+            [Problem("grids", None, _("the grid layer has no CRS; set it (gdf.set_crs(...)) first"))]
         )
     if crs.is_projected and all(a.unit_name in ("metre", "meter") for a in crs.axis_info[:2]):
         return crs

@@ -258,22 +258,23 @@ def grid_layer_problems(
     import geopandas as gpd
 
     from gridgeo.errors import Problem
+    from gridgeo.i18n import _
 
     if not isinstance(grids, gpd.GeoDataFrame) or grids.geometry.name not in grids.columns:
-        return [Problem(source, None, "expected a grid layer with a geometry column")]
+        return [Problem(source, None, _("expected a grid layer with a geometry column"))]
     problems = []
     if crs and grids.crs is None:
-        problems.append(Problem(source, None, "the grid layer has no CRS; set one (e.g. EPSG:4490)"))
+        problems.append(Problem(source, None, _("the grid layer has no CRS; set one (e.g. EPSG:4490)")))
     missing = [c for c in need if c not in grids.columns]
     if missing:
-        problems.append(Problem(source, None, f"missing column(s) {', '.join(map(repr, missing))}"))
+        problems.append(Problem(source, None, _("missing column(s) {missing}").format(missing=", ".join(map(repr, missing)))))
     if key is not None and key in grids.columns:
         values = grids[key]
         if values.isna().any():
-            problems.append(Problem(source, None, f"{int(values.isna().sum())} grid(s) without {key}"))
+            problems.append(Problem(source, None, _("{n} grid(s) without {key}").format(n=int(values.isna().sum()), key=key)))
         dup = values[values.duplicated() & values.notna()].astype(str).unique()
         for d in dup[:10]:
-            problems.append(Problem(source, d, f"{key} {d} appears more than once; each grid needs its own"))
+            problems.append(Problem(source, d, _("{key} {value} appears more than once; each grid needs its own").format(key=key, value=d)))
     return problems
 
 

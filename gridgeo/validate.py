@@ -127,11 +127,14 @@ def load_district(
     problems = []
     for need in ("communities", "buildings"):
         if need not in sources:
-            problems.append(Problem("input", None, f"the {need} layer is required"))
+            problems.append(Problem("input", None, _("the {name} layer is required").format(name=need)))
     if problems:
         raise InputError(problems)
     layers: dict[str, gpd.GeoDataFrame] = {}
     for name, src in sources.items():
+        if name not in LAYERS:  # a library caller's mapping (a config's layers are checked when read)
+            problems.append(Problem("input", None, _("unknown layer name {name!r}").format(name=name)))
+            continue
         try:
             layers[name] = read_layer(src, name)
         except InputError as exc:
@@ -200,7 +203,7 @@ def validate_layers(  # noqa: C901 - the order of the layer checks is the order 
     col = _Collector()
     for need in ("communities", "buildings"):
         if need not in layers:
-            col.error("input", None, f"the {need} layer is required")
+            col.error("input", None, _("the {name} layer is required").format(name=need))
     if col.errors:
         raise InputError(col.errors)
 
@@ -208,7 +211,7 @@ def validate_layers(  # noqa: C901 - the order of the layer checks is the order 
     clean: dict[str, gpd.GeoDataFrame] = {}
     for name, gdf in layers.items():
         if name not in LAYERS:
-            col.error(labels[name], None, f"unknown layer name {name!r}")
+            col.error(labels[name], None, _("unknown layer name {name!r}").format(name=name))
             continue
         out = _check_layer(gdf.copy(), name, labels[name], col, skip_unknown=skip_unknown_landuse)
         if out is not None:
@@ -223,7 +226,8 @@ def validate_layers(  # noqa: C901 - the order of the layer checks is the order 
     for name, gdf in clean.items():
         if not CRS.from_user_input(gdf.crs).equals(ref):
             col.warn("input.crs", labels[name], None,
-                     f"layer is in {CRS.from_user_input(gdf.crs).name}, the communities in {ref.name}: reprojected to the communities' CRS")  # fmt: skip
+                     _("layer is in {crs}, the communities in {ref}: reprojected to the communities' CRS").format(
+                         crs=CRS.from_user_input(gdf.crs).name, ref=ref.name))  # fmt: skip
             clean[name] = gdf.to_crs(ref)
 
     work = metric_crs(clean["communities"])
@@ -277,19 +281,20 @@ def _check_layer(  # noqa: C901 - one branch per defect class of a layer, collec
     spec = LAYERS[name]
     if len(gdf) == 0:
         if name in ("communities", "buildings"):
-            col.error(label, None, f"the {name} layer is empty: it has no features")
+            col.error(label, None, _("the {name} layer is empty: it has no features").format(name=name))
             return None
-        col.warn("input.empty", label, None, f"the {name} layer is empty and is ignored")
+        col.warn("input.empty", label, None, _("the {name} layer is empty and is ignored").format(name=name))
         return None
     if gdf.crs is None:
-        col.error(label, None, "has no CRS (coordinate reference system): define it in the file, "
-                  "e.g. EPSG:4490 for CGCS2000 longitude/latitude or EPSG:4549 for CGCS2000 Gauss–Krüger CM 120°E",
+        col.error(label, None, _("has no CRS (coordinate reference system): define it in the file, "
+                  "e.g. EPSG:4490 for CGCS2000 longitude/latitude or EPSG:4549 for CGCS2000 Gauss–Krüger CM 120°E"),
                   blocking=True)  # fmt: skip
     missing = [c for c in spec.required if c not in gdf.columns]
     if missing:
-        col.error(label, None, f"missing column(s) {', '.join(missing)}; the file has "
-                  f"{', '.join(str(c) for c in gdf.columns if c != gdf.geometry.name)}; map yours with "
-                  f"--map {missing[0]}=YOUR_COLUMN or a config file")  # fmt: skip
+        col.error(label, None, _("missing column(s) {missing}; the file has {present}; map yours with "
+                  "--map {first}=YOUR_COLUMN or a config file").format(
+                      missing=", ".join(missing), first=missing[0],
+                      present=", ".join(str(c) for c in gdf.columns if c != gdf.geometry.name)))  # fmt: skip
         return None
 
     # Ids: generated from the row when absent, and unique.
@@ -306,11 +311,11 @@ def _check_layer(  # noqa: C901 - one branch per defect class of a layer, collec
     gdf[idc] = ids
     blank = ids[ids == ""]
     for i in blank.index[:20]:
-        col.error(label, f"row {i + 1}", f"{idc} is empty")
+        col.error(label, f"row {i + 1}", _("{column} is empty").format(column=idc))
     dup = ids[ids.duplicated(keep=False) & (ids != "")]
     for value in sorted(set(dup))[:20]:
         rows = ", ".join(str(i + 1) for i in dup.index[dup == value][:5])
-        col.error(label, value, f"duplicate {idc} (rows {rows}): ids must be unique")
+        col.error(label, value, _("duplicate {column} (rows {rows}): ids must be unique").format(column=idc, rows=rows))
 
     # The reverse: longitude/latitude of China declared as a metric CRS would put every feature
     # within a few hundred metres of the false origin; one located hint instead of one line each.
@@ -329,10 +334,10 @@ def _check_layer(  # noqa: C901 - one branch per defect class of a layer, collec
         b = gdf.geometry.bounds
         off = ids[(b["minx"] < -180) | (b["maxx"] > 180) | (b["miny"] < -90) | (b["maxy"] > 90)]
         if len(off):
-            col.error(label, None, f"{len(off)} feature(s) (first: id {off.iloc[0]}) have coordinates "
-                      f"outside longitude/latitude, yet the CRS is {CRS.from_user_input(gdf.crs).name}: "
-                      "the file is probably in a projected CRS (metres); declare it in the file "
-                      "(a GeoJSON without a 'crs' member is read as WGS 84 longitude/latitude)",
+            col.error(label, None, _("{n} feature(s) (first: id {first}) have coordinates outside "
+                      "longitude/latitude, yet the CRS is {crs}: the file is probably in a projected CRS "
+                      "(metres); declare it in the file (a GeoJSON without a 'crs' member is read as WGS 84 "
+                      "longitude/latitude)").format(n=len(off), first=off.iloc[0], crs=CRS.from_user_input(gdf.crs).name),
                       blocking=True)  # fmt: skip
 
     # Geometry: present, of the right family, valid (repaired) or refused.
@@ -346,12 +351,12 @@ def _check_layer(  # noqa: C901 - one branch per defect class of a layer, collec
     for i in suspect:  # only the features with a problem are looked at one by one
         fid, g = ids.iloc[i], arr[i]
         if g is None or shapely.is_empty(g):
-            col.error(label, fid or f"row {i + 1}", "has no geometry", blocking=True)
+            col.error(label, fid or f"row {i + 1}", _("has no geometry"), blocking=True)
             continue
         fam = _FAMILY.get(g.geom_type)
         if fam not in fam_ok:
-            col.error(label, fid, f"geometry is {g.geom_type}; the {name} layer needs {' or '.join(sorted(fam_ok))}",
-                      blocking=True)  # fmt: skip
+            col.error(label, fid, _("geometry is {type}; the {name} layer needs {allowed}").format(
+                type=g.geom_type, name=name, allowed=_(" or ").join(sorted(fam_ok))), blocking=True)  # fmt: skip
     gdf, ids = _repair_geometry(gdf, ids, name, label, col)
 
     if name == "buildings":
@@ -361,7 +366,7 @@ def _check_layer(  # noqa: C901 - one branch per defect class of a layer, collec
             gdf["community_code"] = _codes_text(gdf["community_code"], label=label, col=col)
         bad = gdf[(gdf["residents"] < gdf["households"]) & (gdf["households"] >= 0)]
         for fid, g in zip(bad["building_id"][:50], bad.geometry[:50], strict=False):
-            col.warn("input.counts", label, fid, "fewer residents than households: check the census counts", g, gdf.crs)
+            col.warn("input.counts", label, fid, _("fewer residents than households: check the census counts"), g, gdf.crs)
     if name == "landuse":
         gdf = _check_landuse(gdf, ids, label, col, skip_unknown)
         if gdf is None:
@@ -399,8 +404,9 @@ def _repair_geometry(gdf, ids, name: str, label: str, col: _Collector):
                 fixed = _polygonal(fixed)
                 if (fixed is None or fixed.area <= 0) and name == "buildings" and _no_households(gdf, i):
                     drop.append(i)
-                    col.warn("input.geometry", label, ids.iloc[i], f"degenerate building ({reason}) with no "
-                             "households dropped: it has no area and holds no one", g, gdf.crs)  # fmt: skip
+                    col.warn("input.geometry", label, ids.iloc[i], _("degenerate building ({reason}) with no "
+                             "households dropped: it has no area and holds no one").format(reason=reason),
+                             g, gdf.crs)  # fmt: skip
                     continue
                 added = _land_added(g, fixed)
                 if added > 0:
@@ -410,13 +416,14 @@ def _repair_geometry(gdf, ids, name: str, label: str, col: _Collector):
                                   reason=reason, area=_area_text(added, gdf.crs)), blocking=True)  # fmt: skip
                     continue
                 if fixed is None or fixed.area <= 0:
-                    col.error(label, ids.iloc[i], f"invalid polygon ({reason}) collapses to no area when repaired: "
-                              "refused, because a polygon with no area can hold no building and tile no land; redraw it",
-                              blocking=True)  # fmt: skip
+                    col.error(label, ids.iloc[i], _("invalid polygon ({reason}) collapses to no area when repaired: "
+                              "refused, because a polygon with no area can hold no building and tile no land; "
+                              "redraw it").format(reason=reason), blocking=True)  # fmt: skip
                     continue
             new[i] = fixed
             col.warn("input.geometry", label, ids.iloc[i],
-                     f"invalid geometry ({reason}) repaired with make_valid; check the shape", fixed, gdf.crs)  # fmt: skip
+                     _("invalid geometry ({reason}) repaired with make_valid; check the shape").format(reason=reason),
+                     fixed, gdf.crs)  # fmt: skip
         gdf = gdf.set_geometry(gpd.GeoSeries(new, index=gdf.index, crs=gdf.crs))
         if drop:
             gdf = gdf.drop(index=gdf.index[drop])
@@ -461,12 +468,12 @@ def _check_landuse(gdf, ids, label: str, col: _Collector, skip_unknown: bool):
     unknown = cls.isna()
     for fid, raw, g in zip(ids[unknown], gdf["landuse_class"][unknown], gdf.geometry[unknown], strict=True):
         if skip_unknown:
-            col.warn("input.landuse", label, fid, f"unknown landuse_class {raw!r}: polygon left out "
-                     "(--skip-unknown-landuse)", g, gdf.crs)  # fmt: skip
+            col.warn("input.landuse", label, fid, _("unknown landuse_class {value!r}: polygon left out "
+                     "(--skip-unknown-landuse)").format(value=raw), g, gdf.crs)  # fmt: skip
         else:
-            col.error(label, fid, f"unknown landuse_class {raw!r}; use one of "
-                      f"{', '.join(sorted(ABSORBABLE | DEDICATED))}, their Chinese names or OpenStreetMap "
-                      "values, or skip such polygons with --skip-unknown-landuse")  # fmt: skip
+            col.error(label, fid, _("unknown landuse_class {value!r}; use one of {classes}, their Chinese names "
+                      "or OpenStreetMap values, or skip such polygons with --skip-unknown-landuse").format(
+                          value=raw, classes=", ".join(sorted(ABSORBABLE | DEDICATED))))  # fmt: skip
     if skip_unknown and unknown.any():
         gdf, cls = gdf[~unknown].copy(), cls[~unknown]
         if gdf.empty:
@@ -520,9 +527,9 @@ def _codes_text(
     for pos in np.flatnonzero(foreign.to_numpy()):
         raw = text.iloc[pos]
         ascii_form = "".join(str(unicodedata.decimal(ch, ch)) if ch.isdecimal() else ch for ch in raw)
-        problems.append(Problem(source, f"row {pos + 1}", f"{values.name or 'code'} {raw!r} is written in "
-                                f"full-width or other non-ASCII digits: write it in ASCII digits 0-9 "
-                                f"({ascii_form!r})"))  # fmt: skip
+        problems.append(Problem(source, f"row {pos + 1}", _("{column} {value!r} is written in full-width or "
+                                "other non-ASCII digits: write it in ASCII digits 0-9 ({ascii!r})").format(
+                                    column=values.name or "code", value=raw, ascii=ascii_form)))  # fmt: skip
     if col is None:
         raise InputError(problems)
     col.errors.extend(problems)
@@ -567,8 +574,8 @@ def _check_counts(
     """
     ceiling = MAX_PER_BUILDING.get(column, np.inf) if ceiling is None else ceiling
     if pd.api.types.is_bool_dtype(values):
-        col.error(label, None, f"{column} is a yes/no (boolean) column, not a count: map the column "
-                  f"that holds the {column} (--map {column}=COLUMN)")  # fmt: skip
+        col.error(label, None, _("{column} is a yes/no (boolean) column, not a count: map the column "
+                  "that holds the {column} (--map {column}=COLUMN)").format(column=column))  # fmt: skip
         return pd.Series(0, index=values.index, dtype="int64")
     flags = values.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
     num = pd.to_numeric(values.where(~flags, None), errors="coerce")
@@ -579,21 +586,24 @@ def _check_counts(
     for fid, raw, v, flag in zip(ids[bad], values[bad], arr[bad], flags[bad], strict=True):
         shown = repr(raw) if isinstance(raw, str) else str(raw)
         if flag:
-            msg = f"{column} is {shown}, a yes/no value, not a count"
+            msg = _("{column} is {value}, a yes/no value, not a count")
         elif _isnull(raw):
-            msg = f"{column} is missing: give a whole number ≥ 0"
+            msg = _("{column} is missing: give a whole number ≥ 0")
         elif np.isnan(v):
-            msg = f"{column} is {raw!r}, not a number"
+            msg = _("{column} is {raw!r}, not a number")
         elif np.isinf(v) and v > 0:
-            msg = f"{column} is infinite ({shown}): give a whole number ≥ 0"
+            msg = _("{column} is infinite ({value}): give a whole number ≥ 0")
         elif v < 0:
-            msg = f"{column} is negative ({v:g})"
+            msg = _("{column} is negative ({number:g})")
         elif not float(v).is_integer():
-            msg = f"{column} is {v:g}, not a whole number"
+            msg = _("{column} is {number:g}, not a whole number")
+        elif per == "community":
+            msg = _("{column} is {value} for one community, more than the {ceiling:g} a community may "
+                    "hold: check the value (a total, or a code in the count column?)")  # fmt: skip
         else:
-            msg = (f"{column} is {shown} for one {per}, more than the {ceiling:g} a {per} may "
-                   "hold: check the value (a total, or a code in the count column?)")  # fmt: skip
-        col.error(label, fid, msg)
+            msg = _("{column} is {value} for one building, more than the {ceiling:g} a building may "
+                    "hold: check the value (a total, or a code in the count column?)")  # fmt: skip
+        col.error(label, fid, msg.format(column=column, value=shown, raw=raw, number=v, ceiling=ceiling))
     return pd.Series(np.where(bad, 0.0, arr).round().astype("int64"), index=values.index)
 
 
@@ -611,10 +621,12 @@ def _check_communities(com: gpd.GeoDataFrame, label: str, col: _Collector, tol: 
         if division_code_problems(code) or not code.startswith("3702"):
             continue
         if code not in table.index:
-            col.warn("input.code", label, code, "code not in the NBS 2016 table of Qingdao divisions: check it", g, com.crs)
+            col.warn("input.code", label, code, _("code not in the NBS 2016 table of Qingdao divisions: check it"),
+                     g, com.crs)  # fmt: skip
         elif name and str(table.at[code, "name"]) != name and not str(table.at[code, "name"]).startswith(name):
             col.warn("input.code", label, code,
-                     f"name {name!r} differs from the NBS table's {table.at[code, 'name']!r}", g, com.crs)  # fmt: skip
+                     _("name {name!r} differs from the NBS table's {table!r}").format(
+                         name=name, table=table.at[code, "name"]), g, com.crs)  # fmt: skip
     com["is_village"] = com["community_code"].map(is_village_code)
 
     # Overlaps between communities: slivers trimmed, real overlaps refused.
@@ -634,11 +646,12 @@ def _check_communities(com: gpd.GeoDataFrame, label: str, col: _Collector, tol: 
             continue
         a, b = com["community_code"].iloc[i], com["community_code"].iloc[j]
         if area > tol:
-            col.error(label, a, f"overlaps community {b} by {area:,.1f} m² (tolerance {tol:g} m²): "
-                      "communities must not overlap (R2); fix the boundary")  # fmt: skip
+            col.error(label, a, _("overlaps community {other} by {area:,.1f} m² (tolerance {tol:g} m²): "
+                      "communities must not overlap (R2); fix the boundary").format(other=b, area=area, tol=tol))  # fmt: skip
         else:
             new[j] = _polygonal(shapely.difference(new[j], new[i])) or new[j]
-            col.warn("input.overlap", label, b, f"sliver overlap of {area:.3f} m² with community {a} trimmed from {b}", inter, com.crs)  # fmt: skip
+            col.warn("input.overlap", label, b, _("sliver overlap of {area:.3f} m² with community {other} trimmed from "
+                     "{code}").format(area=area, other=a, code=b), inter, com.crs)  # fmt: skip
     return com.set_geometry(gpd.GeoSeries(new, index=com.index, crs=com.crs))
 
 
@@ -667,8 +680,9 @@ def _locate_buildings(bld: gpd.GeoDataFrame, com: gpd.GeoDataFrame, label: str, 
         codes[b] = com["community_code"].values[best]
         others = [com["community_code"].values[c] for c, a in zip(cands, areas, strict=True) if a > 0 and c != best]
         col.warn("input.border", label, bld["building_id"].iloc[b],
-                 f"building crosses the border of community {codes[b]} and {', '.join(others)}: "
-                 f"counted in {codes[b]}, which holds most of it", bld.geometry.values[b], bld.crs)  # fmt: skip
+                 _("building crosses the border of community {code} and {others}: counted in {code}, which "
+                   "holds most of it").format(code=codes[b], others=", ".join(others)),
+                 bld.geometry.values[b], bld.crs)  # fmt: skip
     # A representative point exactly on a shared edge or vertex lies in no interior: it goes to
     # the lowest community code among those whose boundary holds it (deterministic, no finding).
     stray = codes[fb] == ""
@@ -681,13 +695,15 @@ def _locate_buildings(bld: gpd.GeoDataFrame, com: gpd.GeoDataFrame, label: str, 
     for b in np.flatnonzero(codes == ""):
         g = bld.geometry.values[b]
         col.error(label, bld["building_id"].iloc[b],
-                  f"building lies outside every community (at {_lonlat(g, bld.crs)}): its "
-                  f"{int(bld['households'].iloc[b])} households would belong to no grid; fix the community boundary or the building")  # fmt: skip
+                  _("building lies outside every community (at {where}): its {n} households would belong to "
+                    "no grid; fix the community boundary or the building").format(
+                        where=_lonlat(g, bld.crs), n=int(bld["households"].iloc[b])))  # fmt: skip
     if "community_code" in bld.columns:
         given = bld["community_code"].fillna("").astype(str).values
         for b in np.flatnonzero((given != "") & (given != codes) & (codes != "")):
             col.warn("input.code", label, bld["building_id"].iloc[b],
-                     f"building says community {given[b]} but lies in {codes[b]}: counted where it lies",
+                     _("building says community {given} but lies in {code}: counted where it lies").format(
+                         given=given[b], code=codes[b]),
                      bld.geometry.values[b], bld.crs)  # fmt: skip
     out = bld.copy()
     out["community_code"] = codes
@@ -851,10 +867,10 @@ def read_census(path: str | os.PathLike) -> pd.DataFrame:
     try:
         df = pd.read_csv(path, dtype={"community_code": str}, encoding="utf-8-sig")
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise InputError([Problem(label, None, f"cannot read the census table: {exc}")]) from None
+        raise InputError([Problem(label, None, _("cannot read the census table: {why}").format(why=exc))]) from None
     need = [c for c in ("community_code", "households", "residents") if c not in df.columns]
     if need:
-        raise InputError([Problem(label, None, f"missing column(s) {', '.join(need)}")])
+        raise InputError([Problem(label, None, _("missing column(s) {missing}").format(missing=", ".join(need)))])
     col = _Collector()
     for c in ("households", "residents"):
         df[c] = _check_counts(df[c], df["community_code"], c, label, col, ceiling=MAX_PER_COMMUNITY,
@@ -919,8 +935,8 @@ def distribute_census(
                     pt = gpd.GeoSeries([shapely.point_on_surface(geom[0])], crs=out.crs).to_crs(4326).iloc[0]
                     lon, lat = round(pt.x, 6), round(pt.y, 6)
                 rows.append({"rule": "input.census", "severity": "warning", "source": "census",
-                             "feature_id": c, "message": f"community {c} has {int(h_total)} households "
-                             "in the census but no building with floor area to hold them",
+                             "feature_id": c, "message": _("community {code} has {n} households in the census "
+                             "but no building with floor area to hold them").format(code=c, n=int(h_total)),
                              "lon": lon, "lat": lat,
                              "geometry": geom[0] if len(geom) else None})  # fmt: skip
             continue

@@ -234,11 +234,7 @@ def test_blocking_finding_is_in_chinese_under_zh(toy, name):
     assert all(i in chinese for i in ids), chinese
 
 
-#: validate_code's own explanations (gridgeo/coding/codes.py) are not in the catalogue yet.
-UNTRANSLATED = {"code_invalid"}
-
-
-@pytest.mark.parametrize("name", sorted(set(DEFECTS) - UNTRANSLATED))
+@pytest.mark.parametrize("name", sorted(DEFECTS))
 def test_every_finding_is_in_chinese_under_zh(toy, name):
     """What a planner reads in coverage.md and the findings layer: each defect's finding in Chinese."""
     import re

@@ -17,7 +17,7 @@ from gridgeo.coding.codes import parse_code, validate_code
 from gridgeo.coding.registry import CodeRegistry
 from gridgeo.coding.scheme import SCHEMES, get_scheme
 from gridgeo.errors import InputError, Problem, RegistryError
-from gridgeo.i18n import _
+from gridgeo.i18n import N_, _
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,11 +93,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         problems = validate_code(code, scheme=scheme)
         if problems:
             status = 1
-            print(f"{code}: invalid")
+            print(_("{code}: invalid").format(code=code))
             for line in problems:
                 print(f"  - {line}")
         else:
-            print(f"{code}: valid ({scheme.name})")
+            print(_("{code}: valid ({scheme})").format(code=code, scheme=scheme.name))
     return status
 
 
@@ -107,18 +107,38 @@ def cmd_parse(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(parsed.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    print(f"code        {parsed.code}  ({parsed.scheme})")
+    print(_label(_("code")) + f"{parsed.code}  ({parsed.scheme})")
     for name, value in parsed.parts.items():
         print(f"  {name:<10}{value}")
     if parsed.grid_class is not None:
-        print(f"grid class  {parsed.grid_class}")
+        print(_label(_("grid class")) + _(parsed.grid_class))
     if parsed.township_kind is not None:
-        print(f"township    {parsed.township_kind}")
+        print(_label(_level("township")) + _(parsed.township_kind))
     if parsed.community_kind is not None:
-        print(f"community   {parsed.community_kind}")
+        print(_label(_level("community")) + _(parsed.community_kind))
     for d in parsed.parents:
-        print(f"{d.level:<11} {d.code}  {d.name or '(not in the shipped table)'}")
+        print(_label(_level(d.level)) + f"{d.code}  " + (d.name or _("(not in the shipped table)")))
     return 0
+
+
+#: How a level of the division hierarchy is named in Chinese (the English names are the levels').
+_LEVEL_NAMES: dict[str, str] = {
+    "province": N_("level: province"), "city": N_("level: city"), "county": N_("level: county"),
+    "township": N_("level: township"), "community": N_("level: community"),
+}  # fmt: skip
+
+
+def _level(level: str) -> str:
+    """The name of a level: its catalogue name, or the level itself in English."""
+    msg = _LEVEL_NAMES.get(level, level)
+    name = _(msg)
+    return level if name == msg else name
+
+
+def _label(text: str) -> str:
+    """A row label padded to 12 columns (a Chinese character counts as two, as a terminal shows it)."""
+    wide = sum(1 for ch in text if ord(ch) > 0x2E80)
+    return text + " " * max(1, 12 - len(text) - wide)
 
 
 def write_atomic(gdf, path: str | os.PathLike[str], *, layer: str | None = None) -> None:
@@ -140,12 +160,12 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
     src = Path(args.grids)
     if not src.exists():
-        raise InputError([Problem(str(src), None, "file not found")])
+        raise InputError([Problem(str(src), None, _("file not found"))])
     check_not_input([args.out, args.registry], [src])
     try:
         grids = gpd.read_file(src, layer=args.layer, engine="pyogrio")
     except Exception as exc:  # pyogrio raises its own types; report them as input problems
-        raise InputError([Problem(str(src), None, f"cannot read grid layer: {exc}")]) from exc
+        raise InputError([Problem(str(src), None, _("cannot read grid layer: {why}").format(why=exc))]) from exc
     for col in ("community_code", "grid_code", "grid_id"):
         if col in grids.columns:
             grids[col] = grids[col].astype("string").astype(object).where(grids[col].notna(), None)
@@ -160,11 +180,11 @@ def cmd_assign(args: argparse.Namespace) -> int:
             )
     else:
         if args.retire_missing:
-            raise RegistryError("--retire-missing needs --registry")
+            raise RegistryError(_("--retire-missing needs --registry"))
         coded = assign_codes(grids, scheme=args.scheme, date=args.date, band_m=args.band_m)
     kwargs = {"layer": args.layer} if args.layer else {}
     write_atomic(coded, args.out, **kwargs)
-    print(f"{len(coded)} grids coded -> {args.out}")
+    print(_("{n} grids coded -> {out}").format(n=len(coded), out=args.out))
     return 0
 
 
@@ -183,9 +203,9 @@ def cmd_history(args: argparse.Namespace) -> int:
             f"{mark} {row.code}  {row.status:<7} {row.valid_from} – {until:<10}  {row.grid_class}"
         )
         for r in row.replaces:
-            print(f"      replaces    {r}")
+            print("      " + _("replaces {code}").format(code=r))
         for r in row.replaced_by:
-            print(f"      replaced by {r}")
+            print("      " + _("replaced by {code}").format(code=r))
     from gridgeo.coding.changelog import read_changes
 
     for ch in read_changes(args.registry, code=args.code).itertuples(index=False):
@@ -198,12 +218,12 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_recode(args: argparse.Namespace) -> int:
     """Re-code a community's active grids; print old -> new."""
     if not Path(args.registry).exists():
-        raise RegistryError(f"{args.registry}: registry file not found")
+        raise RegistryError(_("{path}: registry file not found").format(path=args.registry))
     with CodeRegistry(args.registry) as reg:
         mapping = reg.recode_community(args.old, args.new, date=args.date)
     for old, new in mapping.items():
         print(f"{old} -> {new}")
-    print(f"{len(mapping)} code(s) re-coded")
+    print(_("{n} code(s) re-coded").format(n=len(mapping)))
     return 0
 
 
@@ -211,6 +231,6 @@ def cmd_schemes(args: argparse.Namespace) -> int:
     """List the shipped schemes and their layout."""
     for name, sch in SCHEMES.items():
         layout = " + ".join(f"{f.name} {f.width}" for f in sch.fields)
-        print(f"{name} ({sch.length} digits): {layout}")
-        print(f"    {sch.title}")
+        print(_("{name} ({n} digits): {layout}").format(name=name, n=sch.length, layout=layout))
+        print("    " + _(sch.title))  # a preset's title is in the catalogue; a file's is printed as written
     return 0

@@ -23,6 +23,7 @@ from gridgeo.coding.codes import SchemeLike, validate_code, validate_division_co
 from gridgeo.coding.registry import CodeRegistry, IssueRequest, as_date
 from gridgeo.coding.scheme import DIVISION_ROLES, CodeScheme, get_scheme
 from gridgeo.errors import CodeError, InputError, Problem, RegistryError
+from gridgeo.i18n import _
 from gridgeo.ordering import DEFAULT_BAND_M, reading_rank
 from gridgeo.schema import GRID_CLASSES, check_grid_layer, grid_layer_problems
 
@@ -52,7 +53,7 @@ def serial_order(
         1-based rank, indexed like ``grids``.
     """
     if band_m <= 0:
-        raise CodeError(f"band_m must be positive, got {band_m}")
+        raise CodeError(_("band_m must be positive, got {value}").format(value=band_m))
     sch = get_scheme(scheme)
     by_class = sch.field_for_role("grid_class") is not None
     return reading_rank(grids, band_m=band_m, by_class=by_class)
@@ -68,13 +69,13 @@ def _check_layer(grids: gpd.GeoDataFrame) -> None:
         ids, grids["community_code"], grids["grid_class"], grids.geometry, strict=True
     ):
         for msg in validate_division_code(comm if isinstance(comm, str) else str(comm)):
-            problems.append(Problem("grids", gid, f"community_code: {msg}"))
+            problems.append(Problem("grids", gid, _("{where}: {message}").format(where="community_code", message=msg)))
         if cls not in GRID_CLASSES:
             problems.append(
-                Problem("grids", gid, f"grid_class {cls!r} is not one of {list(GRID_CLASSES)}")
+                Problem("grids", gid, _("grid_class {cls!r} is not one of {known}").format(cls=cls, known=list(GRID_CLASSES)))
             )
         if geom is None or geom.is_empty:
-            problems.append(Problem("grids", gid, "no geometry; every grid needs its polygon"))
+            problems.append(Problem("grids", gid, _("no geometry; every grid needs its polygon")))
     if problems:
         raise InputError(problems)
 
@@ -92,16 +93,16 @@ def _compose(scheme: CodeScheme, community: str, grid_class: str, serial: int) -
             top = f.maximum if f.maximum is not None else 10**f.width - 1
             if serial > top:
                 raise CodeError(
-                    f"community {community} has more than {top} {grid_class} grids; "
-                    f"scheme {scheme.name!r} numbers at most {top}"
-                )
+                    _("community {community} has more than {top} {cls} grids; scheme {scheme!r} numbers at most "
+                      "{top}").format(community=community, top=top, cls=_(grid_class), scheme=scheme.name)
+                )  # fmt: skip
             parts[f.name] = serial
         elif f.role == "subgrid":
             parts[f.name] = f.minimum or 0
         elif f.role in ("object", "other"):
             if f.default is None:
                 raise CodeError(
-                    f"scheme {scheme.name!r}: field {f.name!r} has no default to assign"
+                    _("scheme {scheme!r}: field {name!r} has no default to assign").format(scheme=scheme.name, name=f.name)
                 )
             parts[f.name] = f.default
     return scheme.compose(parts)
@@ -206,14 +207,14 @@ def _scheme_of(registry: CodeRegistry | None, scheme: SchemeLike) -> CodeScheme:
     if registry is not None:
         if scheme is not None and get_scheme(scheme).to_json() != registry.scheme.to_json():
             raise RegistryError(
-                f"{registry.path}: registry scheme is {registry.scheme.name!r}, not "
-                f"{get_scheme(scheme).name!r}"
-            )
+                _("{path}: registry scheme is {stored!r}, not {given!r}").format(
+                    path=registry.path, stored=registry.scheme.name, given=get_scheme(scheme).name)
+            )  # fmt: skip
         sch = registry.scheme
     else:
         sch = get_scheme(scheme)
     if not sch.has_division or sch.field_for_role("serial") is None:
-        raise CodeError(f"scheme {sch.name!r} needs the division fields and a serial to assign")
+        raise CodeError(_("scheme {scheme!r} needs the division fields and a serial to assign").format(scheme=sch.name))
     return sch
 
 
@@ -247,7 +248,7 @@ def _carried_codes(
         codes[idx] = code
     if problems:
         raise CodeError(
-            f"{len(problems)} grid code problem(s):\n  " + "\n  ".join(str(p) for p in problems)
+            _("{n} grid code problem(s):").format(n=len(problems)) + "\n  " + "\n  ".join(str(p) for p in problems)
         )
     return codes, to_adopt
 
@@ -258,20 +259,20 @@ def _carried_problem(
     """Why a grid cannot keep the code it carries, or None when it can."""
     bad = validate_code(code, scheme=sch)
     if bad:
-        return f"grid_code {code}: " + " ".join(bad)
+        return _("grid_code {code}: {problems}").format(code=code, problems=" ".join(bad))
     if sch.division_code(code) != comm:
-        return (f"grid_code {code} belongs to community {sch.division_code(code)}, not {comm}; "
-                "clear it to issue a new code")  # fmt: skip
+        return _("grid_code {code} belongs to community {division}, not {community}; clear it to issue a new "
+                 "code").format(code=code, division=sch.division_code(code), community=comm)  # fmt: skip
     cls_f = sch.field_for_role("grid_class")
     if cls_f is not None and code[sch.span(cls_f.name)] != sch.class_digit(cls):
-        return f"grid_code {code} is not of class {cls!r}"
+        return _("grid_code {code} is not of class {cls!r}").format(code=code, cls=cls)
     if code in codes.values():
-        return f"grid_code {code} is carried by two grids"
+        return _("grid_code {code} is carried by two grids").format(code=code)
     if code in registry:
         rec = registry.record(code)
         if rec.status != "active":
-            return (f"grid_code {code} was retired on {rec.valid_to} and is never reused; clear it to "
-                    "issue a new code")  # fmt: skip
+            return _("grid_code {code} was retired on {date} and is never reused; clear it to issue a new "
+                     "code").format(code=code, date=rec.valid_to)  # fmt: skip
     return None
 
 
@@ -361,8 +362,8 @@ def _retire_missing(
             inter = shapely.intersection(old_geom, g).area
             if inter > 0.01 * min(old_geom.area, g.area):
                 overlaps.append((old_code, codes[i]))
-    n_new = pd.Series([o for o, _ in overlaps]).value_counts().to_dict()
-    n_old = pd.Series([n for _, n in overlaps]).value_counts().to_dict()
+    n_new = pd.Series([o for o, _n in overlaps]).value_counts().to_dict()
+    n_old = pd.Series([n for _o, n in overlaps]).value_counts().to_dict()
     links = []
     for old, new_code in overlaps:
         if n_new[old] > 1 and n_old[new_code] == 1:

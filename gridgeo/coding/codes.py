@@ -17,6 +17,7 @@ import pandas as pd
 from gridgeo.coding.scheme import DIVISION_ROLES, CodeScheme, SchemeField, get_scheme
 from gridgeo.divisions import (
     PROVINCES,
+    digits_label,
     division_code_problems,
     load_divisions,
     part_problems,
@@ -24,9 +25,10 @@ from gridgeo.divisions import (
     village_kind,
 )
 from gridgeo.errors import CodeError
+from gridgeo.i18n import N_, _
 
 #: Hierarchy levels and the length of their code prefix.
-LEVELS: dict[str, int] = {"province": 2, "city": 4, "county": 6, "township": 9, "community": 12}
+LEVELS: dict[str, int] = {N_("province"): 2, N_("city"): 4, N_("county"): 6, N_("township"): 9, N_("community"): 12}
 
 #: County-level codes newer than the shipped 2016 table (名称 only; their children are unknown).
 _NEWER_COUNTIES: dict[str, str] = {"370215": "即墨区"}
@@ -35,9 +37,7 @@ SchemeLike = CodeScheme | str | PathLike[str] | None
 
 
 def _where(f: SchemeField, span: slice) -> str:
-    if f.width == 1:
-        return f"digit {span.start + 1} ({f.text})"
-    return f"digits {span.start + 1}–{span.stop} ({f.text})"
+    return digits_label(span, f.text)
 
 
 def _extra(f: SchemeField, n: int) -> str | None:
@@ -55,12 +55,13 @@ def _field_problems(f: SchemeField, value: str, span: slice) -> list[str]:
     if f.role in DIVISION_ROLES:
         out.extend(part_problems(f.role, value, where, f.extra_ranges))
     if f.values is not None and value not in f.values:
-        allowed = ", ".join(f"{k} ({v})" for k, v in f.values.items())
-        out.append(f"{where} is '{value}'; allowed: {allowed}; other values are reserved.")
+        allowed = _(", ").join(f"{k} ({_(v)})" for k, v in f.values.items())
+        out.append(_("{where} is '{value}'; allowed: {allowed}; other values are reserved.").format(
+            where=where, value=value, allowed=allowed))  # fmt: skip
     if (f.minimum is not None and n < f.minimum) or (f.maximum is not None and n > f.maximum):
         lo = "" if f.minimum is None else f"{f.minimum:0{f.width}d}"
         hi = "" if f.maximum is None else f"{f.maximum:0{f.width}d}"
-        out.append(f"{where} '{value}' is out of range {lo}–{hi}.")
+        out.append(_("{where} '{value}' is out of range {lo}–{hi}.").format(where=where, value=value, lo=lo, hi=hi))
     return out
 
 
@@ -86,24 +87,25 @@ def validate_code(code: Any, *, scheme: SchemeLike = None) -> list[str]:
     sch = get_scheme(scheme)
     if not isinstance(code, str):
         return [
-            f"The code must be a string of digits, not {type(code).__name__} "
-            f"({code!r}); read code columns as text so leading zeros survive."
+            _("The code must be a string of digits, not {type} ({code!r}); read code columns as text so "
+              "leading zeros survive.").format(type=type(code).__name__, code=code)
         ]
     out: list[str] = []
     if code != code.strip():
-        out.append(f"Code {code!r} has leading or trailing spaces.")
+        out.append(_("Code {code!r} has leading or trailing spaces.").format(code=code))
     code_c = code.strip()
     if len(code_c) != sch.length:
-        layout = " + ".join(f"{f.text} {f.width}" for f in sch.fields)
+        layout = " + ".join(f"{_(f.text)} {f.width}" for f in sch.fields)
         out.append(
-            f"Code {code_c!r} has {len(code_c)} characters; a {sch.name} code has "
-            f"{sch.length} digits ({layout})."
-        )
+            _("Code {code!r} has {n} characters; a {scheme} code has {length} digits ({layout}).").format(
+                code=code_c, n=len(code_c), scheme=sch.name, length=sch.length, layout=layout)
+        )  # fmt: skip
     bad = [(i + 1, ch) for i, ch in enumerate(code_c) if not ("0" <= ch <= "9")]
     if bad:
-        where = ", ".join(f"{i} ({ch!r})" for i, ch in bad[:10])
-        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
-        out.append(f"Code {code_c!r} has non-digit characters at position {where}{more}.")
+        where = _(", ").join(f"{i} ({ch!r})" for i, ch in bad[:10])
+        more = _(" and {n} more").format(n=len(bad) - 10) if len(bad) > 10 else ""
+        out.append(_("Code {code!r} has non-digit characters at position {where}{more}.").format(
+            code=code_c, where=where, more=more))  # fmt: skip
     if len(code_c) != sch.length:
         return out
     for f in sch.fields:
@@ -144,7 +146,7 @@ def validate_codes(codes: Iterable[Any], *, scheme: SchemeLike = None) -> pd.Dat
                     {
                         "index": idx,
                         "code": code,
-                        "problem": f"Code {code} repeats (first at {seen[code]}).",
+                        "problem": _("Code {code} repeats (first at {first}).").format(code=code, first=seen[code]),
                     }
                 )
             else:
@@ -180,7 +182,7 @@ def check_code(code: Any, *, scheme: SchemeLike = None) -> str:
     """
     problems = validate_code(code, scheme=scheme)
     if problems:
-        raise CodeError(f"invalid grid code {code!r}: " + " ".join(problems))
+        raise CodeError(_("invalid grid code {code!r}: {problems}").format(code=code, problems=" ".join(problems)))
     return code
 
 
@@ -363,9 +365,9 @@ def division_prefix(code: str) -> str:
     """
     if not isinstance(code, str) or not code.isdigit() or len(code) not in LEVELS.values():
         raise CodeError(
-            f"{code!r} is not a division code: give 12 digits (trailing zeros for a higher "
-            "level) or a prefix of 2, 4, 6 or 9 digits"
-        )
+            _("{code!r} is not a division code: give 12 digits (trailing zeros for a higher level) or a prefix "
+              "of 2, 4, 6 or 9 digits").format(code=code)
+        )  # fmt: skip
     if len(code) < 12:
         return code
     for n in (2, 4, 6, 9):
@@ -384,13 +386,13 @@ def _division_series(grids: pd.DataFrame, scheme: CodeScheme, column: str) -> pd
     if column in grids.columns:
         sch = scheme
         if not sch.has_division:
-            raise CodeError(f"scheme {sch.name!r} holds no division code to select by")
+            raise CodeError(_("scheme {scheme!r} holds no division code to select by").format(scheme=sch.name))
         codes = grids[column].astype(str)
         span = [sch.span(sch.field_for_role(r).name) for r in DIVISION_ROLES]  # type: ignore[union-attr]
         return codes.map(lambda c: "".join(c[s] for s in span) if len(c) == sch.length else "")
     if "community_code" in grids.columns:
         return grids["community_code"].astype(str)
-    raise CodeError(f"the grid layer has neither a {column!r} nor a 'community_code' column")
+    raise CodeError(_("the grid layer has neither a {column!r} nor a 'community_code' column").format(column=column))
 
 
 def grids_in(
@@ -459,7 +461,7 @@ def rollup_totals(
     div = _division_series(grids, sch, column)
     missing = [c for c in ("households", "residents") if c not in grids.columns]
     if missing:
-        raise CodeError(f"the grid layer lacks column(s) {missing} needed for totals")
+        raise CodeError(_("the grid layer lacks column(s) {missing} needed for totals").format(missing=missing))
     base = pd.DataFrame(
         {
             "division": div.to_numpy(),

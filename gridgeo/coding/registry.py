@@ -42,6 +42,7 @@ from pyproj import CRS
 from gridgeo.coding.codes import SchemeLike, validate_code
 from gridgeo.coding.scheme import DIVISION_ROLES, CodeScheme, get_scheme
 from gridgeo.errors import CodeError, RegistryError
+from gridgeo.i18n import _
 
 SCHEMA_VERSION = "1"
 
@@ -116,7 +117,7 @@ def as_date(date: dt.date | str | None) -> str:
     try:
         return dt.date.fromisoformat(str(date)).isoformat()
     except ValueError as exc:
-        raise CodeError(f"date {date!r} is not an ISO date (YYYY-MM-DD)") from exc
+        raise CodeError(_("date {date!r} is not an ISO date (YYYY-MM-DD)").format(date=date)) from exc
 
 
 def crs_string(crs: Any) -> str | None:
@@ -131,15 +132,15 @@ def crs_string(crs: Any) -> str | None:
 def _check_file(path: Path, *, existed: bool, read_only: bool) -> None:
     """Refuse what SQLite would silently take for a new database, or cannot open at all."""
     if existed and path.is_dir():
-        raise RegistryError(f"{path}: is a folder, not a registry file")
+        raise RegistryError(_("{path}: is a folder, not a registry file").format(path=path))
     if existed and path.stat().st_size == 0:
         # SQLite reads an empty file as a new database: the history it held would be lost.
         raise RegistryError(
-            f"{path}: the registry file is empty (0 bytes): its code history is lost or was never "
-            "written; restore it from a backup, or remove the file to start a new registry"
-        )
+            _("{path}: the registry file is empty (0 bytes): its code history is lost or was never written; "
+              "restore it from a backup, or remove the file to start a new registry").format(path=path)
+        )  # fmt: skip
     if read_only and not existed:
-        raise RegistryError(f"{path}: registry file not found")
+        raise RegistryError(_("{path}: registry file not found").format(path=path))
 
 
 def _connect(path: Path, timeout: float, read_only: bool) -> sqlite3.Connection:
@@ -277,9 +278,9 @@ class CodeRegistry:
             self._con.close()
             raise
         if self.scheme.field_for_role("serial") is None:
-            raise RegistryError(f"scheme {self.scheme.name!r} has no serial field to issue")
+            raise RegistryError(_("scheme {scheme!r} has no serial field to issue").format(scheme=self.scheme.name))
         if not self.scheme.has_division:
-            raise RegistryError(f"scheme {self.scheme.name!r} holds no 12-digit division code")
+            raise RegistryError(_("scheme {scheme!r} holds no 12-digit division code").format(scheme=self.scheme.name))
 
     def _open(self, scheme: SchemeLike, *, existed: bool) -> CodeScheme:
         """Check an existing file (integrity, tables, scheme); create the tables of a new one."""
@@ -287,25 +288,25 @@ class CodeRegistry:
             check = self._con.execute("PRAGMA quick_check").fetchone()
             if check is None or check[0] != "ok":
                 raise RegistryError(
-                    f"{self.path}: the registry file is damaged ({check[0] if check else 'no answer'}); "
-                    "restore it from a backup: its code history cannot be rebuilt"
-                )
+                    _("{path}: the registry file is damaged ({why}); restore it from a backup: its code history "
+                      "cannot be rebuilt").format(path=self.path, why=check[0] if check else _("no answer"))
+                )  # fmt: skip
             tables = {r[0] for r in self._con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not {"meta", "codes", "serials", "lineage"} <= tables:
                 raise RegistryError(
-                    f"{self.path}: is a SQLite file but not a gridgeo code registry (tables: "
-                    f"{', '.join(sorted(tables)) or 'none'}); it is left untouched: give the path of a "
-                    "registry, or a new file to start one"
-                )
+                    _("{path}: is a SQLite file but not a gridgeo code registry (tables: {tables}); it is left "
+                      "untouched: give the path of a registry, or a new file to start one").format(
+                          path=self.path, tables=", ".join(sorted(tables)) or _("none"))
+                )  # fmt: skip
             row = self._con.execute("SELECT value FROM meta WHERE key = 'scheme'").fetchone()
             if row is None:
-                raise RegistryError(f"{self.path}: the registry holds no code scheme; it is damaged")
+                raise RegistryError(_("{path}: the registry holds no code scheme; it is damaged").format(path=self.path))
             stored = CodeScheme.from_dict(json.loads(row[0]))
             if scheme is not None and get_scheme(scheme).to_json() != stored.to_json():
                 raise RegistryError(
-                    f"{self.path}: registry holds codes of scheme {stored.name!r}, not "
-                    f"{get_scheme(scheme).name!r}; use a separate registry per scheme"
-                )
+                    _("{path}: registry holds codes of scheme {stored!r}, not {given!r}; use a separate registry "
+                      "per scheme").format(path=self.path, stored=stored.name, given=get_scheme(scheme).name)
+                )  # fmt: skip
             return stored
         chosen = get_scheme(scheme)
         # A new registry's tables are committed at once, whatever ``autocommit``: a run that
@@ -331,11 +332,12 @@ class CodeRegistry:
 
     def _damaged(self, exc: sqlite3.DatabaseError) -> RegistryError:
         if self.read_only and "readonly" in str(exc).lower():
-            return RegistryError(f"{self.path}: the registry was opened read-only; this command cannot change it")
+            return RegistryError(_("{path}: the registry was opened read-only; this command cannot change it").format(
+                path=self.path))  # fmt: skip
         return RegistryError(
-            f"{self.path}: cannot use the file as a grid-code registry ({exc}); it is damaged or "
-            "not a registry: restore it from a backup, or give a new file to start a registry"
-        )
+            _("{path}: cannot use the file as a grid-code registry ({why}); it is damaged or not a registry: "
+              "restore it from a backup, or give a new file to start a registry").format(path=self.path, why=exc)
+        )  # fmt: skip
 
     # -- plumbing -------------------------------------------------------------------
     def close(self) -> None:
@@ -363,8 +365,9 @@ class CodeRegistry:
             self.rollback()
             if "full" in str(exc).lower():
                 raise RegistryError(
-                    f"{self.path}: the disk is full; the new codes were not recorded (the registry is as it was)"
-                ) from None
+                    _("{path}: the disk is full; the new codes were not recorded (the registry is as it was)").format(
+                        path=self.path)
+                ) from None  # fmt: skip
             raise self._damaged(exc) from None
 
     def rollback(self) -> None:
@@ -389,7 +392,8 @@ class CodeRegistry:
         each write is a savepoint in it: a failed write is undone alone.
         """
         if self.read_only:
-            raise RegistryError(f"{self.path}: the registry was opened read-only; this command cannot change it")
+            raise RegistryError(_("{path}: the registry was opened read-only; this command cannot change it").format(
+                path=self.path))  # fmt: skip
         cur = self._con.cursor()
         try:
             if not self._con.in_transaction:
@@ -412,7 +416,7 @@ class CodeRegistry:
             if self.autocommit and self._con.in_transaction:
                 self._con.execute("ROLLBACK")
             if "full" in str(exc).lower():
-                raise RegistryError(f"{self.path}: the disk is full; the registry is as it was") from None
+                raise RegistryError(_("{path}: the disk is full; the registry is as it was").format(path=self.path)) from None
             raise self._damaged(exc) from None
         finally:
             self._savepoints -= 1
@@ -427,12 +431,12 @@ class CodeRegistry:
     def _require(self, cur: sqlite3.Cursor, code: str, *, active: bool = True) -> CodeRecord:
         rec = self._record(cur, code)
         if rec is None:
-            raise RegistryError(f"{self.path}: code {code} was never issued by this registry")
+            raise RegistryError(_("{path}: code {code} was never issued by this registry").format(path=self.path, code=code))
         if active and rec.status != "active":
             raise RegistryError(
-                f"{self.path}: code {code} was retired on {rec.valid_to}; a retired code "
-                "cannot change again"
-            )
+                _("{path}: code {code} was retired on {date}; a retired code cannot change again").format(
+                    path=self.path, code=code, date=rec.valid_to)
+            )  # fmt: skip
         return rec
 
     def _compose(self, community_code: str, class_key: str, serial: int, subgrid: int) -> str:
@@ -453,21 +457,23 @@ class CodeRegistry:
             elif f.role in ("object", "other"):
                 if f.default is None:
                     raise CodeError(
-                        f"scheme {sch.name!r}: field {f.name!r} has no default value to issue"
-                    )
+                        _("scheme {scheme!r}: field {name!r} has no default value to issue").format(
+                            scheme=sch.name, name=f.name)
+                    )  # fmt: skip
                 parts[f.name] = f.default
         code = sch.compose(parts)
         problems = validate_code(code, scheme=sch)
         if problems:
             raise CodeError(
-                f"cannot issue a valid code for community {community_code}: " + " ".join(problems)
-            )
+                _("cannot issue a valid code for community {community}: {problems}").format(
+                    community=community_code, problems=" ".join(problems))
+            )  # fmt: skip
         return code
 
     def _issue(self, cur: sqlite3.Cursor, req: IssueRequest, date: str) -> str:
         community = str(req.community_code)
         if len(community) != 12 or not community.isdigit():
-            raise CodeError(f"community code {community!r} is not a 12-digit NBS division code")
+            raise CodeError(_("community code {code!r} is not a 12-digit NBS division code").format(code=community))
         class_key = self.scheme.class_digit(req.grid_class)
         row = cur.execute(
             "SELECT high_water FROM serials WHERE community_code = ? AND class_key = ?",
@@ -487,13 +493,14 @@ class CodeRegistry:
         top = serial_f.maximum if serial_f.maximum is not None else 10**serial_f.width - 1
         if serial > top:
             raise CodeError(
-                f"community {community} has used every serial of class {req.grid_class!r} "
-                f"(high-water mark {high}, at most {top}); retired serials are never reused — "
-                "a scheme with a wider serial field is needed"
-            )
+                _("community {community} has used every serial of class {cls!r} (high-water mark {high}, at most "
+                  "{top}); retired serials are never reused — a scheme with a wider serial field is needed").format(
+                      community=community, cls=req.grid_class, high=high, top=top)
+            )  # fmt: skip
         code = self._compose(community, class_key, serial, req.subgrid)
         if self._record(cur, code) is not None:  # defensive: high-water mark out of step
-            raise RegistryError(f"{self.path}: code {code} already issued; registry inconsistent")
+            raise RegistryError(_("{path}: code {code} already issued; registry inconsistent").format(
+                path=self.path, code=code))  # fmt: skip
         geom = None if req.geometry is None else shapely.to_wkb(req.geometry)
         cur.execute(
             f"INSERT INTO codes ({', '.join(_CODE_COLUMNS)}) VALUES ({', '.join('?' * 13)})",
@@ -524,8 +531,9 @@ class CodeRegistry:
         rec = self._require(cur, code)
         if date < rec.valid_from:
             raise CodeError(
-                f"code {code} cannot be retired on {date}, before it was issued ({rec.valid_from})"
-            )
+                _("code {code} cannot be retired on {date}, before it was issued ({issued})").format(
+                    code=code, date=date, issued=rec.valid_from)
+            )  # fmt: skip
         cur.execute(
             "UPDATE codes SET status = 'retired', valid_to = ? WHERE code = ?", (date, code)
         )
@@ -535,7 +543,7 @@ class CodeRegistry:
         self, cur: sqlite3.Cursor, old: str, new: str, reason: str, date: str, note: str
     ) -> None:
         if reason not in REASONS:
-            raise CodeError(f"lineage reason {reason!r} is not one of {REASONS}")
+            raise CodeError(_("lineage reason {reason!r} is not one of {known}").format(reason=reason, known=REASONS))
         cur.execute("INSERT INTO lineage VALUES (?, ?, ?, ?, ?)", (old, new, reason, date, note))
 
     # -- issuing --------------------------------------------------------------------
@@ -615,7 +623,7 @@ class CodeRegistry:
         """
         problems = validate_code(code, scheme=self.scheme)
         if problems:
-            raise CodeError(f"cannot adopt {code!r}: " + " ".join(problems))
+            raise CodeError(_("cannot adopt {code!r}: {problems}").format(code=code, problems=" ".join(problems)))
         sch = self.scheme
         parts = sch.split(code)
         community = sch.division_code(code)
@@ -628,7 +636,7 @@ class CodeRegistry:
         day = as_date(date)
         with self._write() as cur:
             if self._record(cur, code) is not None:
-                raise RegistryError(f"{self.path}: code {code} is already in the registry")
+                raise RegistryError(_("{path}: code {code} is already in the registry").format(path=self.path, code=code))
             cur.execute(
                 f"INSERT INTO codes ({', '.join(_CODE_COLUMNS)}) VALUES ({', '.join('?' * 13)})",
                 (
@@ -734,9 +742,9 @@ class CodeRegistry:
             The new codes, in the order of ``new_grids``.
         """
         if reason not in REASONS:
-            raise CodeError(f"lineage reason {reason!r} is not one of {REASONS}")
+            raise CodeError(_("lineage reason {reason!r} is not one of {known}").format(reason=reason, known=REASONS))
         if not old_codes or not new_grids:
-            raise CodeError("a replacement needs at least one old code and one new grid")
+            raise CodeError(_("a replacement needs at least one old code and one new grid"))
         day = as_date(date)
         with self._write() as cur:
             for old in old_codes:
@@ -769,7 +777,7 @@ class CodeRegistry:
         """
         rec = self.record(code)
         if len(geometries) < 2:
-            raise CodeError(f"splitting {code} needs at least two parts, got {len(geometries)}")
+            raise CodeError(_("splitting {code} needs at least two parts, got {n}").format(code=code, n=len(geometries)))
         reqs = [
             IssueRequest(rec.community_code, rec.grid_class, g, crs if crs is not None else rec.crs)
             for g in geometries
@@ -796,17 +804,18 @@ class CodeRegistry:
         """
         recs = [self.record(c) for c in codes]
         if len(recs) < 2:
-            raise CodeError(f"merging needs at least two codes, got {len(recs)}")
+            raise CodeError(_("merging needs at least two codes, got {n}").format(n=len(recs)))
         communities = sorted({r.community_code for r in recs})
         if len(communities) > 1:
             raise CodeError(
-                f"codes {list(codes)} belong to communities {communities}; a grid never "
-                "straddles two communities (R2): merge within one community"
-            )
+                _("codes {codes} belong to communities {communities}; a grid never straddles two communities "
+                  "(R2): merge within one community").format(codes=list(codes), communities=communities)
+            )  # fmt: skip
         classes = sorted({r.grid_class for r in recs})
         if grid_class is None:
             if len(classes) > 1:
-                raise CodeError(f"codes {list(codes)} mix grid classes {classes}; give grid_class")
+                raise CodeError(_("codes {codes} mix grid classes {classes}; give grid_class").format(
+                    codes=list(codes), classes=classes))  # fmt: skip
             grid_class = classes[0]
         if geometry is None and all(r.geometry is not None for r in recs):
             geometry = shapely.union_all([r.geometry for r in recs])
@@ -853,9 +862,9 @@ class CodeRegistry:
         """
         for c in (old_community, new_community):
             if len(str(c)) != 12 or not str(c).isdigit():
-                raise CodeError(f"community code {c!r} is not a 12-digit NBS division code")
+                raise CodeError(_("community code {code!r} is not a 12-digit NBS division code").format(code=c))
         if old_community == new_community:
-            raise CodeError("the old and new community codes are the same")
+            raise CodeError(_("the old and new community codes are the same"))
         day = as_date(date)
         mapping: dict[str, str] = {}
         with self._write() as cur:

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from gridgeo.errors import CodeError
+from gridgeo.i18n import N_, _
 from gridgeo.schema import GRID_CLASSES  # noqa: F401 - re-exported: the contract lives in schema
 
 #: The roles a field can play. The division roles are checked against the NBS rules.
@@ -104,27 +105,30 @@ class SchemeField:
     def __post_init__(self) -> None:
         problems = []
         if not self.name:
-            problems.append("a field has no name")
+            problems.append(_("a field has no name"))
         if not isinstance(self.width, int) or self.width < 1:
-            problems.append(f"field {self.name!r}: width must be a positive integer")
+            problems.append(_("field {name!r}: width must be a positive integer").format(name=self.name))
         if self.role not in ROLES:
             problems.append(
-                f"field {self.name!r}: unknown role {self.role!r} (one of {sorted(ROLES)})"
-            )
+                _("field {name!r}: unknown role {role!r} (one of {roles})").format(
+                    name=self.name, role=self.role, roles=sorted(ROLES))
+            )  # fmt: skip
         if self.values is not None:
             bad = [v for v in self.values if len(v) != self.width or not v.isdigit()]
             if bad:
                 problems.append(
-                    f"field {self.name!r}: values {bad} are not {self.width}-digit strings"
-                )
+                    _("field {name!r}: values {bad} are not {width}-digit strings").format(
+                        name=self.name, bad=bad, width=self.width)
+                )  # fmt: skip
         if self.default is not None and (
             len(self.default) != self.width or not self.default.isdigit()
         ):
             problems.append(
-                f"field {self.name!r}: default {self.default!r} is not {self.width} digits"
-            )
+                _("field {name!r}: default {default!r} is not {width} digits").format(
+                    name=self.name, default=self.default, width=self.width)
+            )  # fmt: skip
         if problems:
-            raise CodeError("invalid code scheme: " + "; ".join(problems))
+            raise CodeError(_("invalid code scheme: {problems}").format(problems=_("; ").join(problems)))
 
     @property
     def text(self) -> str:
@@ -180,14 +184,15 @@ class CodeScheme:
         names = [f.name for f in self.fields]
         problems = []
         if not self.fields:
-            problems.append("no fields")
+            problems.append(_("no fields"))
         if len(set(names)) != len(names):
-            problems.append(f"field names repeat: {names}")
+            problems.append(_("field names repeat: {names}").format(names=names))
         for role in DIVISION_ROLES + ("grid_class", "serial", "subgrid"):
             if sum(f.role == role for f in self.fields) > 1:
-                problems.append(f"more than one field has role {role!r}")
+                problems.append(_("more than one field has role {role!r}").format(role=role))
         if problems:
-            raise CodeError(f"invalid code scheme {self.name!r}: " + "; ".join(problems))
+            raise CodeError(_("invalid code scheme {scheme!r}: {problems}").format(
+                scheme=self.name, problems=_("; ").join(problems)))  # fmt: skip
         start = 0
         for f in self.fields:
             self._slices[f.name] = slice(start, start + f.width)
@@ -207,7 +212,7 @@ class CodeScheme:
         for f in self.fields:
             if f.name == name:
                 return f
-        raise CodeError(f"scheme {self.name!r} has no field {name!r}")
+        raise CodeError(_("scheme {scheme!r} has no field {name!r}").format(scheme=self.name, name=name))
 
     def field_for_role(self, role: str) -> SchemeField | None:
         """Return the field playing ``role``, or None."""
@@ -235,14 +240,15 @@ class CodeScheme:
         """
         if len(code) != self.length:
             raise CodeError(
-                f"code {code!r} has {len(code)} characters; scheme {self.name!r} needs {self.length}"
-            )
+                _("code {code!r} has {n} characters; scheme {scheme!r} needs {length}").format(
+                    code=code, n=len(code), scheme=self.name, length=self.length)
+            )  # fmt: skip
         return {f.name: code[self._slices[f.name]] for f in self.fields}
 
     def division_code(self, code: str) -> str:
         """Return the 12-digit division code held in ``code``."""
         if not self.has_division:
-            raise CodeError(f"scheme {self.name!r} holds no 12-digit division code")
+            raise CodeError(_("scheme {scheme!r} holds no 12-digit division code").format(scheme=self.name))
         parts = self.split(code)
         return "".join(parts[self.field_for_role(r).name] for r in DIVISION_ROLES)  # type: ignore[union-attr]
 
@@ -257,14 +263,15 @@ class CodeScheme:
         out = []
         for f in self.fields:
             if f.name not in parts:
-                raise CodeError(f"scheme {self.name!r}: no value given for field {f.name!r}")
+                raise CodeError(_("scheme {scheme!r}: no value given for field {name!r}").format(
+                    scheme=self.name, name=f.name))  # fmt: skip
             v = parts[f.name]
             s = f"{v:0{f.width}d}" if isinstance(v, int) else str(v)
             if len(s) != f.width or not s.isdigit():
                 raise CodeError(
-                    f"scheme {self.name!r}: value {v!r} does not fit field {f.name!r} "
-                    f"({f.width} digits)"
-                )
+                    _("scheme {scheme!r}: value {value!r} does not fit field {name!r} ({width} digits)").format(
+                        scheme=self.name, value=v, name=f.name, width=f.width)
+                )  # fmt: skip
             out.append(s)
         return "".join(out)
 
@@ -283,9 +290,9 @@ class CodeScheme:
             if meaning == grid_class:
                 return value
         raise CodeError(
-            f"scheme {self.name!r} has no {f.name} value for grid class {grid_class!r} "
-            f"(known: {dict(f.values or {})})"
-        )
+            _("scheme {scheme!r} has no {name} value for grid class {cls!r} (known: {known})").format(
+                scheme=self.name, name=f.name, cls=grid_class, known=dict(f.values or {}))
+        )  # fmt: skip
 
     # -- files ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -340,7 +347,7 @@ class CodeScheme:
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, CodeError):
                 raise
-            raise CodeError(f"invalid code scheme definition: {exc!r}") from exc
+            raise CodeError(_("invalid code scheme definition: {why!r}").format(why=exc)) from exc
 
     @classmethod
     def from_file(cls, path: str | PathLike[str]) -> CodeScheme:
@@ -357,25 +364,27 @@ class CodeScheme:
             data = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
         except (OSError, ValueError) as exc:
             raise CodeError(
-                f"{p}: cannot read code scheme ({exc}); give a TOML or JSON file"
+                _("{path}: cannot read code scheme ({why}); give a TOML or JSON file").format(path=p, why=exc)
             ) from exc
         return cls.from_dict(data)
 
 
-def _division_fields(county_label: str = "county") -> list[dict[str, Any]]:
+def _division_fields(county_label: str = N_("county")) -> list[dict[str, Any]]:
+    # The labels are English (a scheme is data, its file stays in one language); messages
+    # translate them where they name a field.
     return [
-        {"name": "province", "width": 2, "role": "province", "label": "province"},
-        {"name": "city", "width": 2, "role": "city", "label": "city (prefecture)"},
+        {"name": "province", "width": 2, "role": "province", "label": N_("province")},
+        {"name": "city", "width": 2, "role": "city", "label": N_("city (prefecture)")},
         {"name": "county", "width": 2, "role": "county", "label": county_label},
-        {"name": "township", "width": 3, "role": "township", "label": "street/town/township"},
-        {"name": "village", "width": 3, "role": "village", "label": "community/village"},
+        {"name": "township", "width": 3, "role": "township", "label": N_("street/town/township")},
+        {"name": "village", "width": 3, "role": "village", "label": N_("community/village")},
     ]
 
 
 _PRESETS: dict[str, dict[str, Any]] = {
     "gridgeo-19": {
         "name": "gridgeo-19",
-        "title": (
+        "title": N_(
             "gridgeo's own 19-digit layout (R8): NBS division code 12 + grid class 1 + serial 3 "
             "+ sub-grid 3. The division part is verified; the suffix is not (the Shandong "
             "provincial text was not at hand)."
@@ -391,14 +400,14 @@ _PRESETS: dict[str, dict[str, Any]] = {
                 "name": "grid_class",
                 "width": 1,
                 "role": "grid_class",
-                "label": "grid class",
-                "values": {"1": "community", "2": "dedicated"},
+                "label": N_("grid class"),
+                "values": {"1": N_("community"), "2": N_("dedicated")},
             },
             {
                 "name": "serial",
                 "width": 3,
                 "role": "serial",
-                "label": "serial within community and class",
+                "label": N_("serial within community and class"),
                 "minimum": 1,
                 "maximum": 999,
             },
@@ -406,7 +415,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
                 "name": "subgrid",
                 "width": 3,
                 "role": "subgrid",
-                "label": "sub-grid number",
+                "label": N_("sub-grid number"),
                 "minimum": 0,
                 "maximum": 999,
             },
@@ -414,7 +423,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
     },
     "beijing-db11": {
         "name": "beijing-db11",
-        "title": "Beijing DB11 单元网格划分 (网格化城市管理系统): county 6 + street/town 3 + community/village 3 + serial 3",
+        "title": N_("Beijing DB11 单元网格划分 (网格化城市管理系统): county 6 + street/town 3 + community/village 3 + serial 3"),
         "verified": True,
         "serial_order": "west to east, north to south within the community",
         "fields": _division_fields()
@@ -423,7 +432,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
                 "name": "serial",
                 "width": 3,
                 "role": "serial",
-                "label": "serial within community",
+                "label": N_("serial within community"),
                 "minimum": 1,
                 "maximum": 999,
             }
@@ -431,7 +440,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
     },
     "cjt-349-2010": {
         "name": "cjt-349-2010",
-        "title": (
+        "title": N_(
             "CJ/T 349-2010 数字社区管理与服务 网格划分与编码规则: management/service object 6 + "
             "county 6 + street/town 3 + community 3 (601+ for merged communities) + serial 2"
         ),
@@ -442,11 +451,11 @@ _PRESETS: dict[str, dict[str, Any]] = {
                 "name": "object",
                 "width": 6,
                 "role": "object",
-                "label": "management/service object (last two digits 00 for a major class)",
+                "label": N_("management/service object (last two digits 00 for a major class)"),
             }
         ]
         + [
-            dict(f, extra_ranges=[[601, 999, "grid of several merged communities"]])
+            dict(f, extra_ranges=[[601, 999, N_("grid of several merged communities")]])
             if f["role"] == "village"
             else f
             for f in _division_fields()
@@ -456,7 +465,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
                 "name": "serial",
                 "width": 2,
                 "role": "serial",
-                "label": "serial within community (00 when not subdivided)",
+                "label": N_("serial within community (00 when not subdivided)"),
                 "minimum": 0,
                 "maximum": 99,
             }
@@ -498,5 +507,6 @@ def get_scheme(scheme: CodeScheme | str | PathLike[str] | None = None) -> CodeSc
     if Path(key).suffix.lower() in (".toml", ".json"):
         return CodeScheme.from_file(key)
     raise CodeError(
-        f"unknown code scheme {key!r}: give one of {sorted(SCHEMES)} or a .toml/.json scheme file"
-    )
+        _("unknown code scheme {key!r}: give one of {known} or a .toml/.json scheme file").format(
+            key=key, known=sorted(SCHEMES))
+    )  # fmt: skip

@@ -835,7 +835,7 @@ def check_codes(layer: GridLayer, *, scheme=None, column: str = "grid_code") -> 
             continue
         problems = validate_code(code, scheme=scheme)
         if problems:
-            out.append(finding("R8", BLOCKING, "code_invalid", f"Grid {gid}: " + " ".join(problems),
+            out.append(finding("R8", BLOCKING, "code_invalid", _("Grid {gid}: {problems}").format(gid=gid, problems=" ".join(problems)),
                                where, grid_id=gid, community_code=home, related_id=code))  # fmt: skip
             continue
         if code in seen:
