@@ -39,7 +39,7 @@ from gridgeo.export._common import (
     street_of,
 )
 from gridgeo.export._fonts import cjk_family
-from gridgeo.export._qr import qr_matrix, qr_path, qr_problem
+from gridgeo.export._qr import expand, qr_matrix, qr_path, qr_problem
 from gridgeo.export._streets import label_points, layer_of, named_lines
 from gridgeo.export.roster import check_photos, photo_problem
 from gridgeo.io import atomic_path
@@ -344,7 +344,7 @@ def _people(table: pd.DataFrame, code: str) -> pd.DataFrame:
 def _qr_url(table: pd.DataFrame, code: str) -> str:
     """The grid's QR link: the first one among its people in board order (网格长 first), or ""."""
     people = _people(table, code)
-    links = [str(u).strip() for u in people["qr_url"] if str(u).strip()] if "qr_url" in people else []
+    links = [expand(u, code) for u in people["qr_url"] if str(u).strip()] if "qr_url" in people else []
     return links[0] if links else ""
 
 
