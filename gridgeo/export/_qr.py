@@ -17,7 +17,7 @@ from gridgeo.i18n import _
 #: Error correction level of the board's QR codes (Q: 25 % of the modules may be lost).
 QR_ERROR = "q"
 #: The largest QR version a board prints (57 x 57 modules): a larger symbol, in the board's
-#: 18 mm corner, has modules too small for a phone held at arm's length.
+#: 17 mm corner (A4), has modules too small for a phone held at arm's length.
 MAX_QR_VERSION = 10
 #: Placeholder replaced by the grid's code.
 GRID_PLACEHOLDER = "{grid_code}"

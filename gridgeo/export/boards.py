@@ -2,8 +2,9 @@
 
 For every grid a printable sheet: its map (boundary, buildings, neighbouring grids, dedicated
 units, north arrow, scale bar), its code, community and street, households and residents, the
-grid leader's and workers' names, photos, phones and duties, and the supervision phone; and a
-page of cut-out contact cards. A street's sheets come out in one batch: one multi-page PDF per
+grid leader's and workers' names, photos, phones and duties, the supervision phone and, when
+its people have a ``qr_url`` (roster column 二维码链接), a QR code captioned 扫码进群 in the
+top-right corner (see :mod:`gridgeo.export._qr`); and a page of cut-out contact cards. A street's sheets come out in one batch: one multi-page PDF per
 street and paper size (board then cards, grid after grid, in code order) and a PNG of each
 page. Only staff data are printed: no resident-level record.
 
