@@ -353,6 +353,8 @@ def test_a_qr_link_prints_a_vector_code_with_its_caption(tmp_path):
     assert "扫码进群" in board.extract_text() and "扫码进群" not in card.extract_text()
     # Drawn as a path, not an image: nothing in the page's XObjects.
     assert not list((board["/Resources"].get("/XObject") or {}).keys())
+    again = write_boards(grids, staff, tmp_path / "again", dpi=20)
+    assert [p.read_bytes() for p in files] == [p.read_bytes() for p in again]  # deterministic
 
 
 @pytest.mark.parametrize("paper", ["A4", "A3"])
