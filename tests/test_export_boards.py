@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 from pypdf import PdfReader
@@ -328,3 +329,115 @@ def test_cjk_line_breaking(text, width):
     for word in ("Building-12A", "$\\sqrt{2}$"):
         if word in text:
             assert any(word in ln for ln in lines)
+
+
+# -- QR code per grid (issue 18, 规范 六.4 扫码进群) ------------------------------------------
+
+
+def _board_png(files) -> np.ndarray:
+    with Image.open(next(f for f in files if f.name.endswith("_board.png"))) as im:
+        return np.asarray(im.convert("L"))
+
+
+def _with_link(url: str = "https://example.org/wechat/{grid_code}"):
+    grids, staff = _tiny()
+    staff["qr_url"] = [url, ""]
+    return grids, staff, url.replace("{grid_code}", grids["grid_code"].iloc[0])
+
+
+def test_a_qr_link_prints_a_vector_code_with_its_caption(tmp_path):
+    grids, staff, url = _with_link()
+    files = write_boards(grids, staff, tmp_path, dpi=20)
+    reader = PdfReader(files[0])
+    board, card = reader.pages[0], reader.pages[1]
+    assert "扫码进群" in board.extract_text() and "扫码进群" not in card.extract_text()
+    # Drawn as a path, not an image: nothing in the page's XObjects.
+    assert not list((board["/Resources"].get("/XObject") or {}).keys())
+    again = write_boards(grids, staff, tmp_path / "again", dpi=20)
+    assert [p.read_bytes() for p in files] == [p.read_bytes() for p in again]  # deterministic
+
+
+@pytest.mark.parametrize("paper", ["A4", "A3"])
+def test_the_printed_modules_are_the_links_qr_code(tmp_path, paper):
+    import segno
+
+    from gridgeo.export.boards import PAPERS, qr_box
+
+    grids, staff, url = _with_link()
+    dpi = 300
+    files = write_boards(grids, staff, tmp_path, papers=(paper,), dpi=dpi)
+    px = _board_png(files)
+    expected = np.array(segno.make_qr(url, error="q", boost_error=False).matrix, dtype=bool)
+    n = len(expected)
+    left, bottom, side = qr_box(PAPERS[paper])
+    height = PAPERS[paper][1]
+    centres = (np.arange(n) + 0.5) * side / n
+    cols = np.round((left + centres) * dpi).astype(int)
+    rows = np.round((height - bottom - side + centres) * dpi).astype(int)
+    drawn = px[np.ix_(rows, cols)] < 128
+    assert drawn.shape == expected.shape and (drawn == expected).all()
+    # The quiet zone around it is white (two modules at least).
+    ring = np.round((left - 2 * side / n) * dpi).astype(int), np.round((left + side + 2 * side / n) * dpi).astype(int)
+    assert px[rows[0]:rows[-1], ring[0]].min() > 200 and px[rows[0]:rows[-1], ring[1]].min() > 200
+
+
+def test_a_phone_decoder_reads_the_printed_code(tmp_path):
+    zxingcpp = pytest.importorskip("zxingcpp")
+    grids, staff, url = _with_link()
+    files = write_boards(grids, staff, tmp_path, dpi=100)  # a PNG as coarse as a phone photo
+    found = zxingcpp.read_barcodes(_board_png(files))
+    assert [r.text for r in found] == [url]
+
+
+def test_no_link_leaves_the_board_byte_identical(tmp_path):
+    grids, staff = _tiny()
+    plain = write_boards(grids, staff, tmp_path / "plain", dpi=20)
+    empty = write_boards(grids, staff.assign(qr_url=["", " "]), tmp_path / "empty", dpi=20)
+    linked = write_boards(grids, _with_link()[1], tmp_path / "linked", dpi=20)
+    assert [p.read_bytes() for p in plain] == [p.read_bytes() for p in empty]
+    assert plain[0].read_bytes() != linked[0].read_bytes()
+    assert "扫码进群" not in PdfReader(plain[0]).pages[0].extract_text()
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [("weixin group 3", "is not a link"), ("ftp://example.org/g", "is not a link"),
+     ("https://exa mple.org/g", "is not a link"), ("https://", "is not a link"),
+     ("https://example.org/" + "g" * 300, "too long")],
+)  # fmt: skip
+def test_a_bad_link_is_a_located_error_in_both_languages(tmp_path, url, says):
+    from gridgeo import i18n
+
+    grids, staff, _ = _with_link(url)
+    code = grids["grid_code"].iloc[0]
+    with pytest.raises(InputError) as info:
+        write_boards(grids, staff, tmp_path / "out", dpi=20)
+    (problem,) = info.value.problems
+    assert problem.feature_id == code and problem.source == "staff" and says in problem.message
+    assert not (tmp_path / "out").exists()  # refused before a page is written
+    try:
+        i18n.set_language("zh")
+        with pytest.raises(InputError) as info:
+            write_boards(grids, staff, tmp_path / "out", dpi=20)
+        assert "二维码链接" in str(info.value) and code in str(info.value)
+    finally:
+        i18n.set_language("en")
+
+
+def test_the_roster_column_in_chinese_fills_each_grids_code(tmp_path, grids, community):
+    from gridgeo.export.roster import read_roster
+
+    one = grids[grids["grid_code"].isin(community)]
+    roster = sample_roster(one, seed=1).rename(columns={"qr_url": "二维码链接"})
+    roster["二维码链接"] = "https://example.org/wechat/{grid_code}"
+    roster.loc[roster.index[0], "二维码链接"] = "mailto:someone"
+    roster.to_csv(tmp_path / "roster.csv", index=False)
+    with pytest.raises(InputError) as info:
+        read_roster(tmp_path / "roster.csv")
+    (problem,) = info.value.problems
+    assert problem.source == str(tmp_path / "roster.csv") and problem.feature_id == roster["worker_id"].iloc[0]
+    roster.loc[roster.index[0], "二维码链接"] = ""
+    roster.to_csv(tmp_path / "roster.csv", index=False)
+    plan = assign_staff(one, read_roster(tmp_path / "roster.csv"), time_limit=1.0)
+    links = plan.assignments.loc[plan.assignments["qr_url"] != ""]
+    assert len(links) and (links["qr_url"] == "https://example.org/wechat/" + links["grid_code"]).all()

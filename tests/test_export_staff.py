@@ -73,7 +73,7 @@ def test_leaders_and_instructors(plan, grids):
 def test_only_staff_fields_are_exported(plan):
     assert set(plan.assignments.columns) <= {
         "grid_code", "grid_id", "community_code", "community_name", "worker_id", "name", "phone",
-        "kind", "role", "role_label", "duties", "photo", "travel_m",
+        "kind", "role", "role_label", "duties", "photo", "qr_url", "travel_m",
     }  # fmt: skip
 
 

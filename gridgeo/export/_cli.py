@@ -50,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _grids_args(p)
     who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--roster", default=None, help=_("roster CSV: staff are assigned first"))
+    who.add_argument("--roster", default=None,
+                     help=_("roster CSV: staff are assigned first; an optional column qr_url (二维码链接) "
+                            "prints a QR code on the boards, {grid_code} filled in"))  # fmt: skip
     who.add_argument("--staff", default=None, help=_("staff CSV written by gridgeo staff"))
     p.add_argument(
         "--street", default=None, help=_("9-digit street/town code (default: every street)")
@@ -233,7 +235,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     staff = _read_staff(args.staff) if args.staff else None
     path = write_map(grids, args.out, district=_district(args.inputs), findings=_findings(args.grids, args.findings_layer),
                      staff=staff, basemap=args.basemap)  # fmt: skip
-    print(f"map of {len(grids)} grids -> {path}")
+    print(_("map of {n} grids -> {path}").format(n=len(grids), path=path))
     return 0
 
 
@@ -249,11 +251,12 @@ def cmd_staff(args: argparse.Namespace) -> int:
     if args.workers_out:
         write_table(plan.workers, args.workers_out)
     r = plan.report
-    print(f"staff: {r['full_time_workers']} full-time workers on {len(grids)} grids "
-          f"({r['shared_grids']} serve several grids, {r['spare_full_time']} second workers); "
-          f"{r['clusters']} clusters, {r['clusters_with_cadre']} with a cadre instructor; "
-          f"households per full-time worker {r['households_per_full_time_min']}-{r['households_per_full_time_max']}; "
-          f"solver {r['status']} in {r['wall_time_s']} s -> {args.out}")  # fmt: skip
+    print(_("staff: {workers} full-time workers on {grids} grids ({shared} serve several grids, {spare} second "
+            "workers); {clusters} clusters, {cadre} with a cadre instructor; households per full-time worker "
+            "{low}-{high}; solver {status} in {seconds} s -> {out}").format(
+        workers=r["full_time_workers"], grids=len(grids), shared=r["shared_grids"], spare=r["spare_full_time"],
+        clusters=r["clusters"], cadre=r["clusters_with_cadre"], low=r["households_per_full_time_min"],
+        high=r["households_per_full_time_max"], status=r["status"], seconds=r["wall_time_s"], out=args.out))
     return 0
 
 
@@ -280,7 +283,7 @@ def cmd_boards(args: argparse.Namespace) -> int:
         png=not args.no_png, dpi=args.dpi,
     )  # fmt: skip
     pdfs = [f for f in files if f.suffix == ".pdf"]
-    print(f"boards: {len(pdfs)} PDF(s), {len(files) - len(pdfs)} PNG(s) -> {args.out}")
+    print(_("boards: {pdfs} PDF(s), {pngs} PNG(s) -> {out}").format(pdfs=len(pdfs), pngs=len(files) - len(pdfs), out=args.out))
     for f in pdfs:
         print(f"  {f}")
     return 0

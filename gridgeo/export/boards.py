@@ -2,8 +2,9 @@
 
 For every grid a printable sheet: its map (boundary, buildings, neighbouring grids, dedicated
 units, north arrow, scale bar), its code, community and street, households and residents, the
-grid leader's and workers' names, photos, phones and duties, and the supervision phone; and a
-page of cut-out contact cards. A street's sheets come out in one batch: one multi-page PDF per
+grid leader's and workers' names, photos, phones and duties, the supervision phone and, when
+its people have a ``qr_url`` (roster column 二维码链接), a QR code captioned 扫码进群 in the
+top-right corner (see :mod:`gridgeo.export._qr`); and a page of cut-out contact cards. A street's sheets come out in one batch: one multi-page PDF per
 street and paper size (board then cards, grid after grid, in code order) and a PNG of each
 page. Only staff data are printed: no resident-level record.
 
@@ -24,7 +25,7 @@ import pandas as pd
 import shapely
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrow, Rectangle
+from matplotlib.patches import FancyArrow, PathPatch, Rectangle
 
 from gridgeo.district import metric_crs
 from gridgeo.divisions import division_name
@@ -39,6 +40,7 @@ from gridgeo.export._common import (
     street_of,
 )
 from gridgeo.export._fonts import cjk_family
+from gridgeo.export._qr import expand, qr_matrix, qr_path, qr_problem
 from gridgeo.export._streets import label_points, layer_of, named_lines
 from gridgeo.export.roster import check_photos, photo_problem
 from gridgeo.io import atomic_path
@@ -217,6 +219,9 @@ def write_boards(  # noqa: PLR0913 - the board's printing choices a planner sets
         )
 
     check_photos(table)
+    bad = [qr_problem(url, source="staff", feature_id=c) for c in sorted(codes[chosen]) if (url := _qr_url(table, c))]
+    if any(bad):
+        raise InputError([p for p in bad if p is not None])
     ctx = _Context.build(grids, buildings, dedicated, roads, rivers)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -260,7 +265,7 @@ def _assignments(staff: Any) -> pd.DataFrame:
             [Problem("staff", None, f"expected a staff plan or a table with {', '.join(need)}")]
         )
     t = table.copy()
-    for col in ("duties", "photo", "role_label"):
+    for col in ("duties", "photo", "role_label", "qr_url"):
         if col not in t:
             t[col] = ""
     t["grid_code"] = t["grid_code"].astype(str)
@@ -335,6 +340,52 @@ def _people(table: pd.DataFrame, code: str) -> pd.DataFrame:
     return mine.assign(_o=mine["role"].map(order).fillna(9)).sort_values(
         ["_o", "name"], kind="stable"
     )
+
+
+def _qr_url(table: pd.DataFrame, code: str) -> str:
+    """The grid's QR link: the first one among its people in board order (网格长 first), or ""."""
+    people = _people(table, code)
+    links = [expand(u, code) for u in people["qr_url"] if str(u).strip()] if "qr_url" in people else []
+    return links[0] if links else ""
+
+
+#: The QR tile in the board's top-right corner, inches on A4 (scaled on A3): its margin from
+#: the page edges, the white around the code (at least two modules of quiet zone) and the
+#: height of the caption line.
+QR_MARGIN, QR_PAD, QR_CAPTION = 0.05, 0.05, 0.13
+QR_CAPTION_TEXT = "扫码进群"
+
+
+def qr_box(size: tuple[float, float]) -> tuple[float, float, float]:
+    """Where a board's QR code is printed: ``(left, bottom, side)`` in inches from the page's bottom left.
+
+    The code sits in a white tile in the top-right corner of the red title band, the caption
+    扫码进群 under it; nothing else on the page moves. On A4 the code is 17 mm wide.
+    """
+    s = size[0] / PAPERS["A4"][0]
+    band = 0.085 * size[1]
+    side = band - 2 * QR_MARGIN * s - 2 * QR_PAD * s - QR_CAPTION * s
+    left = size[0] - QR_MARGIN * s - QR_PAD * s - side
+    bottom = size[1] - QR_MARGIN * s - QR_PAD * s - side
+    return left, bottom, side
+
+
+def _qr_corner(fig: Figure, url: str, code: str, s: float, f: str) -> None:
+    """Draw the grid's QR code (one vector path) and its caption in the top-right corner."""
+    problem = qr_problem(url, source="staff", feature_id=code)
+    if problem is not None:
+        raise InputError([problem])
+    size = (fig.get_figwidth(), fig.get_figheight())
+    left, bottom, side = qr_box(size)
+    pad = QR_PAD * s
+    tile_bottom = bottom - QR_CAPTION * s - pad
+    inches = fig.dpi_scale_trans
+    fig.add_artist(Rectangle((left - pad, tile_bottom), side + 2 * pad, side + QR_CAPTION * s + 2 * pad,
+                             transform=inches, facecolor="white", edgecolor="none", zorder=2))  # fmt: skip
+    fig.add_artist(PathPatch(qr_path(qr_matrix(url), left, bottom, side), transform=inches,
+                             facecolor="black", edgecolor="none", linewidth=0, zorder=2.5))  # fmt: skip
+    fig.text((left + side / 2) / size[0], (tile_bottom + QR_CAPTION * s / 2 + pad / 2) / size[1], QR_CAPTION_TEXT,
+             ha="center", va="center", size=8 * s, family=f, color=_RED)  # fmt: skip
 
 
 #: Punctuation that never starts a line (规范的避头点) and that never ends one (避尾点).
@@ -422,6 +473,10 @@ def _board(ctx: _Context, code: str, table: pd.DataFrame, phone: str, size) -> F
     fig.text(0.17, 0.893, code, size=17 * s, family=f, va="center")
     facts = f"{lab['kind']}    户数 {lab['households']} 户    人口 {lab['residents']} 人"
     fig.text(0.05, 0.866, facts, size=11 * s, family=f, va="center")
+
+    url = _qr_url(table, code)
+    if url:
+        _qr_corner(fig, url, code, s, f)
 
     people = _people(table, code)
     n = len(people)

@@ -14,10 +14,14 @@ lon, lat       optional home location, degrees (CGCS2000 / WGS 84)
 area           optional 9-digit street or 12-digit community code the worker may serve in
 photo          optional path of a photo (relative to the roster file)
 duties         optional duties text for the board (default: the regulation's list)
+qr_url         optional link printed as a QR code on the boards of the worker's grids
+               (扫码进群: e.g. the grid's WeChat group); ``{grid_code}`` in it is replaced by
+               each grid's code. A grid's board shows its leader's link, else that of its
+               first full-time worker who has one (see :mod:`gridgeo.export._qr`)
 =============  ==========================================================================
 
-Chinese headers (工号, 姓名, 电话, 类型, 经度, 纬度, 片区, 照片, 职责) and kind values (专职, 兼职,
-干部) are understood. Only these staff fields are ever exported.
+Chinese headers (工号, 姓名, 电话, 类型, 经度, 纬度, 片区, 照片, 职责, 二维码链接) and kind values
+(专职, 兼职, 干部) are understood. Only these staff fields are ever exported.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ import pandas as pd
 
 from gridgeo.errors import InputError, Problem
 
-ROSTER_COLUMNS = ("worker_id", "name", "phone", "kind", "lon", "lat", "area", "photo", "duties")
+ROSTER_COLUMNS = (
+    "worker_id", "name", "phone", "kind", "lon", "lat", "area", "photo", "duties", "qr_url",
+)  # fmt: skip
 REQUIRED = ("worker_id", "name", "phone", "kind")
 
 _ALIASES = {
@@ -39,6 +45,8 @@ _ALIASES = {
     "type": "kind", "类型": "kind", "类别": "kind",
     "经度": "lon", "longitude": "lon", "纬度": "lat", "latitude": "lat",
     "片区": "area", "所属": "area", "照片": "photo", "职责": "duties",
+    "二维码链接": "qr_url", "二维码": "qr_url", "进群链接": "qr_url", "群链接": "qr_url",
+    "微信群链接": "qr_url", "qr": "qr_url", "qr_link": "qr_url",
 }  # fmt: skip
 _KINDS = {
     "full_time": "full_time", "full-time": "full_time", "fulltime": "full_time", "ft": "full_time",
@@ -285,12 +293,26 @@ def check_roster(roster: pd.DataFrame, *, source: str = "roster") -> pd.DataFram
                     source, fid, f"area {row['area']!r} is not a 6-, 9- or 12-digit division code"
                 )
             )
+    problems += _qr_problems(out, source)
     dup = out["worker_id"][out["worker_id"].duplicated() & (out["worker_id"] != "")]
     for wid in sorted(set(dup)):
         problems.append(Problem(source, wid, "worker_id appears more than once"))
     if problems:
         raise InputError(problems)
     return out
+
+
+def _qr_problems(out: pd.DataFrame, source: str) -> list[Problem]:
+    """The roster's QR links that are not links or are too long (see :func:`_qr.qr_problem`)."""
+    from gridgeo.export._qr import qr_problem
+
+    found = []
+    for i, (wid, url) in enumerate(zip(out["worker_id"], out["qr_url"], strict=True)):
+        if url:
+            problem = qr_problem(url, source=source, feature_id=wid or f"row {i + 2}")
+            if problem is not None:
+                found.append(problem)
+    return found
 
 
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁"

@@ -33,6 +33,7 @@ from gridgeo.district import metric_crs
 from gridgeo.errors import InfeasibleError, InputError, Problem, StaffingError
 from gridgeo.export import _staff_cpsat as cpsat
 from gridgeo.export._common import DEFAULT_DUTIES, ROLE_LABELS, check_grids
+from gridgeo.export._qr import expand
 from gridgeo.export.roster import check_roster
 
 #: Default household cap of the grids one full-time worker serves together.
@@ -42,7 +43,7 @@ MIN_SHARED_M = 1.0
 
 ASSIGNMENT_COLUMNS = [
     "grid_code", "grid_id", "community_code", "community_name", "worker_id", "name", "phone",
-    "kind", "role", "role_label", "duties", "photo", "travel_m",
+    "kind", "role", "role_label", "duties", "photo", "qr_url", "travel_m",
 ]  # fmt: skip
 
 
@@ -499,6 +500,8 @@ def _row(g, key, i, roster, w, role, travel) -> dict:
         "role_label": ROLE_LABELS[role],
         "duties": r["duties"] or DEFAULT_DUTIES[role],
         "photo": r["photo"],
+        # The worker's QR link for this grid (``{grid_code}`` filled in): printed on its board.
+        "qr_url": expand(r["qr_url"], g.at[i, key]) if r.get("qr_url", "") else "",
         "travel_m": travel.get((w, i), 0.0),
     }
 
