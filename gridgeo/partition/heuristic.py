@@ -87,6 +87,8 @@ class _Trees:
             self.adj[j].append((i, c))
         edges.sort()
         self.edges = edges
+        ends = np.array(edges, dtype=np.int64).reshape(-1, 2)
+        self._ea, self._eb = ends[:, 0], ends[:, 1]
         for a in self.adj:
             a.sort()
         self.rng = np.random.default_rng(seed)
@@ -108,7 +110,8 @@ class _Trees:
             return None
         self.trees_left -= 1
         s = self._mark(piece)
-        es = [e for e in self.edges if self._member[e[0]] == s and self._member[e[1]] == s]
+        inside = np.flatnonzero((self._member[self._ea] == s) & (self._member[self._eb] == s))
+        ea, eb = self._ea[inside].tolist(), self._eb[inside].tolist()
         parent = {n: n for n in piece}
 
         def find(x: int) -> int:
@@ -119,8 +122,8 @@ class _Trees:
 
         tadj: dict[int, list[int]] = {n: [] for n in piece}
         joined = 0
-        for o in self.rng.permutation(len(es)):
-            a, b = es[o]
+        for o in self.rng.permutation(len(ea)).tolist():
+            a, b = ea[o], eb[o]
             ra, rb = find(a), find(b)
             if ra != rb:
                 parent[ra] = rb
