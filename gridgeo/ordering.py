@@ -48,7 +48,23 @@ def metric_crs(grids: gpd.GeoDataFrame) -> Any:
         )
     if crs.is_projected and all(a.unit_name in ("metre", "meter") for a in crs.axis_info[:2]):
         return crs
-    return grids.estimate_utm_crs()
+    if not crs.is_geographic:
+        return grids.estimate_utm_crs()
+    # geopandas asks the PROJ database for the UTM zone of the bounds' centre (50 ms a call, a
+    # third of a city community's partition); the answer is the same across a standard 6° zone,
+    # so it is asked once per zone and hemisphere (not where Norway's and Svalbard's zones differ).
+    minx, miny, maxx, maxy = (float(v) for v in grids.total_bounds)
+    lon, lat = (minx + maxx) / 2, (miny + maxy) / 2
+    if not (np.isfinite(lon) and np.isfinite(lat)) or 56.0 <= lat <= 84.0:
+        return grids.estimate_utm_crs()
+    key = (int((lon + 180.0) // 6.0), lat >= 0.0)
+    if key not in _UTM:
+        _UTM[key] = grids.estimate_utm_crs()
+    return _UTM[key]
+
+
+#: UTM zones found by :func:`metric_crs`: (6° zone index, northern) -> CRS.
+_UTM: dict[tuple[int, bool], Any] = {}
 
 
 def reading_rank(grids: gpd.GeoDataFrame, *, band_m: float = DEFAULT_BAND_M, by_class: bool = True) -> pd.Series:
