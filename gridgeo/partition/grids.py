@@ -794,7 +794,7 @@ def _grid_frame(rows: list[dict], u: gpd.GeoDataFrame, district: District) -> gp
     out = []
     for g in rows:
         geoms = [geom_of[x] for x in g["units"]]
-        merged = snap(shapely.union_all(geoms, grid_size=GRID_SIZE), SNAP_M)
+        merged = _without_cracks(snap(shapely.union_all(geoms, grid_size=GRID_SIZE), SNAP_M))
         if merged.geom_type == "MultiPolygon":
             # Touching at a point only: keep every piece (coverage first), flagged.
             parts = sorted(shapely.get_parts(merged), key=lambda p: -p.area)
@@ -815,6 +815,24 @@ def _grid_frame(rows: list[dict], u: gpd.GeoDataFrame, district: District) -> gp
         gdf = gdf.set_geometry(_repaired(gdf.geometry.values), crs=gdf.crs)
     gdf["households"] = gdf["households"].astype(np.int64)
     return gdf
+
+
+#: Holes of a grid smaller than this (m²) are cracks the overlay of its units left, not land.
+CRACK_M2 = 0.01
+
+
+def _without_cracks(geom):
+    """A polygon without the holes smaller than :data:`CRACK_M2` (no unit covers them).
+
+    The units of a community tile it up to hair-thin cracks of a few mm² where floating-point
+    overlay left them; inside one grid such a crack would show as a hole that holds no land.
+    """
+    if geom.geom_type != "Polygon" or not geom.interiors:
+        return geom
+    keep = [r for r in geom.interiors if shapely.Polygon(r).area >= CRACK_M2]
+    if len(keep) == len(geom.interiors):
+        return geom
+    return shapely.Polygon(geom.exterior, keep)
 
 
 def _repaired(geoms: np.ndarray) -> np.ndarray:
