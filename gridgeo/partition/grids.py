@@ -13,7 +13,9 @@
   for a village, which R2 allows); a part no number of grids fits gets the nearest number
   of grids with the band widened just enough (``band_widened``); a part with no households
   joins the neighbouring grid it shares most boundary with (R3), or is its own grid
-  (``no_households``) when it touches none.
+  (``no_households``) when it touches none;
+* last, each unit without households or residents moves to the neighbouring community grid
+  it makes most compact (Polsby-Popper), counts unchanged, dedicated grids untouched.
 
 The grids are the dissolved units, so they tile every community exactly (R5) by construction.
 """
