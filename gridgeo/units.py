@@ -80,6 +80,12 @@ class UnitOptions:
     tessellation_segment_m : float
         Where point cells would cut a footprint, the footprints are tessellated
         (:func:`momepy.enclosed_tessellation`) with their outlines sampled every this many m.
+    site_margin_m : float
+        A strip of land narrower than this (m) between a dedicated site and the street or
+        community boundary around it (a site drawn short of the street's centre line) joins the
+        site's unit: the dedicated grid then ends at the street, and no community grid has to
+        wrap round the site as a ribbon. A strip holding any footprint stays ordinary land;
+        0 turns this off.
     """
 
     dedicated_floor_m2: Mapping[str, float] = field(default_factory=dict)
@@ -89,6 +95,7 @@ class UnitOptions:
     road_width_m: float = 15.0
     block_cost: float = 4.0
     tessellation_segment_m: float = 1.0
+    site_margin_m: float = 3.0
 
     def floor_m2(self, landuse_class: str) -> float:
         """The dedicated floor (m²) of a class."""
@@ -326,6 +333,52 @@ def _onto(g, edge, claimed):
     parts = _polygons(fixed)
     return shapely.union_all(parts) if parts else g
 
+def _site_margins(parts: list, claimed, poly, cut: list, footprints: np.ndarray, width: float):
+    """Give each dedicated part the strips narrower than ``width`` between it and a street.
+
+    A strip is what lies within ``width`` of both the site and a street (or the community
+    boundary), on the site's side of the street, not claimed by any land use and touching no
+    footprint. ``parts`` is updated in place; returns the land claimed by all parts.
+    """
+    ded = [k for k, p in enumerate(parts) if p[0] == "dedicated"]
+    if not ded:
+        return claimed
+    bounds = [poly.boundary, *[c for c in cut if c is not None and not c.is_empty]]
+    tree = shapely.STRtree(bounds)
+    fp_tree = shapely.STRtree(footprints) if len(footprints) else None
+    for k in ded:
+        kind, cls, lid, site = parts[k]
+        reach = shapely.buffer(site, width, join_style="mitre")
+        near_lines = [bounds[i] for i in np.sort(tree.query(reach, predicate="intersects"))]
+        if not near_lines:
+            continue
+        lines_u = shapely.union_all(near_lines)
+        band = shapely.difference(shapely.intersection(reach, poly), claimed)
+        band = shapely.intersection(band, shapely.buffer(lines_u, width, join_style="mitre"))
+        if band.is_empty:
+            continue
+        # Split the band by the streets: only the pieces on the site's side of them touch it.
+        pieces = shapely.get_parts(shapely.polygonize(shapely.get_parts(
+            shapely.union_all([shapely.boundary(band), lines_u])))).tolist()  # fmt: skip
+        keep = []
+        for piece in pieces:
+            rep = shapely.point_on_surface(piece)
+            if not shapely.intersects(band, rep) or piece.area < 0.01:
+                continue
+            if shapely.length(shapely.intersection(piece.boundary, site.boundary)) < MIN_SHARED_M:
+                continue
+            if fp_tree is not None and len(fp_tree.query(piece, predicate="intersects")):
+                continue
+            keep.append(piece)
+        if not keep:
+            continue
+        grown = shapely.union_all([site, *keep])
+        if grown.geom_type != "Polygon":
+            continue
+        parts[k] = (kind, cls, lid, grown)
+        claimed = shapely.union(claimed, grown)
+    return claimed
+
 
 @dataclass
 class _Cells:
@@ -445,9 +498,11 @@ def _community_units(code, poly, bld, bpts, com_lu, extra_water, lines, options)
     parts, claimed, events = _landuse_parts(code, poly, com_lu, extra_water, options)
 
     # Blocks: the rest of the community cut by roads and rivers (to tell a cell's parts apart).
-    rest = shapely.difference(poly, claimed)
     near = poly.buffer(1.0)
     cut = list(shapely.intersection(np.array(lines, dtype=object), near)) if lines else []
+    if options.site_margin_m > 0:
+        claimed = _site_margins(parts, claimed, poly, cut, np.asarray(bld.geometry.values), options.site_margin_m)
+    rest = shapely.difference(poly, claimed)
     block_lines = [poly.boundary, *[p[3].boundary for p in parts], *cut]
     blocks = _faces(block_lines, rest)
     block_tree = shapely.STRtree(blocks) if blocks else None

@@ -296,3 +296,45 @@ def test_dedicated_floor_per_class_gives_a_located_finding():
     ]
     assert f.loc["l0", "severity"] == "warning" and grid.iloc[0] in f.loc["l0", "message"]
     assert f.loc["l0", "lon"] is not None
+
+
+@pytest.mark.parametrize(("per", "extra", "n_grids"), [(32, 22, 1), (35, 0, 2)])
+def test_closest_number_of_grids_is_relative_to_the_bound_it_breaks(per, extra, n_grids):
+    # 534 households: one grid is 6.8 % over 500, two are 11 % under 300: one grid.
+    # 560: one grid is 12 % over, two are 6.7 % under: two grids.
+    blds = _lattice_buildings(0, 0, 4, 4, per) + ([(250, 250, extra)] if extra else [])
+    d = _district([(URBAN, "x", box(0, 0, 300, 300))], blds)
+    r = partition_district(d)
+    g = _community_grids(r, URBAN)
+    assert len(g) == n_grids
+    assert g["households"].sum() == 16 * per + extra
+    assert (g["flag"] == "band_widened").all()
+    assert "closest legal alternative" in r.report["notes"].iloc[0]
+
+
+def test_an_empty_unit_joins_the_grid_it_makes_compact():
+    # a and b hold the households; e, a strip on top of a that also touches b for 2 m, starts
+    # in b's grid (an L-shape): it moves to a's grid, which it leaves a rectangle.
+    from gridgeo.partition.grids import Tally, _compact_empty
+    from gridgeo.units import UnitOptions, Units, _edges, community_graph
+
+    geoms = [box(0, 0, 10, 10), box(10, 0, 20, 10), box(0, 10, 12, 13)]
+    ids = ["a", "b", "e"]
+    units = gpd.GeoDataFrame(
+        {"unit_id": ids, "community_code": URBAN, "kind": ["building", "building", "leftover"],
+         "block_id": "", "households": [300, 300, 0], "residents": [700, 700, 0],
+         "area_m2": [g.area for g in geoms]},
+        geometry=geoms, crs=METRIC,
+    )  # fmt: skip
+    u = Units(units, _edges(geoms, ids, [], UnitOptions()), pd.DataFrame(columns=["building_id", "unit_id"]))
+    tally = Tally()
+    tally.add("community", ["a"])
+    tally.add("community", ["b", "e"])
+    _compact_empty(u, community_graph(u, URBAN), units, tally)
+    assert [g["units"] for g in tally.grids] == [["a", "e"], ["b"]]
+    # A dedicated grid neither gives nor takes empty land.
+    tally = Tally()
+    tally.add("community", ["a"])
+    tally.add("dedicated", ["b", "e"])
+    _compact_empty(u, community_graph(u, URBAN), units, tally)
+    assert [g["units"] for g in tally.grids] == [["a"], ["b", "e"]]
