@@ -35,6 +35,7 @@ import shapely
 from gridgeo._geom import snap
 from gridgeo.district import FINDING_COLUMNS, District, empty_findings
 from gridgeo.errors import InfeasibleError
+from gridgeo.i18n import _
 from gridgeo.ordering import reading_rank
 from gridgeo.partition._cpsat import SolveStatus
 from gridgeo.partition.core import k_range, solve_graph
@@ -234,15 +235,16 @@ def site_findings(
     for site in units.sites:
         if site.reason == "merged":
             went = ded_of.get((site.community_code, site.into), "")
-            why = f"lies inside dedicated site {site.into}: counted in its dedicated grid {went}"
+            why = _("lies inside dedicated site {into}: counted in its dedicated grid {grid}").format(into=site.into, grid=went)
         else:
             mine = u[(u["community_code"] == site.community_code) & (u["landuse_id"] == site.landuse_id)]
             went = ", ".join(sorted({grid_of[x] for x in mine["unit_id"] if x in grid_of}))
-            why = f"is below the floor for {site.landuse_class}: inside community grid {went or 'none'}"
+            why = _("is below the floor for {cls}: inside community grid {grid}").format(
+                cls=_(str(site.landuse_class)), grid=went or _("none"))
         pt = gpd.GeoSeries([shapely.point_on_surface(site.geometry)], crs=crs).to_crs(4326).iloc[0]
         rows.append({"rule": "R4", "severity": "warning", "source": "landuse", "feature_id": site.landuse_id,
-                     "message": f"{site.landuse_class} {site.landuse_id} ({site.area_m2:,.0f} m², community "
-                     f"{site.community_code}) has no dedicated grid of its own: it {why}",
+                     "message": _("{cls} {lid} ({area:,.0f} m², community {code}) has no dedicated grid of its own: it {why}").format(
+                         cls=_(str(site.landuse_class)), lid=site.landuse_id, area=site.area_m2, code=site.community_code, why=why),
                      "lon": round(pt.x, 6), "lat": round(pt.y, 6), "geometry": site.geometry})  # fmt: skip
     return gpd.GeoDataFrame(rows, columns=[*FINDING_COLUMNS, "geometry"], geometry="geometry", crs=crs)
 
@@ -327,8 +329,9 @@ def _community(units: Units, com: CommunityIn, band: Band) -> tuple[list[dict], 
     heavy = sorted(n for n in graph if weight[n] > band.upper)
     for n in heavy:
         tally.add("community", [n], flag="oversize_unit")
-        tally.flag("oversize_unit", f"unit {n} alone holds {weight[n]} {band.measure} > {band.upper}: "
-                   "its own grid; give per-unit (entrance) counts to split it")  # fmt: skip
+        tally.flag("oversize_unit", _("unit {unit} alone holds {n} {measure} > {upper}: its own grid; give per-unit "
+                                      "(entrance) counts to split it").format(
+                                          unit=n, n=weight[n], measure=_(band.measure), upper=band.upper))  # fmt: skip
     rest = graph.subgraph([n for n in graph if n not in set(heavy)])
     comps = sorted((sorted(c) for c in nx.connected_components(rest)), key=lambda c: c[0])
     empty_parts: list[list[str]] = []
@@ -337,9 +340,9 @@ def _community(units: Units, com: CommunityIn, band: Band) -> tuple[list[dict], 
             empty_parts.append(comp)
             continue
         where = (
-            f"part {part_no + 1} of {len(comps)} (from unit {comp[0]})"
+            _("part {i} of {n} (from unit {unit})").format(i=part_no + 1, n=len(comps), unit=comp[0])
             if len(comps) > 1
-            else "the community"
+            else _("the community")
         )
         _part_grids(rest.subgraph(comp), weight, where, com, band, tally)
     _absorb_empty(units, empty_parts, tally)
@@ -369,9 +372,10 @@ def _dedicated_grids(units: Units, com: CommunityIn, band: Band, tally: Tally) -
         flag = ""
         if load > band.upper:
             flag = "dedicated_over_band"
-            tally.flag(flag, f"dedicated grid of {first['landuse_class']} {first['landuse_id']} holds "
-                       f"{load} {band.measure} > {band.upper}: a dedicated site is one grid whatever "
-                       "it holds (R4); give it more staff or split the site in the land-use layer")  # fmt: skip
+            tally.flag(flag, _("dedicated grid of {cls} {lid} holds {n} {measure} > {upper}: a dedicated site is one grid "
+                               "whatever it holds (R4); give it more staff or split the site in the land-use layer").format(
+                                   cls=_(str(first["landuse_class"])), lid=first["landuse_id"], n=load,
+                                   measure=_(band.measure), upper=band.upper))  # fmt: skip
         tally.add("dedicated", comp, flag=flag, dclass=str(first["landuse_class"]),
                   lid=str(first["landuse_id"]))  # fmt: skip
 
@@ -384,16 +388,17 @@ def _part_grids(sub, weight, where: str, com: CommunityIn, band: Band, tally: Ta
     if total < lower:
         flag = "village_below_band" if com.village else "below_band"
         tally.add("community", comp, flag=flag)
-        tally.flag(flag, f"{where} holds {total} {band.measure} < {lower}: one grid"
-                   + (" (a village may, by R2)" if com.village else "; merge it with a neighbour's grid by hand if the"
-                      " community allows"))  # fmt: skip
+        why = (_("{where} holds {n} {measure} < {lower}: one grid (a village may, by R2)") if com.village
+               else _("{where} holds {n} {measure} < {lower}: one grid; merge it with a neighbour's grid by hand if "
+                      "the community allows"))  # fmt: skip
+        tally.flag(flag, why.format(where=where, n=total, measure=_(band.measure), lower=lower))
         return
     lo, hi = k_range(total, lower, upper)
     if band.prior and lo <= hi:
         kept = _stable_plan(sub, weight, band.prior, lower, upper, band.measure, band.time_limit, band.seed)
         if kept is not None:
             plan, status, note = kept
-            tally.notes.append(f"{where}: {note}")
+            tally.notes.append(_("{where}: {note}").format(where=where, note=note))
             tally.statuses.append(GridStatus(status))
             for members in _parts_of(comp, plan):
                 tally.add("community", members, status=GridStatus(status))
@@ -402,7 +407,8 @@ def _part_grids(sub, weight, where: str, com: CommunityIn, band: Band, tally: Ta
     if flag:
         tally.flags.append(flag)
         if used != (lower, upper):
-            tally.notes.append(f"{where}: grids made within [{used[0]}, {used[1]}] {band.measure}")
+            tally.notes.append(_("{where}: grids made within [{lo}, {hi}] {measure}").format(
+                where=where, lo=used[0], hi=used[1], measure=_(band.measure)))
     tally.statuses.append(status)
     for members in _parts_of(comp, plan):
         s = sum(weight[n] for n in members)
@@ -427,15 +433,15 @@ def _solve_part(sub, total: int, where: str, band: Band, tally: Tally):
     flag = ""
     n_parts = None
     if k_range(total, lower, upper)[0] > k_range(total, lower, upper)[1]:
-        used, n_parts, msg = _nearest_legal(total, lower, upper)
+        used, n_parts, msg = _nearest_legal(total, lower, upper, band.measure)
         flag = "band_widened"
-        tally.notes.append(f"{where}: {msg}")
+        tally.notes.append(_("{where}: {note}").format(where=where, note=msg))
     for attempt in range(6):
         try:
             sol = _solve_blocks_first(sub, band, used, n_parts)
         except InfeasibleError as exc:
             if attempt == 0:
-                tally.notes.append(f"{where}: {exc}")
+                tally.notes.append(_("{where}: {note}").format(where=where, note=exc))
             used, n_parts = _widen(total, used, lower, upper, attempt)
             flag = "band_widened"
             continue
@@ -523,13 +529,13 @@ def _absorb_empty(units: Units, empty_parts: list[list[str]], tally: Tally) -> N
         target = _best_neighbour(units, comp, tally.grids)
         if target is None:
             tally.add("community", comp, flag="no_households")
-            tally.flag("no_households", f"an area without households (from unit {comp[0]}) "
-                       "touches no other grid: its own grid")  # fmt: skip
+            tally.flag("no_households", _("an area without households (from unit {unit}) touches no other grid: its "
+                                          "own grid").format(unit=comp[0]))  # fmt: skip
         else:
             grids = tally.grids
             grids[target]["units"] = sorted(grids[target]["units"] + comp)
-            tally.notes.append(f"an area without households (from unit {comp[0]}) joins grid of unit "
-                               f"{grids[target]['units'][0]} (R3)")  # fmt: skip
+            tally.notes.append(_("an area without households (from unit {unit}) joins grid of unit {other} (R3)").format(
+                unit=comp[0], other=grids[target]["units"][0]))  # fmt: skip
 
 
 #: A move of empty land must raise the summed Polsby-Popper of the two grids by this much.
@@ -568,7 +574,7 @@ def _compact_empty(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:
         return 4.0 * math.pi * a / (p * p) if p > 0 else 0.0
 
     moved = 0
-    for _ in range(COMPACT_PASSES):
+    for _pass in range(COMPACT_PASSES):
         changed = False
         for x in empty:
             src = owner[x]
@@ -607,7 +613,7 @@ def _compact_empty(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:
         if not changed:
             break
     if moved:
-        tally.notes.append(f"{moved} unit(s) without households moved to the neighbouring grid they make most compact")
+        tally.notes.append(_("{n} unit(s) without households moved to the neighbouring grid they make most compact").format(n=moved))
 
 
 def _number(com: CommunityIn, band: Band, tally: Tally) -> tuple[list[dict], dict]:
@@ -727,12 +733,12 @@ def _stable_plan(sub, weight, prior, lower, upper, measure, time_limit, seed):  
         return (
             plan,
             "repaired",
-            f"{kept} previous grid(s) kept, {len(region)} re-split into {sol.n_parts}",
+            _("{kept} previous grid(s) kept, {n} re-split into {parts}").format(kept=kept, n=len(region), parts=sol.n_parts),
         )
     return None
 
 
-def _nearest_legal(total: int, lower: int, upper: int) -> tuple[tuple[int, int], int, str]:
+def _nearest_legal(total: int, lower: int, upper: int, measure: str = "households") -> tuple[tuple[int, int], int, str]:
     """The number of grids closest to the band for a total no number fits, and the band it needs.
 
     Closest is relative to the bound each choice breaks: 534 households as one grid is 6.8 %
@@ -749,11 +755,10 @@ def _nearest_legal(total: int, lower: int, upper: int) -> tuple[tuple[int, int],
     else:
         k = k_under
         band = (max(1, total // k - max(1, (upper - lower) // 10)), upper)
-    msg = (
-        f"{total} households fit no whole number of grids in [{lower}, {upper}] "
-        f"({k_over} grid(s) would average {total / k_over:.0f}, {k_under} would average {total / k_under:.0f}); "
-        f"{k} grid(s) chosen as the closest legal alternative"
-    )
+    msg = _("{total} {measure} fit no whole number of grids in [{lower}, {upper}] ({k_over} grid(s) would average "
+            "{avg_over:.0f}, {k_under} would average {avg_under:.0f}); {k} grid(s) chosen as the closest legal "
+            "alternative").format(total=total, measure=_(measure), lower=lower, upper=upper, k_over=k_over,
+                                  avg_over=total / k_over, k_under=k_under, avg_under=total / k_under, k=k)  # fmt: skip
     return band, k, msg
 
 
