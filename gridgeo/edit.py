@@ -42,6 +42,7 @@ from gridgeo.coding.changelog import CHANGE_COLUMNS, record_changes
 from gridgeo.coverage import CoverageReport, check_coverage
 from gridgeo.district import District
 from gridgeo.errors import InfeasibleError, InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.io import by_geometry_type, output_lock, write_layers, write_table, write_text
 from gridgeo.options import PartitionOptions
 from gridgeo.partition import partition_graph
@@ -204,7 +205,7 @@ def open_review(
     folder = Path(out)
     missing = [n for n in ("grids.gpkg", "unit_grid.csv", "building_grid.csv") if not (folder / n).exists()]
     if missing:
-        raise InputError([Problem(str(folder / n), None, "missing: run `gridgeo run` into this folder first")
+        raise InputError([Problem(str(folder / n), None, _("missing: run `gridgeo run` into this folder first"))
                           for n in missing])  # fmt: skip
     options = options or PartitionOptions()
     district = load_inputs(inputs)
@@ -214,8 +215,8 @@ def open_review(
     built = set(units.units["unit_id"])
     if set(assignment["unit_id"]) != built:
         raise InputError([Problem(str(folder / "unit_grid.csv"), None,
-                                  f"its {len(assignment)} units are not the {len(built)} units the inputs give: "
-                                  "pass the config (and unit options) the run used")])  # fmt: skip
+                                  _("its {n} units are not the {m} units the inputs give: pass the config "
+                                    "(and unit options) the run used").format(n=len(assignment), m=len(built)))])  # fmt: skip
     return Review(folder, district, units, grids, dict(zip(assignment["unit_id"], assignment["grid_id"], strict=True)),
                   options=options)  # fmt: skip
 
@@ -444,8 +445,9 @@ class Review:
         target = sorted(set(self.members(to_grid)) | set(moving))
         for gid, uids in ((source, rest), (to_grid, target)):
             if not _connected(self._adj, set(uids)):
-                why = "would be cut in two" if gid == source else "would not be one piece: the units do not touch it"
-                return Outcome("move", False, (f"grid {gid} {why} (R5); nothing moved",))
+                why = (_("grid {gid} would be cut in two (R5); nothing moved") if gid == source else
+                       _("grid {gid} would not be one piece: the units do not touch it (R5); nothing moved"))
+                return Outcome("move", False, (why.format(gid=gid),))
         change = Change("move", self._community[moving[0]], source, to_grid, tuple(moving), self._sum(moving))
         self._apply({u: to_grid for u in moving}, change)
         return self._outcome("move", [source, to_grid], moving)
@@ -484,7 +486,7 @@ class Review:
         """
         self._require_grid(grid_id)
         refusal = self._editable(grid_id) or ("" if len(self.members(grid_id)) > 1 else
-                                              f"grid {grid_id} is one unit: nothing to split")  # fmt: skip
+                                              _("grid {gid} is one unit: nothing to split").format(gid=grid_id))  # fmt: skip
         if refusal:
             return Outcome("split", False, (refusal,))
         uids = self.members(grid_id)
@@ -512,11 +514,12 @@ class Review:
         """
         free = self._free_units(community_code)
         if not free:
-            return Outcome("rebalance", False, (f"community {community_code} has no unlocked grid to rebalance",))
+            return Outcome("rebalance", False, (_("community {code} has no unlocked grid to rebalance").format(code=community_code),))
         try:
             parts = self._solve_parts(free)
         except InfeasibleError as exc:
-            return Outcome("rebalance", False, (f"the unlocked grids of {community_code} cannot be rebalanced: {exc}",))
+            return Outcome("rebalance", False, (_("the unlocked grids of {code} cannot be rebalanced: {why}").format(
+                code=community_code, why=exc),))  # fmt: skip
         named = self._name_parts(parts, community_code)
         before = self._state.plan
         updates = {u: g for g, uids in named.items() for u in uids if before[u] != g}
@@ -526,7 +529,7 @@ class Review:
         new = {g: replace(template, flag="", solver_status="edited") for g in named if g not in old_ids}
         changes = self._changes_of("rebalance", updates)
         if not updates:
-            return Outcome("rebalance", True, ("the unlocked grids are already the partitioner's plan",),
+            return Outcome("rebalance", True, (_("the unlocked grids are already the partitioner's plan"),),
                            tuple(self.check(g) for g in sorted(named)))  # fmt: skip
         self._apply(updates, *changes, drop=drop, new=new)
         return self._outcome("rebalance", sorted(named), sorted(updates))
@@ -534,7 +537,7 @@ class Review:
     def undo(self) -> Outcome:
         """Undo the last edit (a move, lock, merge, split or rebalance)."""
         if not self._undo:
-            return Outcome("undo", False, ("nothing to undo",))
+            return Outcome("undo", False, (_("nothing to undo"),))
         self._redo.append(self._state)
         self._state = self._undo.pop()
         return Outcome("undo", True)
@@ -542,7 +545,7 @@ class Review:
     def redo(self) -> Outcome:
         """Redo the last undone edit."""
         if not self._redo:
-            return Outcome("redo", False, ("nothing to redo",))
+            return Outcome("redo", False, (_("nothing to redo"),))
         self._undo.append(self._state)
         self._state = self._redo.pop()
         return Outcome("redo", True)
@@ -577,7 +580,7 @@ class Review:
             When ``by`` is empty or another process is writing the folder.
         """
         if not str(by).strip():
-            raise InputError([Problem("approve", None, "say who approves (by=...)")])
+            raise InputError([Problem("approve", None, _("say who approves (by=...)"))])
         grids = self.grids()
         coverage = check_coverage(grids, self.district, units=self.units, band=self.band, codes=False)
         if not coverage.ok:
@@ -629,56 +632,57 @@ class Review:
     def _moving_units(self, unit_ids, building_id, block) -> list[str]:
         given = [x is not None for x in (unit_ids, building_id, block)]
         if sum(given) != 1:
-            raise InputError([Problem("move", None, "give exactly one of unit_ids, building_id or block")])
+            raise InputError([Problem("move", None, _("give exactly one of unit_ids, building_id or block"))])
         if building_id is not None:
             unit = self._unit_of_building.get(str(building_id))
             if unit is None:
-                raise InputError([Problem("buildings", str(building_id), "no such building in any unit")])
+                raise InputError([Problem("buildings", str(building_id), _("no such building in any unit"))])
             return [unit]
         if block is not None:
             return self.block(block)
         moving = sorted(set(unit_ids))
         if not moving:
-            raise InputError([Problem("move", None, "no unit given")])
+            raise InputError([Problem("move", None, _("no unit given"))])
         self._require_units(moving)
         return moving
 
     def _move_refusal(self, moving: list[str], sources: list[str], to_grid: str) -> str:
         target = self._state.meta[to_grid]
         if len(sources) > 1:
-            return f"the units are in {len(sources)} grids ({', '.join(sources)}): move one grid's units at a time"
+            return _("the units are in {n} grids ({grids}): move one grid's units at a time").format(
+                n=len(sources), grids=", ".join(sources))  # fmt: skip
         other = sorted({self._community[u] for u in moving} - {target.community_code})
         if other:
-            return (f"the units belong to community {', '.join(other)}, grid {to_grid} to "
-                    f"{target.community_code}: a grid never straddles two communities (R2)")  # fmt: skip
+            return _("the units belong to community {codes}, grid {grid} to {target}: a grid never straddles two "
+                     "communities (R2)").format(codes=", ".join(other), grid=to_grid, target=target.community_code)  # fmt: skip
         if sources[0] == to_grid:
-            return f"the units are already in grid {to_grid}"
+            return _("the units are already in grid {grid}").format(grid=to_grid)
         refusal = self._editable(sources[0]) or self._editable(to_grid)
         if refusal:
             return refusal
         if len(moving) == len(self.members(sources[0])):
-            return f"the move would leave grid {sources[0]} empty: merge it into {to_grid} instead"
+            return _("the move would leave grid {grid} empty: merge it into {target} instead").format(grid=sources[0], target=to_grid)
         return ""
 
     def _editable(self, grid_id: str) -> str:
         if grid_id in self.locked:
-            return f"grid {grid_id} is locked: unlock it first"
+            return _("grid {gid} is locked: unlock it first").format(gid=grid_id)
         if self._state.meta[grid_id].grid_class != "community":
-            return f"grid {grid_id} is a dedicated site (R4): its units stay its own grid"
+            return _("grid {gid} is a dedicated site (R4): its units stay its own grid").format(gid=grid_id)
         return ""
 
     def _pair_refusal(self, a: str, b: str) -> str:
         if a == b:
-            return "a grid cannot be merged with itself"
+            return _("a grid cannot be merged with itself")
         ma, mb = self._state.meta[a], self._state.meta[b]
         if ma.community_code != mb.community_code:
-            return (f"grids {a} and {b} are in communities {ma.community_code} and {mb.community_code}: "
-                    "a grid never straddles two communities (R2)")  # fmt: skip
+            return _("grids {a} and {b} are in communities {ca} and {cb}: a grid never straddles two communities "
+                     "(R2)").format(a=a, b=b, ca=ma.community_code, cb=mb.community_code)  # fmt: skip
         refusal = self._editable(a) or self._editable(b)
         if refusal:
             return refusal
         if b not in self.neighbours(a):
-            return f"grids {a} and {b} do not touch: the merged grid would not be one piece (R5)"
+            return _("grids {a} and {b} do not touch: the merged grid would not be one piece (R5)").format(a=a, b=b)
         return ""
 
     def _free_units(self, community_code: str) -> list[str]:
@@ -803,11 +807,14 @@ class Review:
         connected = _connected(self._adj, set(uids)) if meta.grid_class == "community" else True
         reasons = []
         if not in_band:
-            side = f"fewer than {band.lower}" if value < band.lower else f"more than {band.upper}"
-            why = f" (the run's flag: {meta.flag})" if meta.flag and _members_equal(self, grid_id, uids) else ""
-            reasons.append(f"grid {grid_id} holds {value} {band.measure}, {side} (R1){why}")
+            side = (_("fewer than {n}").format(n=band.lower) if value < band.lower
+                    else _("more than {n}").format(n=band.upper))
+            why = (_(" (the run's flag: {flag})").format(flag=meta.flag)
+                   if meta.flag and _members_equal(self, grid_id, uids) else "")
+            reasons.append(_("grid {gid} holds {n} {measure}, {side} (R1){why}").format(
+                gid=grid_id, n=value, measure=_(band.measure), side=side, why=why))
         if not connected:
-            reasons.append(f"grid {grid_id} is not one piece (R5)")
+            reasons.append(_("grid {gid} is not one piece (R5)").format(gid=grid_id))
         return GridCheck(grid_id, h, r, in_band, connected, tuple(reasons))
 
     def _sum(self, uids: Iterable[str]) -> int:
@@ -825,11 +832,11 @@ class Review:
     def _require_units(self, unit_ids: Iterable[str]) -> None:
         unknown = [u for u in unit_ids if u not in self._state.plan]
         if unknown:
-            raise InputError([Problem("units", u, "no such unit in this output") for u in unknown])
+            raise InputError([Problem("units", u, _("no such unit in this output")) for u in unknown])
 
     def _require_grid(self, grid_id: str) -> None:
         if grid_id not in self._state.meta:
-            raise InputError([Problem("grids", str(grid_id), "no such grid in this session")])
+            raise InputError([Problem("grids", str(grid_id), _("no such grid in this session"))])
 
 
 def _tree_split(graph, weight: str) -> dict:

@@ -33,6 +33,7 @@ LANGUAGES: tuple[str, ...] = ("zh", "en")
 DOMAIN = "gridgeo"
 
 _current: gettext.NullTranslations = gettext.NullTranslations()
+_language = "en"
 
 
 def localedir() -> str:
@@ -78,7 +79,7 @@ def set_language(lang: str | None = None) -> str:
     ValueError
         When ``lang`` is not one of :data:`LANGUAGES`.
     """
-    global _current
+    global _current, _language
     lang = from_environment() if lang is None else lang
     if lang not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {lang!r}")
@@ -89,7 +90,13 @@ def set_language(lang: str | None = None) -> str:
     # argparse looks its words up through its module's ``_`` and ``ngettext`` when it prints them.
     argparse._ = _current.gettext
     argparse.ngettext = _current.ngettext
+    _language = lang
     return lang
+
+
+def current_language() -> str:
+    """The language in use (``zh`` or ``en``), as :func:`set_language` last chose it."""
+    return _language
 
 
 def N_(message: str) -> str:

@@ -30,6 +30,7 @@ import shapely
 from gridgeo.coding import CodeRegistry, assign_codes
 from gridgeo.district import District
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.options import PartitionOptions
 from gridgeo.partition import GRID_COLUMNS, PartitionResult, partition_district
 from gridgeo.units import build_units
@@ -140,7 +141,7 @@ def load_previous(folder: str | Path) -> PreviousRun:
     folder = Path(folder)
     gpath, bpath = folder / "grids.gpkg", folder / "building_grid.csv"
     problems = [
-        Problem(str(p), None, "missing: the previous run's output")
+        Problem(str(p), None, _("missing: the previous run's output"))
         for p in (gpath, bpath)
         if not p.exists()
     ]
@@ -149,12 +150,12 @@ def load_previous(folder: str | Path) -> PreviousRun:
     try:
         grids = pyogrio.read_dataframe(gpath, layer="grids")
     except Exception as exc:  # noqa: BLE001 - any reader failure is an input problem
-        raise InputError([Problem(str(gpath), None, f"cannot read layer 'grids': {exc}")]) from None
+        raise InputError([Problem(str(gpath), None, _("cannot read layer 'grids': {why}").format(why=exc))]) from None
     b = pd.read_csv(bpath, dtype={"building_id": str, "grid_id": str})
     need = {"grid_id", "grid_code", "community_code", "grid_class"} - set(grids.columns)
     needb = {"building_id", "grid_id", "households"} - set(b.columns)
-    problems = [Problem(str(gpath), None, f"column {c!r} is missing") for c in sorted(need)]
-    problems += [Problem(str(bpath), None, f"column {c!r} is missing") for c in sorted(needb)]
+    problems = [Problem(str(gpath), None, _("column {column!r} is missing").format(column=c)) for c in sorted(need)]
+    problems += [Problem(str(bpath), None, _("column {column!r} is missing").format(column=c)) for c in sorted(needb)]
     if problems:
         raise InputError(problems)
     grids["community_code"] = grids["community_code"].astype(str)
@@ -391,11 +392,11 @@ def _removed_row(code: str, ground: _Ground, recoded: dict, counts: _Counts, tol
     heirs = ground.overlapping(ground.old_geom[code], old=False, tolerance_m2=tolerance_m2)
     to = {old: new for new, old in recoded.items()}.get(code)
     if to:
-        notes = f"re-coded to {to}"
+        notes = _("re-coded to {code}").format(code=to)
     elif len(heirs) == 1:
-        notes = f"merged into {heirs[0]}"
+        notes = _("merged into {code}").format(code=heirs[0])
     else:
-        notes = f"split among {', '.join(heirs)}" if heirs else "community gone"
+        notes = _("split among {codes}").format(codes=", ".join(heirs)) if heirs else _("community gone")
     return {"status": "removed", "households_before": int(counts.hh_before.get(to or code, 0)), "notes": notes}
 
 
@@ -412,13 +413,14 @@ def _kept_row(code: str, recoded: dict, counts: _Counts, moved: float, tolerance
     what = []
     if code in recoded:
         row["recoded_from"] = recoded[code]
-        what.append(f"re-coded from {recoded[code]}")
+        what.append(_("re-coded from {code}").format(code=recoded[code]))
     if row["buildings_added"] or row["buildings_removed"]:
-        what.append(f"{row['buildings_added']} building(s) built, {row['buildings_removed']} demolished")
+        what.append(_("{built} building(s) built, {demolished} demolished").format(
+            built=row["buildings_added"], demolished=row["buildings_removed"]))  # fmt: skip
     if row["counts_changed"]:
-        what.append(f"household counts changed in {row['counts_changed']} building(s)")
+        what.append(_("household counts changed in {n} building(s)").format(n=row["counts_changed"]))
     if row["boundary_moved_m2"]:
-        what.append(f"boundary moved ({row['boundary_moved_m2']:.0f} m²)")
+        what.append(_("boundary moved ({area:.0f} m²)").format(area=row["boundary_moved_m2"]))
     changed = bool(row["buildings_added"] or row["buildings_removed"] or row["counts_changed"]
                    or row["boundary_moved_m2"])  # fmt: skip
     if code in recoded and not changed:

@@ -33,6 +33,7 @@ import pandas as pd
 import shapely
 
 from gridgeo.district import District, empty_findings
+from gridgeo.i18n import _
 from gridgeo.io import atomic_path
 from gridgeo.options import PartitionOptions
 from gridgeo.partition import PartitionResult, partition_district
@@ -260,7 +261,7 @@ def _run_dask(pending, options, task, workers, scheduler, finish) -> None:
             ac.add(fut)
             return True
 
-        for _ in range(window):
+        for _slot in range(window):
             if not submit():
                 break
         for fut in ac:
@@ -390,9 +391,8 @@ class _Progress:
             el = time.perf_counter() - self.start
             eta = el / frac - el if frac > 0 else 0
             bar = "#" * int(30 * frac)
-            sys.stderr.write(
-                f"\r[{bar:<30}] {self.n}/{self.total} communities  {el:5.0f} s  eta {eta:5.0f} s"
-            )
+            sys.stderr.write("\r" + _("[{bar}] {n}/{total} communities  {elapsed:5.0f} s  eta {eta:5.0f} s").format(
+                bar=f"{bar:<30}", n=self.n, total=self.total, elapsed=el, eta=eta))  # fmt: skip
             sys.stderr.flush()
 
     def close(self) -> None:

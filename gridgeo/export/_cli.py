@@ -111,7 +111,7 @@ def read_grids(path: str, layer: str | None = None):
 
     src = Path(path)
     if not src.exists():
-        raise InputError([Problem(str(src), None, "file not found")])
+        raise InputError([Problem(str(src), None, _("file not found"))])
     try:
         if layer is None:
             names = [n for n, _ in pyogrio.list_layers(src)]
@@ -119,7 +119,7 @@ def read_grids(path: str, layer: str | None = None):
         grids = pyogrio.read_dataframe(src, layer=layer)
     except Exception as exc:  # pyogrio raises its own types; report them as input problems
         text = str(exc).split("; It might help to specify the correct driver")[0]  # GDAL's advice
-        raise InputError([Problem(str(src), layer, f"cannot read grid layer: {text}")]) from None
+        raise InputError([Problem(str(src), layer, _("cannot read grid layer: {why}").format(why=text))]) from None
     for col in ("grid_code", "grid_id", "community_code"):
         if col in grids.columns:
             grids[col] = grids[col].astype("string").astype(object).where(grids[col].notna(), None)
@@ -140,7 +140,7 @@ def _findings(path: str, layer: str):
     try:
         frames = [pyogrio.read_dataframe(path, layer=n) for n in parts]
     except Exception as exc:  # pyogrio raises its own types; report them as input problems
-        raise InputError([Problem(str(path), layer, f"cannot read the findings layer: {exc}")]) from None
+        raise InputError([Problem(str(path), layer, _("cannot read the findings layer: {why}").format(why=exc))]) from None
     if len(frames) == 1:
         return frames[0]
     import geopandas as gpd
@@ -163,16 +163,16 @@ def _read_staff(path: str):
     import pandas as pd
 
     if not Path(path).exists():
-        raise InputError([Problem(path, None, "staff file not found")])
+        raise InputError([Problem(path, None, _("staff file not found"))])
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
-        raise InputError([Problem(path, None, f"cannot be read as a UTF-8 CSV staff file: {exc}")]) from None
+        raise InputError([Problem(path, None, _("cannot be read as a UTF-8 CSV staff file: {why}").format(why=exc))]) from None
     missing = [c for c in ("grid_code", "name", "phone", "role") if c not in table.columns]
     if missing:
         raise InputError(
             [
-                Problem(path, None, f"missing column {c!r}: not a gridgeo staff file")
+                Problem(path, None, _("missing column {column!r}: not a gridgeo staff file").format(column=c))
                 for c in missing
             ]
         )
@@ -187,13 +187,14 @@ def _check_options(args: argparse.Namespace) -> None:
     for name, low, high in (("cap", 1, 10**6), ("max_grids", 1, 1000), ("dpi", 10, 600)):
         value = getattr(args, name, None)
         if value is not None and not low <= value <= high:
-            problems.append(Problem(f"--{name.replace('_', '-')}", None, f"{value} is not in [{low}, {high}]"))
+            problems.append(Problem(f"--{name.replace('_', '-')}", None, _("{value} is not in [{low}, {high}]").format(
+                value=value, low=low, high=high)))  # fmt: skip
     limit = getattr(args, "time_limit", None)
     if limit is not None and not (math.isfinite(limit) and 0 < limit <= 86_400):
-        problems.append(Problem("--time-limit", None, f"{limit} is not a number of seconds in (0, 86400]"))
+        problems.append(Problem("--time-limit", None, _("{value} is not a number of seconds in (0, 86400]").format(value=limit)))
     seed = getattr(args, "seed", None)
     if seed is not None and not 0 <= seed < 2**31:
-        problems.append(Problem("--seed", None, f"{seed} is not in [0, 2**31)"))
+        problems.append(Problem("--seed", None, _("{value} is not in [0, 2**31)").format(value=seed)))
     if problems:
         raise InputError(problems)
 
@@ -256,7 +257,7 @@ def cmd_staff(args: argparse.Namespace) -> int:
             "{low}-{high}; solver {status} in {seconds} s -> {out}").format(
         workers=r["full_time_workers"], grids=len(grids), shared=r["shared_grids"], spare=r["spare_full_time"],
         clusters=r["clusters"], cadre=r["clusters_with_cadre"], low=r["households_per_full_time_min"],
-        high=r["households_per_full_time_max"], status=r["status"], seconds=r["wall_time_s"], out=args.out))
+        high=r["households_per_full_time_max"], status=r["status"], seconds=r["wall_time_s"], out=args.out))  # fmt: skip
     return 0
 
 

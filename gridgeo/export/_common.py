@@ -22,6 +22,7 @@ import pandas as pd
 from pyproj import CRS
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 from gridgeo.schema import grid_layer_problems
 
 #: Role keys of a staff plan and how a notice board names them (规范 三.1, 办法 9).
@@ -50,7 +51,7 @@ def grid_key(grids: pd.DataFrame) -> str:
         return "grid_code"
     if "grid_id" in grids.columns:
         return "grid_id"
-    raise InputError([Problem("grids", None, "the grid layer has neither grid_code nor grid_id")])
+    raise InputError([Problem("grids", None, _("the grid layer has neither grid_code nor grid_id"))])
 
 
 def check_grids(
@@ -64,7 +65,7 @@ def check_grids(
         Listing every missing column, a missing CRS, empty or duplicate grid keys.
     """
     if not isinstance(grids, gpd.GeoDataFrame):
-        raise InputError([Problem(source, None, "expected a GeoDataFrame of grids")])
+        raise InputError([Problem(source, None, _("expected a GeoDataFrame of grids"))])
     try:
         key = grid_key(grids)
         problems: list[Problem] = []
@@ -145,8 +146,8 @@ def output_file(folder: str | os.PathLike, name: str) -> Path:
     base = Path(os.path.realpath(folder))
     path = Path(os.path.realpath(base / name))
     if path.parent != base:
-        raise InputError([Problem(str(folder), None, f"file name {name!r} made from the data "
-                                  "would leave the output folder: refused")])  # fmt: skip
+        raise InputError([Problem(str(folder), None, _("file name {name!r} made from the data "
+                                  "would leave the output folder: refused").format(name=name))])  # fmt: skip
     return Path(folder) / name
 
 

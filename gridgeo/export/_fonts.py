@@ -13,6 +13,7 @@ from functools import cache
 from matplotlib import font_manager
 
 from gridgeo.errors import FontError
+from gridgeo.i18n import _
 
 #: Families tried in order (the first is the one the project installs).
 FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "Source Han Sans CN", "Noto Sans SC")
@@ -43,6 +44,6 @@ def cjk_family() -> str:
         if family in known:
             return family
     raise FontError(
-        "no CJK font for the notice boards: install gridgeo's dependency noto-cjk-sans-otc "
-        "(pip install noto-cjk-sans-otc)"
+        _("no CJK font for the notice boards: install gridgeo's dependency noto-cjk-sans-otc "
+          "(pip install noto-cjk-sans-otc)")
     )

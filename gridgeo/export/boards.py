@@ -43,6 +43,7 @@ from gridgeo.export._fonts import cjk_family
 from gridgeo.export._qr import expand, qr_matrix, qr_path, qr_problem
 from gridgeo.export._streets import label_points, layer_of, named_lines
 from gridgeo.export.roster import check_photos, photo_problem
+from gridgeo.i18n import _
 from gridgeo.io import atomic_path
 
 #: Paper sizes, inches (ISO 216 portrait).
@@ -204,18 +205,18 @@ def write_boards(  # noqa: PLR0913 - the board's printing choices a planner sets
     if street is not None:
         chosen &= streets == street_of(street)
         if not chosen.any():
-            raise InputError([Problem("grids", None, f"no grid lies in street {street}")])
+            raise InputError([Problem("grids", None, _("no grid lies in street {street}").format(street=street))])
     if grid_codes is not None:
         wanted = {str(c) for c in grid_codes}
         unknown = sorted(wanted - set(codes))
         if unknown:
-            raise InputError([Problem("grids", c, "no such grid in the layer") for c in unknown])
+            raise InputError([Problem("grids", c, _("no such grid in the layer")) for c in unknown])
         chosen &= codes.isin(wanted)
     staffed = set(table.loc[table["role"].isin(["leader", "full_time"]), "grid_code"].astype(str))
     unstaffed = [c for c in sorted(codes[chosen]) if c not in staffed]
     if unstaffed:
         raise InputError(
-            [Problem("staff", c, "no full-time worker (S1): assign staff first") for c in unstaffed]
+            [Problem("staff", c, _("no full-time worker (S1): assign staff first")) for c in unstaffed]
         )
 
     check_photos(table)
@@ -252,7 +253,7 @@ def _paper(paper: str) -> tuple[float, float]:
     size = PAPERS.get(str(paper).upper())
     if size is None:
         raise InputError(
-            [Problem("paper", None, f"unknown paper {paper!r}; use {' or '.join(PAPERS)}")]
+            [Problem("paper", None, _("unknown paper {paper!r}; use one of {papers}").format(paper=paper, papers=", ".join(PAPERS)))]
         )
     return size
 
@@ -262,7 +263,7 @@ def _assignments(staff: Any) -> pd.DataFrame:
     need = ("grid_code", "name", "phone", "role")
     if not isinstance(table, pd.DataFrame) or any(c not in table.columns for c in need):
         raise InputError(
-            [Problem("staff", None, f"expected a staff plan or a table with {', '.join(need)}")]
+            [Problem("staff", None, _("expected a staff plan or a table with {columns}").format(columns=", ".join(need)))]
         )
     t = table.copy()
     for col in ("duties", "photo", "role_label", "qr_url"):
@@ -308,7 +309,7 @@ class _Context:
 
     def row(self, code: str) -> pd.Series:
         if code not in self.index:
-            raise InputError([Problem("grids", code, "no such grid in the layer")])
+            raise InputError([Problem("grids", code, _("no such grid in the layer"))])
         return self.grids.iloc[self.index[code]]
 
 

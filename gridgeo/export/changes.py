@@ -103,10 +103,10 @@ def _draw(previous: PreviousRun, new: gpd.GeoDataFrame, changes: pd.DataFrame, p
         pad = 0.15 * max(x1 - x0, y1 - y0, 100.0)
         ax.set_xlim(x0 - pad, x1 + pad)
         ax.set_ylim(y0 - pad, y1 + pad)
-    ax.legend(handles=[Patch(color="#a6dba0", label="grid kept its code"), Patch(color="#fdb863", label="new code"),
-                       Patch(facecolor="none", edgecolor="#c51b7d", linestyle="--", label="previous grid boundary"),
-                       Patch(color="#eeeeee", label="community unchanged")], loc="lower right", fontsize=8)  # fmt: skip
-    ax.set_title(f"网格调整 changes: {len(changed)} community(ies) re-partitioned")
+    ax.legend(handles=[Patch(color="#a6dba0", label="保留编码的网格 grid kept its code"), Patch(color="#fdb863", label="新编码 new code"),
+                       Patch(facecolor="none", edgecolor="#c51b7d", linestyle="--", label="原网格边界 previous grid boundary"),
+                       Patch(color="#eeeeee", label="未变化的社区 community unchanged")], loc="lower right", fontsize=8)  # fmt: skip
+    ax.set_title(f"网格调整：重新划分 {len(changed)} 个社区 changes: {len(changed)} community(ies) re-partitioned")
     ax.set_axis_off()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png", metadata={"Software": None})

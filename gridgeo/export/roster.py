@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 ROSTER_COLUMNS = (
     "worker_id", "name", "phone", "kind", "lon", "lat", "area", "photo", "duties", "qr_url",
@@ -77,7 +78,7 @@ def read_roster(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise InputError([Problem(str(path), None, "roster file not found")])
+        raise InputError([Problem(str(path), None, _("roster file not found"))])
     frame = None
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -86,9 +87,9 @@ def read_roster(path: str | os.PathLike) -> pd.DataFrame:
         except UnicodeDecodeError:
             continue
         except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
-            raise InputError([Problem(str(path), None, f"cannot be read as CSV: {exc}")]) from None
+            raise InputError([Problem(str(path), None, _("cannot be read as CSV: {why}").format(why=exc))]) from None
     if frame is None:
-        raise InputError([Problem(str(path), None, "is neither UTF-8 nor GB18030 text")])
+        raise InputError([Problem(str(path), None, _("is neither UTF-8 nor GB18030 text"))])
     roster = check_roster(frame, source=str(path))
     if "photo" in roster:
         roster["photo"] = [
@@ -133,7 +134,7 @@ def photo_size(path: str | os.PathLike) -> tuple[str, int, int] | None:
 
 
 def _jpeg_size(fh) -> tuple[str, int, int] | None:
-    for _ in range(10_000):  # segments before the frame header: a few dozen in practice
+    for _segment in range(10_000):  # segments before the frame header: a few dozen in practice
         marker = fh.read(2)
         if len(marker) < 2 or marker[0] != 0xFF:
             return None
@@ -175,15 +176,16 @@ def photo_problem(path: str | os.PathLike, *, source: str = "roster", feature_id
     try:
         info = photo_size(path)
     except OSError as exc:
-        return Problem(source, feature_id, f"photo {path} cannot be read: {exc.strerror or exc}")
+        return Problem(source, feature_id, _("photo {path} cannot be read: {why}").format(path=path, why=exc.strerror or exc))
     if info is None:
-        return Problem(source, feature_id, f"photo {path} is not a {' or '.join(PHOTO_FORMATS)} "
-                       "image (or its header is damaged): save it as PNG or JPEG")  # fmt: skip
+        return Problem(source, feature_id, _("photo {path} is not a {formats} image (or its header is damaged): "
+                                             "save it as PNG or JPEG").format(path=path, formats=" or ".join(PHOTO_FORMATS)))  # fmt: skip
     fmt, width, height = info
     if width <= 0 or height <= 0 or width * height > max_pixels:
-        return Problem(source, feature_id, f"photo {path} is a {fmt} of {width} x {height} pixels "
-                       f"({width * height / 1e6:.0f} Mpx), more than the {max_pixels / 1e6:.0f} Mpx a "
-                       "board photo may have: refused before decoding; shrink it (e.g. to 600 x 800)")  # fmt: skip
+        return Problem(source, feature_id, _(
+            "photo {path} is a {fmt} of {width} x {height} pixels ({mpx:.0f} Mpx), more than the {most:.0f} Mpx a "
+            "board photo may have: refused before decoding; shrink it (e.g. to 600 x 800)").format(
+            path=path, fmt=fmt, width=width, height=height, mpx=width * height / 1e6, most=max_pixels / 1e6))  # fmt: skip
     return None
 
 
@@ -198,7 +200,7 @@ def check_photos(table: pd.DataFrame, *, source: str = "staff") -> None:
     if "photo" not in table.columns:
         return
     key = next((c for c in ("worker_id", "name") if c in table.columns), None)
-    ids = table[key].astype(str) if key else [f"row {i + 2}" for i in range(len(table))]
+    ids = table[key].astype(str) if key else [_("row {n}").format(n=i + 2) for i in range(len(table))]
     problems = []
     for fid, photo in zip(ids, table["photo"], strict=True):
         if isinstance(photo, str) and photo:
@@ -234,7 +236,7 @@ def check_roster(roster: pd.DataFrame, *, source: str = "roster") -> pd.DataFram
         columns=lambda c: _ALIASES.get(str(c).strip().lower(), str(c).strip().lower())
     )
     problems = [
-        Problem(source, None, f"missing column {c!r}") for c in REQUIRED if c not in df.columns
+        Problem(source, None, _("missing column {column!r}").format(column=c)) for c in REQUIRED if c not in df.columns
     ]
     if problems:
         raise InputError(problems)
@@ -254,49 +256,49 @@ def check_roster(roster: pd.DataFrame, *, source: str = "roster") -> pd.DataFram
             problems.append(
                 Problem(
                     source,
-                    out.at[i, "worker_id"] or f"row {i + 2}",
-                    f"{col} {raw.iloc[i]!r} is not a number",
+                    out.at[i, "worker_id"] or _("row {n}").format(n=i + 2),
+                    _("{column} {value!r} is not a number").format(column=col, value=raw.iloc[i]),
                 )
             )
         out[col] = num.astype(float).to_numpy()
     for i, row in out.iterrows():
-        fid = row["worker_id"] or f"row {i + 2}"
+        fid = row["worker_id"] or _("row {n}").format(n=i + 2)
         if not row["worker_id"]:
-            problems.append(Problem(source, fid, "empty worker_id"))
+            problems.append(Problem(source, fid, _("empty worker_id")))
         if not row["name"]:
-            problems.append(Problem(source, fid, "empty name"))
+            problems.append(Problem(source, fid, _("empty name")))
         if not row["phone"]:
-            problems.append(Problem(source, fid, "empty phone: the board must print a number"))
+            problems.append(Problem(source, fid, _("empty phone: the board must print a number")))
         kind = _KINDS.get(row["kind"].lower())
         if kind is None:
             problems.append(
                 Problem(
                     source,
                     fid,
-                    f"unknown kind {row['kind']!r}; use full_time, part_time or cadre (专职/兼职/干部)",
+                    _("unknown kind {kind!r}; use full_time, part_time or cadre (专职/兼职/干部)").format(kind=row["kind"]),
                 )
             )
         else:
             out.at[i, "kind"] = kind
         lon, lat = row["lon"], row["lat"]
         if np.isnan(lon) != np.isnan(lat):
-            problems.append(Problem(source, fid, "give both lon and lat, or neither"))
+            problems.append(Problem(source, fid, _("give both lon and lat, or neither")))
         elif not np.isnan(lon) and not (73 <= lon <= 136 and 3 <= lat <= 54):
             problems.append(
                 Problem(
-                    source, fid, f"home ({lon}, {lat}) is outside China's span; lon first, degrees"
+                    source, fid, _("home ({lon}, {lat}) is outside China's span; lon first, degrees").format(lon=lon, lat=lat)
                 )
             )
         if row["area"] and (not row["area"].isdigit() or len(row["area"]) not in (6, 9, 12)):
             problems.append(
                 Problem(
-                    source, fid, f"area {row['area']!r} is not a 6-, 9- or 12-digit division code"
+                    source, fid, _("area {area!r} is not a 6-, 9- or 12-digit division code").format(area=row["area"])
                 )
             )
     problems += _qr_problems(out, source)
     dup = out["worker_id"][out["worker_id"].duplicated() & (out["worker_id"] != "")]
     for wid in sorted(set(dup)):
-        problems.append(Problem(source, wid, "worker_id appears more than once"))
+        problems.append(Problem(source, wid, _("worker_id appears more than once")))
     if problems:
         raise InputError(problems)
     return out

@@ -35,6 +35,7 @@ from gridgeo.export import _staff_cpsat as cpsat
 from gridgeo.export._common import DEFAULT_DUTIES, ROLE_LABELS, check_grids
 from gridgeo.export._qr import expand
 from gridgeo.export.roster import check_roster
+from gridgeo.i18n import _
 
 #: Default household cap of the grids one full-time worker serves together.
 DEFAULT_CAP = 1000
@@ -249,7 +250,7 @@ def _allowed_areas(roster: pd.DataFrame, com: list[str]) -> list[np.ndarray]:
     """Per worker, the grids their area allows; a worker whose area holds no grid is an error."""
     allowed = [_area_ok(a, com) for a in roster["area"]]
     problems = [
-        Problem("roster", row["worker_id"], f"area {row['area']} contains no grid of the layer")
+        Problem("roster", row["worker_id"], _("area {area} contains no grid of the layer").format(area=row["area"]))
         for i, row in roster.iterrows()
         if not allowed[i].any()
     ]
@@ -296,7 +297,7 @@ def _full_time(  # noqa: PLR0913 - the layer, the roster and its places, and the
     if sol.missing != 0:
         raise _short(sol, patches, layer.keys, layer.com, layer.com_name, layer.hh, len(ft), time_limit)
     serves: dict[int, list[int]] = {}  # worker -> grid rows
-    for (w, _), p in zip(located, sol.patch_of_worker, strict=True):
+    for (w, _where), p in zip(located, sol.patch_of_worker, strict=True):
         if p is not None:
             serves[w] = list(patches[p])
     for members, ps in zip(pool_members, sol.pool_patches, strict=True):
@@ -358,7 +359,7 @@ def _patches(graph: nx.Graph, hh: list[int], cap: int, max_grids: int) -> list[t
     """Every single grid, and every connected set of 2..max_grids grids within the cap."""
     found: set[tuple[int, ...]] = {(i,) for i in graph.nodes}
     frontier = [frozenset([i]) for i in sorted(graph.nodes)]
-    for _ in range(max_grids - 1):
+    for _step in range(max_grids - 1):
         grown: set[frozenset] = set()
         for s in frontier:
             load = sum(hh[i] for i in s)
@@ -474,7 +475,7 @@ def _instructors(  # noqa: PLR0913 - the cadres, their places and areas, the clu
     )  # fmt: skip
     sol = cpsat.solve_spread(problem, time_limit=time_limit, seed=seed)
     out: dict[int, int] = {}
-    for (w, _), ts in zip(located, sol.targets_of_person, strict=True):
+    for (w, _where), ts in zip(located, sol.targets_of_person, strict=True):
         for t in ts:
             out[t] = w
     for ms, counts in zip(members, sol.pool_counts, strict=True):
@@ -527,8 +528,8 @@ def _worker_table(roster, table, hh, keys) -> pd.DataFrame:
 def _short(sol, patches, keys, com, com_name, hh, n_ft, time_limit) -> Exception:
     if sol.missing < 0:
         return InfeasibleError(
-            f"the staffing solver found no plan within {time_limit:g} s ({sol.status.value}); "
-            "raise time_limit or check the roster's areas"
+            _("the staffing solver found no plan within {seconds:g} s ({status}); "
+              "raise time_limit or check the roster's areas").format(seconds=time_limit, status=sol.status.value)
         )
     rows = []
     for k, p in enumerate(sol.missing_patches):
@@ -538,12 +539,11 @@ def _short(sol, patches, keys, com, com_name, hh, n_ft, time_limit) -> Exception
     where = pd.DataFrame(rows)
     parts = []
     for (code, name), grp in where.groupby(["community_code", "community_name"], sort=True):
-        label = f"{name} ({code})" if code else "grids"
-        parts.append(f"{label}: {', '.join(grp['grid_code'])}")
-    msg = (
-        f"the roster is {sol.missing} full-time worker(s) short (has {n_ft}): S1 needs one per grid, "
-        f"or per group of adjacent grids under the household cap. Grids left without one - "
-        + "; ".join(parts)
-        + ". Add full-time workers whose area covers them, or raise the cap/max grids per worker."
-    )
+        label = _("{name} ({code})").format(name=name, code=code) if code else _("grids of no community")
+        parts.append(_("{label}: {grids}").format(label=label, grids=", ".join(grp["grid_code"])))
+    msg = _(
+        "the roster is {missing} full-time worker(s) short (has {has}): S1 needs one per grid, or per group "
+        "of adjacent grids under the household cap. Grids left without one - {where}. Add full-time workers "
+        "whose area covers them, or raise the cap/max grids per worker."
+    ).format(missing=sol.missing, has=n_ft, where="; ".join(parts))
     return StaffingError(msg, missing=sol.missing, grids=where)

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "review",
         help=_("serve a local page to move, lock, rebalance, merge, split and approve grids"),
-        description="Review, adjust and approve the grids of an output folder in a local web page.",
+        description=_("Review, adjust and approve the grids of an output folder in a local web page."),
     )
     p.add_argument("out", metavar="OUT_DIR", help=_("output folder of `gridgeo run`"))
     p.add_argument("--inputs", required=True, metavar="CONFIG",
@@ -50,9 +50,9 @@ def check_address(host: str, token: str | None) -> None:
         When ``host`` is not local and no token is given, or the token is short.
     """
     if host not in LOCAL_HOSTS and not token:
-        raise InputError([Problem("--host", host, "listening beyond 127.0.0.1 needs --token SECRET")])
+        raise InputError([Problem("--host", host, _("listening beyond 127.0.0.1 needs --token SECRET"))])
     if token is not None and len(token) < 12:
-        raise InputError([Problem("--token", None, "use a token of at least 12 characters")])
+        raise InputError([Problem("--token", None, _("use a token of at least 12 characters"))])
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -69,6 +69,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     by = args.by or getpass.getuser()
     server = ReviewServer(review, by=by, token=args.token)
     query = f"/?token={args.token}" if args.token else "/"
-    print(f"review {args.out}: http://{args.host}:{args.port}{query}  (approving as {by}; Ctrl-C to stop)")
+    print(_("review {out}: {url}  (approving as {by}; Ctrl-C to stop)").format(
+        out=args.out, url=f"http://{args.host}:{args.port}{query}", by=by))  # fmt: skip
     uvicorn.run(create_app(server), host=args.host, port=args.port, log_level="warning")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 
 from gridgeo.edit import Outcome, Review
 from gridgeo.errors import GridgeoError
+from gridgeo.i18n import N_, _, current_language
 
 STATIC = Path(str(files("gridgeo.review") / "static"))
 LEAFLET = Path(str(files("gridgeo.export") / "assets"))
@@ -35,6 +37,44 @@ LEAFLET = Path(str(files("gridgeo.export") / "assets"))
 KEY_HEADER = "X-Gridgeo-Key"
 #: Lon/lat decimals sent to the page (1e-6 degree is about 0.1 m).
 PRECISION = 6
+#: The words of index.html (each ``{{t:TEXT}}`` there), translated when the page is served.
+PAGE_TEXTS: tuple[str, ...] = (
+    N_("gridgeo review"), N_("Review and approve"), N_("Undo"), N_("Redo"), N_("Approve"), N_("Unit"),
+    N_("in grid"), N_("households:"), N_("units in its block:"), N_("Communities"), N_("Grids"),
+    N_("all communities"), N_("Grid"), N_("Code"), N_("Class"), N_("Households"), N_("Residents"), N_("Flag"),
+    N_("Findings"),
+)  # fmt: skip
+#: The words review.js writes (each ``T("TEXT")`` there, and the values it passes to ``T``: the
+#: edit names, severities and band measures), sent to the page in its ``gridgeo-texts`` meta tag.
+SCRIPT_TEXTS: tuple[str, ...] = (
+    N_("{op}: done"), N_("{op}: refused"), N_("of {community}"), N_("Unlock"), N_("Lock"), N_("Split"),
+    N_("band {lower}–{upper} {measure}"), N_("Rebalance unlocked grids"), N_("none"), N_("no adjacent grid"),
+    N_("Move unit"), N_("Move block"), N_("Merge grids"), N_("{n} change(s) to approve, as {by}"), N_("{n} hh"),
+    N_(" (locked)"), N_("move"), N_("lock"), N_("unlock"), N_("rebalance"), N_("merge"), N_("split"), N_("undo"),
+    N_("redo"), N_("approve"), N_("blocking"), N_("warning"), N_("households"), N_("residents"),
+)  # fmt: skip
+_MARK = re.compile(r"\{\{t:([^}]*)\}\}")
+
+
+def render_page(template: str, key: str) -> str:
+    """The review page in the language in use: its words translated, the session key and texts filled in.
+
+    Parameters
+    ----------
+    template : str
+        index.html, with ``{{t:TEXT}}`` for each word, ``{{KEY}}``, ``{{TEXTS}}`` and ``{{LANG}}``.
+    key : str
+        The session key.
+
+    Returns
+    -------
+    str
+    """
+    texts = json.dumps({t: _(t) for t in SCRIPT_TEXTS}, ensure_ascii=False, sort_keys=True)
+    body = _MARK.sub(lambda m: html.escape(_(m.group(1)), quote=True), template)
+    lang = "zh-CN" if current_language() == "zh" else "en"
+    return (body.replace("{{KEY}}", html.escape(key, quote=True)).replace("{{TEXTS}}", html.escape(texts, quote=True))
+            .replace("{{LANG}}", lang))  # fmt: skip
 
 
 def _geojson(gdf: gpd.GeoDataFrame, columns: list[str]) -> dict:
@@ -140,20 +180,20 @@ def _guarded(server: ReviewServer, handler: Callable[[dict], dict]):
 
     async def endpoint(request: Request) -> Response:
         if not secrets.compare_digest(request.headers.get(KEY_HEADER, ""), server.key):
-            return JSONResponse({"ok": False, "reasons": ["missing or wrong session key"]}, status_code=403)
+            return JSONResponse({"ok": False, "reasons": [_("missing or wrong session key")]}, status_code=403)
         try:
             body = await request.json() if request.method == "POST" else {}
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return JSONResponse({"ok": False, "reasons": ["the body must be a JSON object"]}, status_code=400)
+            return JSONResponse({"ok": False, "reasons": [_("the body must be a JSON object")]}, status_code=400)
         try:
             with server.lock:
                 result = handler(body)
         except GridgeoError as exc:
             return JSONResponse({"ok": False, "reasons": [str(exc)]}, status_code=400)
         except (KeyError, TypeError) as exc:
-            return JSONResponse({"ok": False, "reasons": [f"bad request: {exc}"]}, status_code=400)
+            return JSONResponse({"ok": False, "reasons": [_("bad request: {why}").format(why=exc)]}, status_code=400)
         return JSONResponse(result)
 
     return endpoint
@@ -215,8 +255,8 @@ def create_app(server: ReviewServer) -> Starlette:
 
     async def index(request: Request) -> Response:
         if server.require_token and not secrets.compare_digest(request.query_params.get("token", ""), server.key):
-            return Response("give the token: /?token=TOKEN", status_code=403, media_type="text/plain")
-        body = page.replace("{{KEY}}", html.escape(server.key, quote=True))
+            return Response(_("give the token: /?token=TOKEN"), status_code=403, media_type="text/plain")
+        body = render_page(page, server.key)
         return HTMLResponse(body, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
                                            "Content-Security-Policy": _CSP})  # fmt: skip
 

@@ -3,6 +3,12 @@
 "use strict";
 (function () {
   const KEY = document.querySelector('meta[name="gridgeo-key"]').getAttribute("content");
+  // The page's words in the language the server speaks (gridgeo --lang), keyed by their English.
+  const TEXTS = JSON.parse(document.querySelector('meta[name="gridgeo-texts"]').getAttribute("content") || "{}");
+  function T(text, values) {
+    const s = Object.prototype.hasOwnProperty.call(TEXTS, text) ? TEXTS[text] : text;
+    return s.replace(/\{(\w+)\}/g, (m, k) => (values && k in values ? String(values[k]) : m));
+  }
   const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
                    "#ff9da7", "#9c755f", "#86bcb6", "#8cd17d", "#d4a6c8"];
   const DEDICATED = "#bbbbbb";
@@ -43,7 +49,7 @@
   function say(outcome) {
     const m = document.getElementById("message");
     const reasons = outcome.reasons || [];
-    const head = outcome.op + ": " + (outcome.ok ? "done" : "refused");
+    const head = T(outcome.ok ? "{op}: done" : "{op}: refused", { op: T(outcome.op) });
     m.textContent = reasons.length ? head + "\n" + reasons.join("\n") : head;
     m.className = outcome.ok ? (reasons.length ? "warn" : "ok") : "refused";
   }
@@ -91,7 +97,7 @@
         const p = f.properties;
         const label = el("div", null, "grid-label");
         label.appendChild(el("b", p.grid_id));
-        label.appendChild(el("div", p.households + " hh" + (p.locked ? " (locked)" : "")));
+        label.appendChild(el("div", T("{n} hh", { n: p.households }) + (p.locked ? T(" (locked)") : "")));
         const centre = layer.getBounds().getCenter();
         labelLayer.addLayer(L.tooltip({ permanent: true, direction: "center", className: "grid-tip" })
           .setLatLng(centre).setContent(label));
@@ -104,7 +110,7 @@
     tbody.replaceChildren();
     const all = document.getElementById("show-all");
     all.hidden = focus === null;
-    document.getElementById("focus").textContent = focus === null ? "" : "of " + focus;
+    document.getElementById("focus").textContent = focus === null ? "" : T("of {community}", { community: focus });
     for (const r of state.table) {
       if (focus !== null && r.community_code !== focus) continue;
       const tr = el("tr");
@@ -120,17 +126,17 @@
       tr.appendChild(el("td", r.residents, "num residents"));
       tr.appendChild(el("td", r.flag, "flag"));
       const td = el("td");
-      td.appendChild(button(r.locked ? "Unlock" : "Lock", "lock",
+      td.appendChild(button(r.locked ? T("Unlock") : T("Lock"), "lock",
         () => act(r.locked ? "unlock" : "lock", { grid_id: r.grid_id }), { grid: r.grid_id }));
       if (r.grid_class === "community") {
-        td.appendChild(button("Split", "split", () => act("split", { grid_id: r.grid_id }), { grid: r.grid_id }));
+        td.appendChild(button(T("Split"), "split", () => act("split", { grid_id: r.grid_id }), { grid: r.grid_id }));
       }
       tr.appendChild(td);
       if (r.reasons) tr.title = r.reasons;
       tbody.appendChild(tr);
     }
     const band = state.band;
-    document.getElementById("band").textContent = "band " + band.lower + "–" + band.upper + " " + band.measure;
+    document.getElementById("band").textContent = T("band {lower}–{upper} {measure}", { lower: band.lower, upper: band.upper, measure: T(band.measure) });
   }
 
   function zoomTo(code) {
@@ -148,7 +154,7 @@
     for (const [code, name] of seen) {
       const div = el("div", null, "community");
       div.appendChild(button(name + " " + code, "zoom", () => zoomTo(code), { community: code }));
-      div.appendChild(button("Rebalance unlocked grids", "rebalance",
+      div.appendChild(button(T("Rebalance unlocked grids"), "rebalance",
         () => act("rebalance", { community_code: code }), { community: code }));
       box.appendChild(div);
     }
@@ -157,9 +163,9 @@
   function renderFindings() {
     const ul = document.getElementById("findings");
     ul.replaceChildren();
-    if (!state.findings.length) ul.appendChild(el("li", "none"));
+    if (!state.findings.length) ul.appendChild(el("li", T("none")));
     for (const f of state.findings) {
-      ul.appendChild(el("li", f.severity + " " + f.rule + (f.grid_id ? " [" + f.grid_id + "]" : "") + ": " + f.message,
+      ul.appendChild(el("li", T(f.severity) + " " + f.rule + (f.grid_id ? " [" + f.grid_id + "]" : "") + ": " + f.message,
                         f.severity));
     }
   }
@@ -178,15 +184,15 @@
     document.getElementById("sel-block").textContent = String(info.block.length);
     const targets = document.getElementById("targets");
     targets.replaceChildren();
-    if (!info.targets.length) targets.appendChild(el("p", "no adjacent grid"));
+    if (!info.targets.length) targets.appendChild(el("p", T("no adjacent grid")));
     for (const t of info.targets) {
       const row = el("div", null, "target");
       row.appendChild(el("span", "→ " + t + " "));
-      row.appendChild(button("Move unit", "move-unit",
+      row.appendChild(button(T("Move unit"), "move-unit",
         () => act("move", { unit_ids: [info.unit_id], to_grid: t }), { target: t }));
-      row.appendChild(button("Move block", "move-block",
+      row.appendChild(button(T("Move block"), "move-block",
         () => act("move", { block: info.unit_id, to_grid: t }), { target: t }));
-      row.appendChild(button("Merge grids", "merge",
+      row.appendChild(button(T("Merge grids"), "merge",
         () => act("merge", { a: t, b: info.grid_id }), { target: t }));
       targets.appendChild(row);
     }
@@ -201,7 +207,7 @@
     renderFindings();
     document.getElementById("undo").disabled = !state.can_undo;
     document.getElementById("redo").disabled = !state.can_redo;
-    document.getElementById("pending").textContent = state.pending + " change(s) to approve, as " + state.by;
+    document.getElementById("pending").textContent = T("{n} change(s) to approve, as {by}", { n: state.pending, by: state.by });
     await renderSelection();
     document.body.dataset.ready = "1";
   }
