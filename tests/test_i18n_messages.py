@@ -228,3 +228,19 @@ def test_grid_layer_problems_of_assign_in_chinese(zh):
     assert {"G1", "G3"} <= located, [str(p) for p in info.value.problems]
     for p in info.value.problems:
         _assert_chinese(p.message, p.feature_id, "grid_id", "grid_class", "community_code")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_partition_notes_in_chinese_in_process_and_on_dask(workers, zh):
+    """The community notes a run prints (band widened, a village below the band) follow the
+    language, on Dask workers too (each a process of its own)."""
+    from gridgeo.batch import run_partition
+    from gridgeo.options import PartitionOptions
+    from gridgeo.testing import make_district
+
+    district = make_district(0, street="370211108000", n_communities=4)
+    report = run_partition(district, options=PartitionOptions(time_limit=0.05), workers=workers).result.report
+    notes = [n for n in report["notes"] if n]
+    assert notes, "the villages below the band have a note"
+    for note in notes:
+        _assert_chinese(note, *district.communities["community_code"], *[u for u in re.findall(r"\d{12}-U\d+", note)])

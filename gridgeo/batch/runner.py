@@ -33,7 +33,7 @@ import pandas as pd
 import shapely
 
 from gridgeo.district import District, empty_findings
-from gridgeo.i18n import _
+from gridgeo.i18n import _, current_language, set_language
 from gridgeo.io import atomic_path
 from gridgeo.options import PartitionOptions
 from gridgeo.partition import PartitionResult, partition_district
@@ -254,7 +254,7 @@ def _run_dask(pending, options, task, workers, scheduler, finish) -> None:
                 return False
             first, last = chunk[0][0], chunk[-1][0]
             fut = client.submit(
-                _run_chunk, task, [sub for _, sub, _ in chunk], options,
+                _run_chunk, task, [sub for _, sub, _ in chunk], options, current_language(),
                 key=f"gridgeo-{first}-{last}-{chunk[0][2][:12] or id(chunk)}", pure=False,
             )  # fmt: skip
             keys[fut.key] = [(code, key) for code, _, key in chunk]
@@ -301,11 +301,14 @@ def _chunks(pending: Iterable, buildings: int, communities: int) -> Iterator[lis
         yield chunk
 
 
-def _run_chunk(task, subs: list, options) -> list[tuple[PartitionResult | None, str | None]]:
+def _run_chunk(task, subs: list, options, lang: str | None = None) -> list[tuple[PartitionResult | None, str | None]]:
     """Run ``task`` on each community of a chunk (a Dask task, or one community in process).
 
-    A failure is returned as its message; the others go on.
+    A failure is returned as its message; the others go on. ``lang``: the language of the
+    community notes, the driver's (a Dask worker is a process of its own).
     """
+    if lang is not None and lang != current_language():
+        set_language(lang)
     out: list[tuple[PartitionResult | None, str | None]] = []
     for sub in subs:
         try:
