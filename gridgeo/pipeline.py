@@ -36,7 +36,7 @@ from gridgeo.coding import CodeRegistry, assign_codes
 from gridgeo.coverage import CoverageReport, check_coverage
 from gridgeo.district import District
 from gridgeo.errors import InputError, Problem
-from gridgeo.i18n import _
+from gridgeo.i18n import N_, _
 from gridgeo.io import (
     LayerSource,
     by_geometry_type,
@@ -728,11 +728,20 @@ def _read_line(district: District, summary: pd.DataFrame) -> str:
     return line + "\n" + describe_findings(district.findings)
 
 
+#: The words of the partition line: how grids were made (``GridStatus``) and the flags of a grid.
+REPORT_WORDS: tuple[str, ...] = (
+    N_("kept"), N_("optimal"), N_("feasible"), N_("repaired"), N_("heuristic"), N_("fixed"), N_("empty"),
+    N_("band_widened"), N_("below_band"), N_("village_below_band"), N_("oversize_unit"),
+    N_("dedicated_over_band"), N_("no_households"), N_("multipart"),
+)  # fmt: skip
+
+
 def _partition_line(part: PartitionResult, options: PartitionOptions) -> str:
     grids, rep, m = part.grids, part.report, options.measure
     com = grids[grids["grid_class"] == "community"]
     inside = int(((com[m] >= options.lower) & (com[m] <= options.upper)).sum())
-    status = dict(sorted(rep["status"].value_counts().items())) if len(rep) else {}
+    counts = sorted(rep["status"].value_counts().items()) if len(rep) else []
+    status = "{" + ", ".join(f"{_(str(k))} {v}" for k, v in counts) + "}"
     lines = [
         _("units: {units} tiling the communities, {edges} adjacencies").format(
             units=len(part.units.units), edges=len(part.units.edges)),
@@ -742,7 +751,8 @@ def _partition_line(part: PartitionResult, options: PartitionOptions) -> str:
             lower=options.lower, upper=options.upper, measure=_(m), status=status),
     ]  # fmt: skip
     for row in rep[rep["flags"] != ""].itertuples():
-        lines.append(f"  {row.community_code} {row.community_name}: {row.flags} - {row.notes}")
+        flags = ";".join(_(f) for f in str(row.flags).split(";"))
+        lines.append(f"  {row.community_code} {row.community_name}: {flags} - {row.notes}")
     sites = part.findings if part.findings is not None else []
     if len(sites):
         lines.append(_("R4: {n} dedicated site(s) are no grid of their own (warnings in the findings layer):")
