@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
@@ -125,3 +126,17 @@ def test_roster_problems_are_collected():
         )
     )
     assert list(good["kind"]) == ["part_time"] * 3
+
+
+def test_part_time_workers_of_unknown_address_are_spread_over_grids_with_households(grids):
+    """A grid nobody lives in (a hospital's dedicated grid) took 12 part-time workers whose address
+    was unknown, and its board cut their duties short: such workers go where people live, evenly."""
+    roster = sample_roster(grids, seed=1)
+    part = roster["kind"] == "part_time"
+    roster.loc[part, ["lon", "lat"]] = np.nan  # addresses unknown
+    plan = assign_staff(grids, roster, time_limit=1.0)
+    pt = plan.assignments[plan.assignments["role"] == "part_time"]
+    empty = set(grids.loc[grids["households"] == 0, "grid_code"])
+    assert len(pt) and not set(pt["grid_code"]) & empty
+    per_grid = pt.groupby("grid_code").size()
+    assert per_grid.max() - per_grid.min() <= 1 or per_grid.max() <= 2, per_grid.sort_values().tail()

@@ -410,8 +410,15 @@ def _spread_people(  # noqa: PLR0913 - the workers, their places and areas, the 
     if not people:
         return {}
     located, pools, members, index = [], [], [], {}
+    # A grid nobody lives in is not balanced, so it would cost nothing to pile the workers of
+    # unknown address on it (12 part-time workers on a hospital's dedicated grid): they go to
+    # the balanced grids only, where there are any in their area.
+    busy = np.zeros(n, dtype=bool)
+    busy[list(balanced or [])] = True
     for w in people:
         ok = np.flatnonzero(allowed[w])
+        if balanced and homes[w] is None and busy[ok].any():
+            ok = ok[busy[ok]]
         if homes[w] is not None:
             dist = shapely.distance(homes[w], geoms[ok])
             order = np.lexsort((ok, dist))[:candidates]
