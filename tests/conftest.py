@@ -53,3 +53,24 @@ def chromium_browser():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def first_community_files(sample_result, tmp_path_factory):
+    """A factory: the coded grids of the sample's first community and a generated roster, written
+    into a new folder (``grids.gpkg``, ``roster.csv``); returns (folder, grids, roster)."""
+    from gridgeo.coding import assign_codes
+    from gridgeo.export import sample_roster
+    from gridgeo.io import write_layers, write_table
+
+    grids = assign_codes(sample_result.grids)
+    one = grids[grids["community_code"] == grids["community_code"].iloc[0]]
+
+    def make(name: str):
+        folder = tmp_path_factory.mktemp(name)
+        write_layers({"grids": one}, folder / "grids.gpkg")
+        roster = sample_roster(one, seed=2)
+        write_table(roster, folder / "roster.csv")
+        return folder, one, roster
+
+    return make

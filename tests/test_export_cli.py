@@ -7,18 +7,11 @@ import pytest
 from pypdf import PdfReader
 
 from gridgeo.cli import main
-from gridgeo.coding import assign_codes
-from gridgeo.export import sample_roster
-from gridgeo.io import write_layers, write_table
 
 
 @pytest.fixture(scope="module")
-def files(sample_result, tmp_path_factory):
-    grids = assign_codes(sample_result.grids)
-    one = grids[grids["community_code"] == grids["community_code"].iloc[0]]
-    folder = tmp_path_factory.mktemp("cli")
-    write_layers({"grids": one}, folder / "grids.gpkg")
-    write_table(sample_roster(one, seed=2), folder / "roster.csv")
+def files(first_community_files):
+    folder, one, _roster = first_community_files("cli")
     return folder, one
 
 

@@ -13,9 +13,7 @@ import pytest
 
 from gridgeo import i18n
 from gridgeo.cli import main
-from gridgeo.coding import assign_codes
-from gridgeo.export import sample_roster
-from gridgeo.io import write_layers, write_table
+from gridgeo.io import write_table
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 #: English sentence words that a Chinese message must not keep (ids, codes, options may be Latin).
@@ -30,13 +28,8 @@ def _english_after():
 
 
 @pytest.fixture(scope="module")
-def files(sample_result, tmp_path_factory):
-    grids = assign_codes(sample_result.grids)
-    one = grids[grids["community_code"] == grids["community_code"].iloc[0]]
-    folder = tmp_path_factory.mktemp("i18n")
-    write_layers({"grids": one}, folder / "grids.gpkg")
-    roster = sample_roster(one, seed=2)
-    write_table(roster, folder / "roster.csv")
+def files(first_community_files):
+    folder, one, roster = first_community_files("i18n")
     bad = roster.drop(columns=["kind"]).assign(lon="east")  # a missing column: reported alone
     write_table(bad, folder / "bad_roster.csv")
     rows = roster.copy()

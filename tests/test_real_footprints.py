@@ -62,20 +62,6 @@ def test_footprints_lie_in_their_grids(real_district, real_result):
     assert (share >= 0.95).all()
 
 
-def test_a_block_within_the_band_is_never_split(real_district, real_result):
-    u = real_result.units.units
-    grid_of = real_result.assignment.set_index("unit_id")["grid_id"]
-    b = u[u["block_id"] != ""]
-    per = b.assign(grid=grid_of.loc[b["unit_id"]].to_numpy()).groupby("block_id").agg(
-        hh=("households", "sum"), grids=("grid", "nunique"))  # fmt: skip
-    widened = set(real_result.report.loc[real_result.report["flags"].str.contains("band_widened"),
-                                         "community_code"])  # fmt: skip
-    in_band = per[per["hh"].between(300, 500)]
-    in_band = in_band[[k.rsplit("-", 1)[0] not in widened for k in in_band.index]]
-    assert len(in_band) >= 1
-    assert (in_band["grids"] == 1).all()
-
-
 def test_every_dedicated_site_is_a_grid_or_a_finding(real_district):
     # A floor above the office and the market: both become located R4 findings.
     opts = UnitOptions(dedicated_floor_m2={"office_building": 1000.0, "market": 5000.0})
@@ -229,7 +215,7 @@ def test_community_grids_are_compact(real_district, real_result):
 
 
 def test_every_block_of_at_most_500_households_is_one_grid(real_district, real_result):
-    # Also in the community of 534 households no number of grids fits: one grid of 534,
+    # A block within the band is never split, and neither is a smaller one. Also in the community of 534 households no number of grids fits: one grid of 534,
     # flagged with its reason, keeps its blocks whole rather than two grids of 267.
     u = real_result.units.units
     grid_of = real_result.assignment.set_index("unit_id")["grid_id"]
