@@ -296,7 +296,11 @@ def cities(sizes: list[int]) -> str:
     return "\n".join(rows)
 
 
-DISTRICTING = Path(__file__).resolve().parents[2] / "shared" / "data" / "districting"
+#: ``../shared/data/districting`` beside the repository (or beside the folder of a git worktree).
+DISTRICTING = next(
+    (d for up in (2, 3) if (d := Path(__file__).resolve().parents[up] / "shared" / "data" / "districting").is_dir()),
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "districting",
+)
 TRACTS = ["NH", "ID", "ME", "WV", "NM", "NE"]
 
 
