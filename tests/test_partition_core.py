@@ -238,3 +238,42 @@ def test_small_budget_skips_the_exact_model_and_says_so():
     assert small.status == SolveStatus.HEURISTIC and small.bound is None
     assert large.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE) and large.bound is not None
     assert large.objective <= small.objective + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_ordered_roots_model_proves_the_enumerated_optimum(seed):
+    # The labeling model with ordered roots and root fixing (off by default) must keep every plan
+    # the plain model has: on 9-node graphs it proves the optimum found by enumeration, at a
+    # fixed count and over a range, and infeasibility exactly when enumeration finds no plan.
+    import random
+
+    from gridgeo.partition._cpsat import solve_partition
+
+    rnd = random.Random(seed)
+    base = nx.grid_2d_graph(3, 3) if seed % 2 else nx.circular_ladder_graph(4).subgraph(range(7)).copy()
+    g = _weighted(base, [rnd.randint(40, 200) for _ in range(len(base))])
+    nodes = sorted(g.nodes)
+    index = {n: i for i, n in enumerate(nodes)}
+    for u, v in g.edges:
+        g.edges[u, v]["edge_cost"] = rnd.choice([1.0, 2.0, 3.5])
+    edges = sorted((min(index[u], index[v]), max(index[u], index[v]), d["edge_cost"]) for u, v, d in g.edges(data=True))
+    weights = [g.nodes[n]["households"] for n in nodes]
+    lower, upper = (150, 330) if seed < 4 else (250, 450)
+    for k_min, k_max in ((2, 2), (3, 3), (2, 4)):
+        best = None
+        for blocks in _set_partitions(nodes):
+            if not k_min <= len(blocks) <= k_max:
+                continue
+            if all(lower <= sum(g.nodes[n]["households"] for n in b) <= upper and nx.is_connected(g.subgraph(b)) for b in blocks):
+                part = {n: i for i, b in enumerate(blocks) for n in b}
+                c = sum(d["edge_cost"] for u, v, d in g.edges(data=True) if part[u] != part[v])
+                best = c if best is None else min(best, c)
+        res = solve_partition(weights, edges, lower, upper, k_min, k_max, deterministic_time=5.0, seed=seed, ordered_roots=True)
+        if best is None:
+            assert res.status == SolveStatus.INFEASIBLE
+            continue
+        assert res.status == SolveStatus.OPTIMAL
+        assert res.objective == pytest.approx(best)
+        plan = {n: res.assignment[index[n]] for n in nodes}
+        assert check_plan(g, plan, "households", lower, upper) == []
+        assert len(set(plan.values())) in range(k_min, k_max + 1)

@@ -173,3 +173,30 @@ def test_speed_setting_keeps_the_best_of_several_tree_seeds(monkeypatch):
     assert four.assignment == again.assignment
     # On this lattice a later seed's tree gives a lower cut than the first one after the move.
     assert four.objective < one.objective
+
+
+def test_sweep_finds_an_exchange_between_two_far_places():
+    # A tall 12x6 grid split in two halves of exactly equal weight, each half with a one-unit
+    # bump into the other at opposite ends. No change at one place alone keeps the balance and
+    # lowers the cut; swapping the two bumps does. The sweep frees every pair of border sites.
+    import numpy as np
+
+    from gridgeo.partition import _lns
+
+    g = nx.grid_2d_graph(12, 6)
+    for n in g:
+        g.nodes[n]["households"] = 1
+    w = _weights(g)
+    plan = {(r, c): int(c >= 3) for r, c in g}
+    plan[(0, 3)], plan[(11, 2)] = 0, 1
+    assert check_plan(g, plan, "households", 36, 36) == [] and _cut(g, plan) == 14
+    prob = _lns._Problem(g, w, 36, 36, {})
+    report = _lns.SearchReport(plan, 14, 14, 0.0, 0, 0, 0)
+    ctx = _lns._Context(prob, 5.0, 0, np.random.default_rng(0), report)
+    sites = _lns._sites(g, plan, set(g))
+    border = [n for n in g if any(plan[m] != plan[n] for m in g[n])]
+    reach = lambda a, b: nx.shortest_path_length(g, a, b) <= _lns.SWEEP_SPACING  # noqa: E731
+    assert all(any(reach(s, n) for s in sites) for n in border)  # the sites cover the border
+    assert _lns._sweep(ctx, plan)
+    assert check_plan(g, plan, "households", 36, 36) == []
+    assert _cut(g, plan) == 12

@@ -26,6 +26,10 @@ from ortools.sat.python import cp_model
 
 #: Costs are scaled to integers at this resolution (1 = 0.1 m of shared boundary).
 COST_SCALE = 10
+#: The labeling model's ordered roots (Validi & Buchanan 2022): the root of each part is its
+#: lowest node and parts are numbered by root, with root fixing from the band. Off by default
+#: until measured on the tract graphs and the communities (branch h16 left it unmeasured).
+ORDERED_ROOTS = False
 
 
 class SolveStatus(StrEnum):
@@ -90,6 +94,7 @@ def solve_partition(  # noqa: C901, PLR0913 - the one place that builds the CP-S
     hint_search: bool = False,
     roots: dict[int, int] | None = None,
     presolve: bool = True,
+    ordered_roots: bool | None = None,
 ) -> SolveResult:
     """Solve the partition model on nodes ``0..n-1``.
 
@@ -119,6 +124,10 @@ def solve_partition(  # noqa: C901, PLR0913 - the one place that builds the CP-S
         removes the choice of root, which a re-solve around fixed nodes does not need.
     presolve : bool
         CP-SAT's presolve; a small re-solve is faster without it.
+    ordered_roots : bool, optional
+        Each part's root is its lowest node and parts are ordered by root (no two labellings
+        or root choices of one plan), roots fixed out where the band forbids them; default
+        :data:`ORDERED_ROOTS`.
 
     Returns
     -------
@@ -154,6 +163,8 @@ def solve_partition(  # noqa: C901, PLR0913 - the one place that builds the CP-S
             r[i, p] = m.new_bool_var("")
             m.add_implication(r[i, p], x[i, p])
         m.add(LinearExpr.sum([r[i, p] for i in members[p]]) == used[p])
+    ordered = ORDERED_ROOTS if ordered_roots is None else ordered_roots
+    pre = _order_roots(m, x, r, used, weights, edges, lower, upper, k_min) if ordered else {}
     same = []
     flows: dict[tuple[int, int], cp_model.IntVar] = {}
     supplies = []
@@ -199,6 +210,10 @@ def solve_partition(  # noqa: C901, PLR0913 - the one place that builds the CP-S
         pairs += [(used[p], p < k_hint) for p in range(P)]
         pairs += [(same[e], relabel[i] == relabel[j]) for e, (i, j, _c) in enumerate(edges)]
         pairs += _hint_flow(relabel, edges, r, flows, supplies)
+        first = {}
+        for i, q in enumerate(relabel):
+            first.setdefault(q, i)
+        pairs += [(var, q in first and first[q] <= i) for (i, q), var in pre.items()]
         h = m.proto.solution_hint
         h.vars.extend([var.index for var, _ in pairs])
         h.values.extend([int(val) for _, val in pairs])
@@ -233,6 +248,72 @@ def solve_partition(  # noqa: C901, PLR0913 - the one place that builds the CP-S
     if code == cp_model.INFEASIBLE:
         return SolveResult(SolveStatus.INFEASIBLE, None, None, None, wall, det)
     return SolveResult(SolveStatus.TIMED_OUT, None, None, None, wall, det)
+
+
+def _order_roots(m, x, r, used, weights, edges, lower, upper, k_min) -> dict:  # noqa: PLR0913 - the model's parts
+    """Ordered roots: ``r[i, p]`` iff ``i`` is the lowest node of part ``p``; roots increase with ``p``.
+
+    ``pre[i, p]`` says part ``p`` has a node at or below ``i``. A node cannot be the root of part
+    ``p`` when the nodes below it weigh more than ``p`` parts can hold, when the nodes from it on
+    weigh less than the parts from ``p`` on need, or when its component among the nodes from it
+    on weighs less than ``lower``. Returns the ``pre`` variables (for the hint).
+    """
+    n = len(weights)
+    P = len(used)
+    below = [0] * (n + 1)
+    for i, wt in enumerate(weights):
+        below[i + 1] = below[i] + wt
+    total = below[n]
+    reach = _reach_from_on(n, weights, edges)
+    pre: dict = {}
+    for p in range(P):
+        prev = None
+        for i in range(p, n):
+            v = m.new_bool_var("")
+            pre[i, p] = v
+            m.add_implication(x[i, p], v)
+            if prev is None:
+                m.add(r[i, p] == v)
+            else:
+                m.add_implication(prev, v)
+                m.add(v <= prev + x[i, p])
+                m.add(r[i, p] + prev == v)
+            need = max(1, k_min - p) * lower
+            if below[i] > p * upper or total - below[i] < need or reach[i] < lower:
+                m.add(r[i, p] == 0)
+            prev = v
+        if p > 0:
+            for i in range(p, n):
+                m.add_implication(pre[i, p], pre[i - 1, p - 1])
+    return pre
+
+
+def _reach_from_on(n: int, weights: list[int], edges) -> list[int]:
+    """Per node ``i``, the weight of its connected component among the nodes ``>= i``.
+
+    Adds the nodes from the highest down with a union-find, so it is near linear.
+    """
+    parent = list(range(n))
+    size = list(weights)
+    adj: list[list[int]] = [[] for _ in range(n)]
+    for i, j, _c in edges:
+        adj[min(i, j)].append(max(i, j))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    out = [0] * n
+    for i in reversed(range(n)):
+        for j in adj[i]:
+            a, b = find(i), find(j)
+            if a != b:
+                parent[b] = a
+                size[a] += size[b]
+        out[i] = size[find(i)]
+    return out
 
 
 def _hint_flow(relabel, edges, r, flows, supplies) -> list:
