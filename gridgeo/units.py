@@ -333,6 +333,7 @@ def _onto(g, edge, claimed):
     parts = _polygons(fixed)
     return shapely.union_all(parts) if parts else g
 
+
 def _site_margins(parts: list, claimed, poly, cut: list, footprints: np.ndarray, width: float):
     """Give each dedicated part the strips narrower than ``width`` between it and a street.
 

@@ -616,6 +616,10 @@ def _compact_empty(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:
         tally.notes.append(_("{n} unit(s) without households moved to the neighbouring grid they make most compact").format(n=moved))
 
 
+#: The letter of a grid id by grid class: ``<community code>-C01``, ``-D01``.
+ID_PREFIX = {"community": "C", "dedicated": "D"}
+
+
 def _number(com: CommunityIn, band: Band, tally: Tally) -> tuple[list[dict], dict]:
     """Number the grids and write the community's report row.
 
@@ -625,7 +629,7 @@ def _number(com: CommunityIn, band: Band, tally: Tally) -> tuple[list[dict], dic
     grids = tally.grids
     community_grids = sorted((g for g in grids if g["kind"] == "community"), key=lambda g: g["units"][0])
     dedicated_grids = sorted((g for g in grids if g["kind"] == "dedicated"), key=lambda g: g["units"][0])
-    for prefix, seq in (("C", community_grids), ("D", dedicated_grids)):
+    for prefix, seq in ((ID_PREFIX["community"], community_grids), (ID_PREFIX["dedicated"], dedicated_grids)):
         for i, g in enumerate(seq, start=1):
             g["grid_id"] = f"{com.code}-{prefix}{i:02d}"
             g["community_code"] = com.code
@@ -834,9 +838,9 @@ def _reading_numbers(gdf: gpd.GeoDataFrame) -> dict[str, str]:
     grid that takes serial 001 at first issue.
     """
     rank = reading_rank(gdf)
-    old = gdf["grid_id"].astype(str)
-    new = old.str.rsplit("-", n=1).str[0] + "-" + old.str.rsplit("-", n=1).str[1].str[0] + rank.map("{:02d}".format)
+    new = gdf["community_code"] + "-" + gdf["grid_class"].map(ID_PREFIX) + rank.map("{:02d}".format)
     return dict(zip(gdf["grid_id"], new, strict=True))
+
 
 #: Holes of a grid smaller than this (m²) are cracks the overlay of its units left, not land.
 CRACK_M2 = 0.01
