@@ -319,12 +319,16 @@ def _onto(g, edge, claimed):
     reprojection to longitude/latitude such a strip collapses and the grid falls apart in two
     pieces. Snapping closes the strip; the repair keeps only the polygonal part.
     """
-    ref = edge if claimed.is_empty else shapely.union(edge, claimed.boundary)
     xy = shapely.get_coordinates(g)
     pts = shapely.points(xy)
-    close = shapely.distance(pts, ref) <= HAIR_M
+    near = shapely.distance(pts, edge)
+    if not claimed.is_empty:
+        near = np.minimum(near, shapely.distance(pts, claimed.boundary))
+    close = near <= HAIR_M
     if not close.any():
         return g
+    # The union of the edge and the land claimed only for the polygons that need it.
+    ref = edge if claimed.is_empty else shapely.union(edge, claimed.boundary)
     # Each close vertex onto the nearest point of the reference (shapely.snap moves vertices
     # onto the reference's vertices only), then the reference's vertices into g's edges.
     xy[close] = shapely.get_coordinates(shapely.get_point(shapely.shortest_line(pts[close], ref), 1))
