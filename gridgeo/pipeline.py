@@ -728,9 +728,9 @@ def _read_line(district: District, summary: pd.DataFrame) -> str:
     return line + "\n" + describe_findings(district.findings)
 
 
-#: The words of the partition line: how grids were made (``GridStatus``) and the flags of a grid.
-REPORT_WORDS: tuple[str, ...] = (
-    N_("kept"), N_("optimal"), N_("feasible"), N_("repaired"), N_("heuristic"), N_("fixed"), N_("empty"),
+#: The flags of a grid as the partition line names them (written as literals across the partition;
+#: the statuses are :class:`~gridgeo.partition.grids.GridStatus`, whose Chinese a test checks).
+FLAG_WORDS: tuple[str, ...] = (
     N_("band_widened"), N_("below_band"), N_("village_below_band"), N_("oversize_unit"),
     N_("dedicated_over_band"), N_("no_households"), N_("multipart"),
 )  # fmt: skip

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gridgeo.i18n import N_
-
 #: Land-use classes absorbed into community grids (R3): unpopulated land with no grid of its own.
 ABSORBABLE: frozenset[str] = frozenset(
     {
@@ -63,14 +61,6 @@ DEDICATED: frozenset[str] = frozenset(
         "transport_hub",
     }
 )
-
-#: The land-use classes' names as the catalogue knows them (``_(cls)`` gives 学校 for ``school``).
-CLASS_WORDS: tuple[str, ...] = (
-    N_("mountain"), N_("forest"), N_("construction_site"), N_("reservoir"), N_("lake"), N_("water"),
-    N_("wetland"), N_("farmland"), N_("green_space"), N_("vacant_land"), N_("beach"), N_("school"),
-    N_("hospital"), N_("park"), N_("industrial_park"), N_("factory"), N_("market"), N_("business_district"),
-    N_("office_building"), N_("scenic_area"), N_("government"), N_("military"), N_("transport_hub"),
-)  # fmt: skip
 
 #: Chinese and common English names of land-use classes, mapped to gridgeo's classes.
 LANDUSE_SYNONYMS: dict[str, str] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gettext
+import re
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,18 @@ def test_locale_chooses_the_language(monkeypatch, capsys):
     assert "output folder" in capsys.readouterr().out
     with pytest.raises(ValueError):
         i18n.set_language("fr")
+
+
+def test_land_use_classes_and_grid_statuses_have_their_chinese():
+    """Named in notes and findings through ``_(cls)`` / ``_(status)``: every class of the schema
+    and every status has an entry (a class added to the schema without one would print English)."""
+    from gridgeo.partition.grids import GridStatus
+    from gridgeo.schema import ABSORBABLE, DEDICATED
+
+    words = sorted(ABSORBABLE | DEDICATED) + [s.value for s in GridStatus]
+    i18n.set_language("zh")
+    try:
+        english = [w for w in words if not re.search(r"[\u4e00-\u9fff]", i18n._(w))]
+    finally:
+        i18n.set_language("en")
+    assert not english, english
