@@ -338,3 +338,62 @@ def test_an_empty_unit_joins_the_grid_it_makes_compact():
     tally.add("dedicated", ["b", "e"])
     _compact_empty(u, community_graph(u, URBAN), units, tally)
     assert [g["units"] for g in tally.grids] == [["a"], ["b", "e"]]
+
+
+def _strips(block_top: str = ""):
+    """Two rows of eight 20 x 5 m units, 50 households each; the rows are the grids (PP 0.09)."""
+    from gridgeo.partition.grids import Tally
+    from gridgeo.units import UnitOptions, Units, _edges, community_graph
+
+    geoms = [box(20 * c, 5 * r, 20 * c + 20, 5 * r + 5) for r in (0, 1) for c in range(8)]
+    ids = [f"u{r}{c}" for r in (0, 1) for c in range(8)]
+    units = gpd.GeoDataFrame(
+        {"unit_id": ids, "community_code": URBAN, "kind": "building",
+         "block_id": ["" if i < 8 else block_top for i in range(16)], "households": 50, "residents": 120,
+         "area_m2": [g.area for g in geoms]},
+        geometry=geoms, crs=METRIC,
+    )  # fmt: skip
+    u = Units(units, _edges(geoms, ids, [], UnitOptions()), pd.DataFrame(columns=["building_id", "unit_id"]))
+    tally = Tally()
+    tally.add("community", ids[:8], status="optimal")
+    tally.add("community", ids[8:], status="optimal")
+    return units, community_graph(u, URBAN), tally
+
+
+def _pp_of(units, members):
+    geom = shapely.union_all(units.set_index("unit_id").loc[members].geometry.values)
+    return 4 * np.pi * geom.area / geom.length**2
+
+
+def test_a_thin_grid_trades_units_to_a_compact_shape_within_the_band():
+    # Two 160 x 5 m strips (Polsby-Popper 0.09 each) of 400 households: units move between
+    # them until the less compact grid is no longer thin, each grid staying in 300-500.
+    import networkx as nx
+
+    from gridgeo.partition.grids import COMPACT_FLOOR, Band, _compact_weak
+
+    units, graph, tally = _strips()
+    before = min(_pp_of(units, g["units"]) for g in tally.grids)
+    _compact_weak(graph, units, Band(300, 500, "households", None, 0), tally)
+    after = [_pp_of(units, g["units"]) for g in tally.grids]
+    assert before < 0.2
+    assert min(after) >= COMPACT_FLOOR
+    assert sorted(u for g in tally.grids for u in g["units"]) == sorted(units["unit_id"])
+    for g in tally.grids:
+        assert 300 <= 50 * len(g["units"]) <= 500
+        assert nx.is_connected(graph.subgraph(g["units"]))
+        assert g["solver_status"] == "feasible"  # no longer the solver's optimum
+    assert "more compact" in tally.notes[-1]
+
+
+def test_compactness_trades_never_split_a_whole_block_nor_touch_kept_grids():
+    from gridgeo.partition.grids import Band, _compact_weak
+
+    units, graph, tally = _strips(block_top="blk")
+    _compact_weak(graph, units, Band(300, 500, "households", None, 0), tally)
+    top = set(units["unit_id"][8:])
+    assert any(top <= set(g["units"]) for g in tally.grids)  # the top row's block stays in one grid
+    units, graph, tally = _strips()
+    tally.grids[1]["solver_status"] = "kept"
+    _compact_weak(graph, units, Band(300, 500, "households", None, 0), tally)
+    assert [len(g["units"]) for g in tally.grids] == [8, 8]

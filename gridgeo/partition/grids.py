@@ -15,7 +15,10 @@
   joins the neighbouring grid it shares most boundary with (R3), or is its own grid
   (``no_households``) when it touches none;
 * last, each unit without households or residents moves to the neighbouring community grid
-  it makes most compact (Polsby-Popper), counts unchanged, dedicated grids untouched.
+  it makes most compact (Polsby-Popper), counts unchanged, dedicated grids untouched; then a
+  grid less compact than ``COMPACT_FLOOR`` trades units with its neighbours where both stay in
+  the band and no whole street block is split (the cut alone does not rule out a grid wrapped
+  round a dedicated site, whose outline costs nothing).
 
 The grids are the dissolved units, so they tile every community exactly (R5) by construction.
 """
@@ -347,6 +350,7 @@ def _community(units: Units, com: CommunityIn, band: Band) -> tuple[list[dict], 
         _part_grids(rest.subgraph(comp), weight, where, com, band, tally)
     _absorb_empty(units, empty_parts, tally)
     _compact_empty(units, graph, com.units, tally)
+    _compact_weak(graph, com.units, band, tally)
     return _number(com, band, tally)
 
 
@@ -542,9 +546,85 @@ def _absorb_empty(units: Units, empty_parts: list[list[str]], tally: Tally) -> N
 COMPACT_GAIN = 1e-3
 #: Passes of :func:`_compact_empty` over a community's empty units at most.
 COMPACT_PASSES = 4
+#: A community grid less compact than this (Polsby-Popper 4 pi A / P²) trades units with its
+#: neighbours in :func:`_compact_weak` (the goal of issue 15 is a minimum of 0.2).
+COMPACT_FLOOR = 0.25
+#: Moves of :func:`_compact_weak` per weak grid at most.
+COMPACT_MOVES = 12
 
 
-def _compact_empty(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:  # noqa: C901 - one greedy pass: candidates, connectivity, gain
+def _pp(a: float, p: float) -> float:
+    """Polsby-Popper of a shape of area ``a`` and perimeter ``p``."""
+    return 4.0 * math.pi * a / (p * p) if p > 0 else 0.0
+
+
+class _Shapes:
+    """Area and perimeter of each community grid, kept up to date as units move.
+
+    Perimeters come from the units' own perimeters and the shared edge lengths of the unit
+    graph (no geometry overlay); dedicated grids are not tracked.
+    """
+
+    def __init__(self, graph, cu: pd.DataFrame, grids: list[dict]) -> None:
+        self.graph, self.grids = graph, grids
+        self.owner = {x: i for i, g in enumerate(grids) if g["kind"] == "community" for x in g["units"]}
+        mine = cu[cu["unit_id"].isin(self.owner)]
+        self.perim = dict(zip(mine["unit_id"], shapely.length(mine.geometry.values), strict=True))
+        self.area = dict(zip(mine["unit_id"], mine["area_m2"].astype(float), strict=True))
+        self.g_area: dict[int, float] = {}
+        self.g_perim: dict[int, float] = {}
+        for x, i in self.owner.items():
+            self.g_area[i] = self.g_area.get(i, 0.0) + self.area[x]
+            self.g_perim[i] = self.g_perim.get(i, 0.0) + self.perim[x]
+        for a, b, d in graph.edges(data=True):
+            if a in self.owner and b in self.owner and self.owner[a] == self.owner[b]:
+                self.g_perim[self.owner[a]] -= 2.0 * d["shared_m"]
+
+    def pp(self, i: int) -> float:
+        """Polsby-Popper of grid ``i`` now."""
+        return _pp(self.g_area[i], self.g_perim[i])
+
+    def shared(self, x) -> dict[int, float]:
+        """Boundary length unit ``x`` shares with each community grid."""
+        out: dict[int, float] = {}
+        for y, d in self.graph.adj[x].items():
+            if y in self.owner:
+                out[self.owner[y]] = out.get(self.owner[y], 0.0) + d["shared_m"]
+        return out
+
+    def after(self, x, dst: int, shared: dict[int, float]) -> tuple[float, float]:
+        """Polsby-Popper of ``x``'s grid and of ``dst`` were ``x`` to move to ``dst``."""
+        src = self.owner[x]
+        p_src = self.g_perim[src] - self.perim[x] + 2.0 * shared.get(src, 0.0)
+        p_dst = self.g_perim[dst] + self.perim[x] - 2.0 * shared[dst]
+        return _pp(self.g_area[src] - self.area[x], p_src), _pp(self.g_area[dst] + self.area[x], p_dst)
+
+    def leaves_connected(self, x) -> bool:
+        """Whether ``x``'s grid stays one connected piece without it."""
+        rest = [y for y in self.grids[self.owner[x]]["units"] if y != x]
+        return bool(rest) and nx.is_connected(self.graph.subgraph(rest))
+
+    def move(self, x, dst: int, shared: dict[int, float]) -> None:
+        """Move unit ``x`` to grid ``dst``."""
+        src = self.owner[x]
+        self.grids[src]["units"] = [y for y in self.grids[src]["units"] if y != x]
+        self.grids[dst]["units"] = sorted([*self.grids[dst]["units"], x])
+        self.g_area[src] -= self.area[x]
+        self.g_perim[src] += 2.0 * shared.get(src, 0.0) - self.perim[x]
+        self.g_area[dst] += self.area[x]
+        self.g_perim[dst] += self.perim[x] - 2.0 * shared[dst]
+        self.owner[x] = dst
+
+    def cut_change(self, x, dst: int) -> float:
+        """How much the cut cost (``edge_cost`` of the edges between grids) changes if ``x`` moves to ``dst``."""
+        src, delta = self.owner[x], 0.0
+        for y, d in self.graph.adj[x].items():
+            if y in self.owner:
+                delta += d.get("edge_cost", 0.0) * ((self.owner[y] == src) - (self.owner[y] == dst))
+        return delta
+
+
+def _compact_empty(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:
     """Give each unit without households or residents to the community grid it makes most compact.
 
     The counts of every grid stay as they are (the unit holds nobody); a unit moves from its
@@ -552,68 +632,113 @@ def _compact_empty(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:
     grids' Polsby-Popper (4 pi A / P², perimeters from the shared edge lengths, no geometry
     overlay) and leaves its grid connected. Dedicated grids are never touched.
     """
-    grids = tally.grids
-    owner = {x: i for i, g in enumerate(grids) if g["kind"] == "community" for x in g["units"]}
-    empty = [x for x in sorted(graph.nodes) if x in owner
+    shapes = _Shapes(graph, cu, tally.grids)
+    empty = [x for x in sorted(graph.nodes) if x in shapes.owner
              and graph.nodes[x]["households"] == 0 and graph.nodes[x]["residents"] == 0]  # fmt: skip
-    if not empty:
-        return
-    mine = cu[cu["unit_id"].isin(owner)]
-    perim = dict(zip(mine["unit_id"], shapely.length(mine.geometry.values), strict=True))
-    area = dict(zip(mine["unit_id"], mine["area_m2"].astype(float), strict=True))
-    g_area: dict[int, float] = {}
-    g_perim: dict[int, float] = {}
-    for x, i in owner.items():
-        g_area[i] = g_area.get(i, 0.0) + area[x]
-        g_perim[i] = g_perim.get(i, 0.0) + perim[x]
-    for a, b, d in graph.edges(data=True):
-        if a in owner and b in owner and owner[a] == owner[b]:
-            g_perim[owner[a]] -= 2.0 * d["shared_m"]
-
-    def pp(a: float, p: float) -> float:
-        return 4.0 * math.pi * a / (p * p) if p > 0 else 0.0
-
     moved = 0
-    for _pass in range(COMPACT_PASSES):
+    for _pass in range(COMPACT_PASSES if empty else 0):
         changed = False
         for x in empty:
-            src = owner[x]
-            shared: dict[int, float] = {}
-            for y, d in graph.adj[x].items():
-                if y in owner:
-                    shared[owner[y]] = shared.get(owner[y], 0.0) + d["shared_m"]
-            base_src = pp(g_area[src], g_perim[src])
-            a_src = g_area[src] - area[x]
-            p_src = g_perim[src] - perim[x] + 2.0 * shared.get(src, 0.0)
+            src = shapes.owner[x]
+            shared = shapes.shared(x)
+            old_src = shapes.pp(src)
             best, best_gain = None, COMPACT_GAIN
             for dst in sorted(shared):
                 if dst == src:
                     continue
-                p_dst = g_perim[dst] + perim[x] - 2.0 * shared[dst]
-                old = (base_src, pp(g_area[dst], g_perim[dst]))
-                new = (pp(a_src, p_src), pp(g_area[dst] + area[x], p_dst))
+                old = (old_src, shapes.pp(dst))
+                new = shapes.after(x, dst, shared)
                 if min(new) < min(old) - COMPACT_GAIN:
                     continue  # the less compact of the two grids must not get worse
                 gain = sum(new) - sum(old)
                 if gain > best_gain:
                     best, best_gain = dst, gain
-            if best is None:
+            if best is None or not shapes.leaves_connected(x):
                 continue
-            rest = [y for y in grids[src]["units"] if y != x]
-            if not rest or not nx.is_connected(graph.subgraph(rest)):
-                continue
-            grids[src]["units"] = rest
-            grids[best]["units"] = sorted([*grids[best]["units"], x])
-            g_area[src], g_perim[src] = a_src, p_src
-            g_area[best] += area[x]
-            g_perim[best] += perim[x] - 2.0 * shared[best]
-            owner[x] = best
+            tally.objective += shapes.cut_change(x, best)
+            shapes.move(x, best, shared)
             moved += 1
             changed = True
         if not changed:
             break
     if moved:
         tally.notes.append(_("{n} unit(s) without households moved to the neighbouring grid they make most compact").format(n=moved))
+
+
+def _compact_weak(graph, cu: pd.DataFrame, band: Band, tally: Tally) -> None:
+    """Trade units between a grid less compact than :data:`COMPACT_FLOOR` and its neighbours.
+
+    A snake or a grid wrapped round a dedicated site costs the cut objective little (its
+    boundary runs along land that is no choice of the solver), so the solver alone does not
+    rule it out. Here a unit on the boundary of such a grid moves to a neighbouring community
+    grid, or from it into the weak grid, when that raises the smaller Polsby-Popper of the two
+    grids; both grids stay in the band and connected, no street block wholly inside one grid
+    is split, and grids kept from a previous plan or outside the band are not touched. The
+    cut cost the moves add is added to the community's objective, and a community the moves
+    changed is at best ``feasible``.
+    """
+    shapes = _Shapes(graph, cu, tally.grids)
+    grids, owner = tally.grids, shapes.owner
+    load = {i: sum(int(graph.nodes[x][band.measure]) for x in g["units"])
+            for i, g in enumerate(grids) if g["kind"] == "community"}  # fmt: skip
+    free = {i for i in load if band.lower <= load[i] <= band.upper and grids[i]["solver_status"] != GridStatus.KEPT.value}
+    blocks: dict[str, set] = {}
+    for x, b in nx.get_node_attributes(graph, "block_id").items():
+        if b and x in owner:
+            blocks.setdefault(b, set()).add(x)
+    moved = 0
+    for weak in sorted(free, key=lambda i: (shapes.pp(i), i)):
+        for _move in range(COMPACT_MOVES):
+            if shapes.pp(weak) >= COMPACT_FLOOR:
+                break
+            trade = next((t for t in _ranked_trades(shapes, weak, free, load, band, blocks)
+                          if shapes.leaves_connected(t[0])), None)  # fmt: skip
+            if trade is None:
+                break
+            x, src, dst, w = trade
+            shared = shapes.shared(x)
+            tally.objective += shapes.cut_change(x, dst)
+            shapes.move(x, dst, shared)
+            load[src] -= w
+            load[dst] += w
+            for i in (src, dst):
+                if grids[i]["solver_status"] == GridStatus.OPTIMAL.value:
+                    grids[i]["solver_status"] = GridStatus.FEASIBLE.value
+            moved += 1
+    if moved:
+        tally.statuses = [GridStatus.FEASIBLE if s == GridStatus.OPTIMAL else s for s in tally.statuses]
+        tally.notes.append(_("{n} unit(s) moved between grids to make a grid less compact than {floor} "
+                             "(Polsby-Popper) more compact, counts kept in the band").format(n=moved, floor=COMPACT_FLOOR))
+
+
+def _ranked_trades(shapes: _Shapes, weak: int, free: set, load: dict, band: Band, blocks: dict) -> list[tuple]:
+    """Legal moves ``(unit, from, to, weight)`` across grid ``weak``'s boundary, best first.
+
+    A move is legal when both grids are free (in the band, not kept) and stay in the band,
+    and it does not split a street block lying whole in the grid it leaves; it is a gain when
+    it raises the smaller Polsby-Popper of the two grids. Ties: the larger summed
+    Polsby-Popper, then the smaller cut, then the unit id.
+    """
+    graph, owner = shapes.graph, shapes.owner
+    moves = set()
+    for x in (x for x, i in owner.items() if i == weak):
+        for y in graph.adj[x]:
+            if y in owner and owner[y] != weak:
+                moves.add((x, weak, owner[y]))
+                moves.add((y, owner[y], weak))
+    ranked = []
+    for x, src, dst in moves:
+        w = int(graph.nodes[x][band.measure])
+        if src not in free or dst not in free or load[src] - w < band.lower or load[dst] + w > band.upper:
+            continue
+        mates = blocks.get(graph.nodes[x].get("block_id") or None, ())
+        if len(mates) > 1 and all(owner[y] == src for y in mates):
+            continue  # the block lies whole in src: moving x would split it
+        old = min(shapes.pp(src), shapes.pp(dst))
+        new = shapes.after(x, dst, shapes.shared(x))
+        if min(new) - old > COMPACT_GAIN:
+            ranked.append(((-(min(new) - old), -sum(new), shapes.cut_change(x, dst), str(x), src, dst), (x, src, dst, w)))
+    return [move for _key, move in sorted(ranked)]
 
 
 #: The letter of a grid id by grid class: ``<community code>-C01``, ``-D01``.
