@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import sys
 import time
@@ -136,6 +137,19 @@ def _floor_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dedicated-floor", action="append", default=None, metavar="CLASS=M2",
                    help=_("a site of CLASS smaller than M2 gets no dedicated grid (a located R4 finding "
                           "instead); repeatable; default: every site of a dedicated class is its own grid"))  # fmt: skip
+    p.add_argument("--road-discount", type=float, default=None, metavar="SHARE",
+                   help=_("cost of a grid boundary along a street or river, as a share of its length "
+                          "(0-1; default 0.1)"))  # fmt: skip
+    p.add_argument("--block-cost", type=float, default=None, metavar="X",
+                   help=_("a grid boundary between two footprints of one street block costs X times one "
+                          "along a street (>= 1; default 4)"))  # fmt: skip
+    p.add_argument("--site-margin", type=float, default=None, metavar="M",
+                   help=_("an empty strip narrower than M metres between a dedicated site and its street "
+                          "joins the site's grid (0 turns it off; default 3)"))  # fmt: skip
+
+#: The ``--flag`` of each :class:`gridgeo.units.UnitOptions` field the command line sets.
+UNIT_FLAGS = {"road_discount": "road_discount", "block_cost": "block_cost", "site_margin_m": "site_margin"}
+
 
 
 def _batch_options(p: argparse.ArgumentParser) -> None:
@@ -322,7 +336,11 @@ def _options(args: argparse.Namespace):
     base = PartitionOptions.of(lower=args.lower, upper=args.upper, measure=args.measure,
                                time_limit=args.time_limit, seed=args.seed,
                                units=UnitOptions(dedicated_floor_m2=floors))  # fmt: skip
-    return config_options(args.config, base) if args.config else base
+    options = config_options(args.config, base) if args.config else base
+    flags = {field: getattr(args, dest) for field, dest in UNIT_FLAGS.items() if getattr(args, dest, None) is not None}
+    if flags:  # a flag wins over the config
+        options = dataclasses.replace(options, units=dataclasses.replace(options.units, **flags))
+    return options
 
 
 def _floors(values: list[str] | None) -> dict[str, float]:

@@ -142,7 +142,10 @@ def read_config(path: str | os.PathLike) -> dict[str, LayerSource]:
 #: Top-level tables a config may hold.
 CONFIG_SECTIONS: tuple[str, ...] = ("layers", "options")
 #: Keys of the ``[options]`` table (how the inputs are read and what becomes a dedicated grid).
-OPTION_KEYS: tuple[str, ...] = ("skip_unknown_landuse", "estimate_households", "census", "dedicated_floor_m2")
+#: Keys of ``[options]`` that set :class:`gridgeo.units.UnitOptions` fields of the same name.
+UNIT_OPTION_KEYS: tuple[str, ...] = ("road_discount", "block_cost", "site_margin_m")
+OPTION_KEYS: tuple[str, ...] = ("skip_unknown_landuse", "estimate_households", "census", "dedicated_floor_m2",
+                                *UNIT_OPTION_KEYS)
 #: Keys of ``[options.estimate_households]``.
 ESTIMATE_KEYS: tuple[str, ...] = ("floor_area_m2", "levels_column", "default_levels", "household_size")
 
@@ -156,6 +159,9 @@ def read_config_options(path: str | os.PathLike) -> dict:
         skip_unknown_landuse = true          # an unknown land-use class is a warning, not an error
         census = "census.csv"                # community_code, households, residents per community
         dedicated_floor_m2 = { office_building = 2000, market = 500 }
+        road_discount = 0.1                  # cutting along a street costs this share of its length (0-1)
+        block_cost = 4                       # cutting between two footprints of one block: x this (>= 1)
+        site_margin_m = 3                    # a strip this narrow between a site and its street joins the site
 
         [options.estimate_households]        # households a building lacks: footprint x levels
         floor_area_m2 = 70
@@ -195,6 +201,15 @@ def read_config_options(path: str | os.PathLike) -> dict:
         isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in floors.values()
     ):
         problems.append(Problem(label, None, _("[options] dedicated_floor_m2 must map classes to areas in m² (≥ 0)")))
+    from gridgeo.units import UnitOptions
+
+    for key in UNIT_OPTION_KEYS:
+        if key in opts:
+            try:
+                UnitOptions(**{key: opts[key]})
+            except InputError as exc:
+                problems += [Problem(label, None, _("[options] {key} {why}").format(key=key, why=p.message))
+                             for p in exc.problems]  # fmt: skip
     est = opts.get("estimate_households", {})
     if not isinstance(est, dict):
         problems.append(Problem(label, None, _("[options.estimate_households] must be a table")))

@@ -38,6 +38,7 @@ from gridgeo.district import District
 from gridgeo.errors import InputError, Problem
 from gridgeo.i18n import N_, _
 from gridgeo.io import (
+    UNIT_OPTION_KEYS,
     LayerSource,
     by_geometry_type,
     check_not_input,
@@ -232,7 +233,11 @@ def load_inputs(inputs: Inputs) -> District:
 
 
 def config_options(inputs: Inputs, base: PartitionOptions | None = None) -> PartitionOptions:
-    """Partition options with the per-class dedicated floors of a config's ``[options]`` table.
+    """Partition options with the unit options of a config's ``[options]`` table.
+
+    The per-class dedicated floors are merged with ``base``'s (``base`` wins for a class it
+    names); ``road_discount``, ``block_cost`` and ``site_margin_m`` replace ``base``'s (the
+    command line applies its own flags after the config, so a flag wins).
 
     Parameters
     ----------
@@ -251,11 +256,14 @@ def config_options(inputs: Inputs, base: PartitionOptions | None = None) -> Part
     source = inputs.source if isinstance(inputs, InputSpec) else inputs
     if not isinstance(source, str | os.PathLike):
         return base
-    floors = read_config_options(source).get("dedicated_floor_m2")
-    if not floors:
+    table = read_config_options(source)
+    values = {k: table[k] for k in UNIT_OPTION_KEYS if k in table}
+    floors = table.get("dedicated_floor_m2")
+    if floors:
+        values["dedicated_floor_m2"] = {**floors, **base.units.dedicated_floor_m2}
+    if not values:
         return base
-    units = dataclasses.replace(base.units, dedicated_floor_m2={**floors, **base.units.dedicated_floor_m2})
-    return dataclasses.replace(base, units=units)
+    return dataclasses.replace(base, units=dataclasses.replace(base.units, **values))
 
 
 def _read(spec: InputSpec) -> District:

@@ -26,6 +26,7 @@ that follows a road or river is cheap to cut, one between two footprints of a bl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -36,6 +37,8 @@ import shapely
 
 from gridgeo._geom import snap
 from gridgeo.district import District
+from gridgeo.errors import InputError, Problem
+from gridgeo.i18n import _
 
 #: Coordinates of units are snapped to this grid (m) so that neighbours share exact edges.
 GRID_SIZE = None
@@ -97,9 +100,28 @@ class UnitOptions:
     tessellation_segment_m: float = 1.0
     site_margin_m: float = 3.0
 
+    def __post_init__(self) -> None:
+        problems = []
+        for flag, value, low, high in (("--road-discount", self.road_discount, 0.0, 1.0),
+                                       ("--block-cost", self.block_cost, 1.0, None),
+                                       ("--site-margin", self.site_margin_m, 0.0, None),
+                                       ("road_width_m", self.road_width_m, 0.0, None)):  # fmt: skip
+            ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+            if not ok or value < low or (high is not None and value > high):
+                problems.append(Problem(flag, None, _unit_range(value, low, high)))
+        if problems:
+            raise InputError(problems)
+
     def floor_m2(self, landuse_class: str) -> float:
         """The dedicated floor (m²) of a class."""
         return float(self.dedicated_floor_m2.get(landuse_class, self.dedicated_min_area_m2))
+
+
+def _unit_range(value, low: float, high: float | None) -> str:
+    """Why a unit option's value is refused, in the reader's language."""
+    if high is None:
+        return _("is {value!r}; give a number of at least {low:g}").format(value=value, low=low)
+    return _("is {value!r}; give a number from {low:g} to {high:g}").format(value=value, low=low, high=high)
 
 
 @dataclass

@@ -96,3 +96,51 @@ def test_census_table_counts_are_checked_like_building_counts(tmp_path):
     assert {("370203026002", "households"), ("370203026004", "households"), ("370203026004", "residents"),
             ("370203026005", "households")} <= where  # fmt: skip
     assert all(p.source == str(bad) for p in info.value.problems)
+
+
+def test_cost_options_from_the_config_and_the_flags(real, tmp_path):
+    # The config sets the three unit options; a flag wins over the config for its own option.
+    from gridgeo.cli import _options, build_parser
+
+    folder, _ = real
+    cfg = _config(folder, "[options]\nroad_discount = 0.5\nblock_cost = 8\nsite_margin_m = 0\n")
+    args = build_parser().parse_args(["run", cfg, "--out", str(tmp_path / "o"), "--block-cost", "2"])
+    units = _options(args).units
+    assert (units.road_discount, units.block_cost, units.site_margin_m) == (0.5, 2.0, 0)
+
+
+def test_site_margin_flag_reaches_the_grids(real, tmp_path):
+    # The park of the corpus is drawn 1 m inside its streets: with the default margin (3 m) that
+    # strip is in the park's dedicated grid; with --site-margin 0 it is not.
+    folder, _ = real
+    cfg = _config(folder)
+    areas = []
+    for margin in ("3", "0"):
+        out = tmp_path / margin
+        rc = main(["run", cfg, "--out", str(out), "--time-limit", str(TIME), "--estimate-households",
+                   "--site-margin", margin, "--no-map"])  # fmt: skip
+        assert rc == 0
+        grids = pyogrio.read_dataframe(out / "grids.gpkg", layer="grids").to_crs(3857)
+        areas.append(grids.loc[grids["dedicated_class"] == "park"].area.sum())
+    assert areas[0] > areas[1] + 100  # the ~1,100 m ribbon, 1 m wide
+
+
+@pytest.mark.parametrize(("flag", "value", "said"), [("--road-discount", "1.5", "from 0 to 1"),
+                                                     ("--block-cost", "0.5", "at least 1"),
+                                                     ("--site-margin", "nan", "at least 0")])  # fmt: skip
+def test_bad_cost_flag_is_refused_before_anything_is_written(real, tmp_path, capsys, flag, value, said):
+    folder, _ = real
+    rc = main(["--lang", "en", "run", _config(folder), "--out", str(tmp_path / "o"), flag, value])
+    err = capsys.readouterr().err
+    assert rc == 2 and flag in err and said in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_cost_option_in_the_config_names_the_file_and_key(real):
+    folder, _ = real
+    cfg = _config(folder, '[options]\nblock_cost = "high"\nroad_discount = -0.1\n')
+    with pytest.raises(InputError) as info:
+        read_config_options(cfg)
+    said = [(p.source, p.message) for p in info.value.problems]
+    assert [s for s, _ in said] == [cfg, cfg]
+    assert any("block_cost" in m for _, m in said) and any("road_discount" in m for _, m in said)
