@@ -397,3 +397,25 @@ def test_compactness_trades_never_split_a_whole_block_nor_touch_kept_grids():
     tally.grids[1]["solver_status"] = "kept"
     _compact_weak(graph, units, Band(300, 500, "households", None, 0), tally)
     assert [len(g["units"]) for g in tally.grids] == [8, 8]
+
+
+def test_a_thin_grid_whose_counts_are_tight_is_re_split_with_its_neighbour():
+    # Band [400, 400]: no single unit can move, so the two strips are merged and split again
+    # by random trees; the plan kept is more compact than 0.2, both grids hold 400.
+    import networkx as nx
+
+    from gridgeo.partition.grids import COMPACT_MIN, Band, _compact_resplit, _compact_weak
+
+    units, graph, tally = _strips()
+    band = Band(400, 400, "households", None, 0)
+    _compact_weak(graph, units, band, tally)
+    assert [len(g["units"]) for g in tally.grids] == [8, 8]  # the moves could do nothing
+    _compact_resplit(graph, units, band, tally)
+    assert min(_pp_of(units, g["units"]) for g in tally.grids) >= COMPACT_MIN
+    for g in tally.grids:
+        assert len(g["units"]) == 8 and nx.is_connected(graph.subgraph(g["units"]))
+    assert "re-split" in tally.notes[-1]
+    # The same seed gives the same grids.
+    again = _strips()[2]
+    _compact_resplit(graph, units, band, again)
+    assert [g["units"] for g in again.grids] == [g["units"] for g in tally.grids]

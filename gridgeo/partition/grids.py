@@ -351,6 +351,7 @@ def _community(units: Units, com: CommunityIn, band: Band) -> tuple[list[dict], 
     _absorb_empty(units, empty_parts, tally)
     _compact_empty(units, graph, com.units, tally)
     _compact_weak(graph, com.units, band, tally)
+    _compact_resplit(graph, com.units, band, tally)
     return _number(com, band, tally)
 
 
@@ -551,6 +552,11 @@ COMPACT_PASSES = 4
 COMPACT_FLOOR = 0.25
 #: Moves of :func:`_compact_weak` per weak grid at most.
 COMPACT_MOVES = 12
+#: A grid still less compact than this after the moves is re-split with its neighbours
+#: (:func:`_compact_resplit`): the goal of issue 15.
+COMPACT_MIN = 0.2
+#: Random tree bisections of the re-split region tried by :func:`_compact_resplit`.
+RESPLIT_SEEDS = 24
 
 
 def _pp(a: float, p: float) -> float:
@@ -709,6 +715,103 @@ def _compact_weak(graph, cu: pd.DataFrame, band: Band, tally: Tally) -> None:
         tally.statuses = [GridStatus.FEASIBLE if s == GridStatus.OPTIMAL else s for s in tally.statuses]
         tally.notes.append(_("{n} unit(s) moved between grids to make a grid less compact than {floor} "
                              "(Polsby-Popper) more compact, counts kept in the band").format(n=moved, floor=COMPACT_FLOOR))
+
+
+def _compact_resplit(graph, cu: pd.DataFrame, band: Band, tally: Tally) -> None:
+    """Re-split a grid still less compact than :data:`COMPACT_MIN` together with its neighbours.
+
+    When no single unit can move (the counts are tight), the weak grid and its neighbouring
+    community grids in the band are merged and split again into as many grids by
+    :data:`RESPLIT_SEEDS` random spanning-tree bisections; the plan whose least compact grid
+    is the most compact wins (then the cheapest cut), if it beats the present one. Every
+    grid stays in the band and connected, and a street block lying whole in one grid stays
+    whole. Kept grids are not touched.
+    """
+    from gridgeo.partition.heuristic import bisection_plan
+
+    grids = tally.grids
+    for _round in range(4):
+        shapes = _Shapes(graph, cu, grids)
+        load = {i: sum(int(graph.nodes[x][band.measure]) for x in g["units"])
+                for i, g in enumerate(grids) if g["kind"] == "community"}  # fmt: skip
+        free = {i for i in load if band.lower <= load[i] <= band.upper
+                and grids[i]["solver_status"] != GridStatus.KEPT.value}  # fmt: skip
+        weak = sorted((i for i in free if shapes.pp(i) < COMPACT_MIN), key=lambda i: (shapes.pp(i), i))
+        done = False
+        for w in weak:
+            near = {shapes.owner[y] for x in grids[w]["units"] for y in graph.adj[x] if y in shapes.owner}
+            region_ids = sorted(i for i in near | {w} if i in free)
+            if len(region_ids) < 2:
+                continue
+            nodes = sorted(x for i in region_ids for x in grids[i]["units"])
+            sub = graph.subgraph(nodes)
+            weight = {x: int(graph.nodes[x][band.measure]) for x in nodes}
+            cost = {frozenset((a, b)): d.get("edge_cost", 1.0) for a, b, d in sub.edges(data=True)}
+            whole = _whole_blocks(graph, nodes, shapes.owner)
+            now = (min(shapes.pp(i) for i in region_ids), -_cut_of(sub, shapes.owner, cost))
+            best, best_key = None, now
+            for k in range(RESPLIT_SEEDS):
+                plan = bisection_plan(sub, weight, band.lower, band.upper, n_parts=len(region_ids), cost=cost,
+                                      seed=band.seed * RESPLIT_SEEDS + k, max_trees=400)  # fmt: skip
+                if plan is None or any(len({plan[x] for x in blk}) > 1 for blk in whole):
+                    continue
+                key = (min(_plan_pp(shapes, sub, plan)), -_cut_of(sub, plan, cost))
+                if key[0] > best_key[0] + COMPACT_GAIN or (key[0] >= COMPACT_MIN and best_key[0] >= COMPACT_MIN
+                                                           and key[1] > best_key[1]):  # fmt: skip
+                    best, best_key = plan, key
+            if best is None:
+                continue
+            parts: dict[int, list] = {}
+            for x in nodes:
+                parts.setdefault(best[x], []).append(x)
+            for i, members in zip(region_ids, sorted(parts.values(), key=lambda m: m[0]), strict=True):
+                grids[i]["units"] = sorted(members)
+                if grids[i]["solver_status"] == GridStatus.OPTIMAL.value:
+                    grids[i]["solver_status"] = GridStatus.FEASIBLE.value
+            tally.objective += now[1] - best_key[1]  # keys hold the cut negated
+            tally.statuses = [GridStatus.FEASIBLE if s == GridStatus.OPTIMAL else s for s in tally.statuses]
+            tally.notes.append(_("{n} grid(s) re-split to make a grid less compact than {floor} (Polsby-Popper) "
+                                 "more compact: {before:.2f} -> {after:.2f}").format(
+                                     n=len(region_ids), floor=COMPACT_MIN, before=now[0], after=best_key[0]))  # fmt: skip
+            done = True
+            break  # the grids changed: measure again
+        if not done:
+            return
+
+
+def _whole_blocks(graph, nodes: list, owner: dict) -> list[list]:
+    """The street blocks among ``nodes`` that lie whole in one grid (more than one unit)."""
+    blocks: dict[str, list] = {}
+    for x in nodes:
+        b = graph.nodes[x].get("block_id")
+        if b:
+            blocks.setdefault(b, []).append(x)
+    every = nx.get_node_attributes(graph, "block_id")
+    out = []
+    for b, members in sorted(blocks.items()):
+        if len(members) < 2 or sum(1 for v in every.values() if v == b) != len(members):
+            continue  # one unit, or part of the block lies outside the region
+        if len({owner[x] for x in members}) == 1:
+            out.append(members)
+    return out
+
+
+def _cut_of(sub, plan: dict, cost: dict) -> float:
+    """Cut cost of a plan of ``sub`` (node -> part)."""
+    return sum(c for e, c in cost.items() if len({plan[x] for x in e}) > 1)
+
+
+def _plan_pp(shapes: _Shapes, sub, plan: dict) -> list[float]:
+    """Polsby-Popper of each part of a plan of ``sub``, from the units' areas and perimeters."""
+    area: dict[int, float] = {}
+    perim: dict[int, float] = {}
+    for x in sub.nodes:
+        area[plan[x]] = area.get(plan[x], 0.0) + shapes.area[x]
+        perim[plan[x]] = perim.get(plan[x], 0.0) + shapes.perim[x]
+    for a, b, d in sub.edges(data=True):
+        if plan[a] == plan[b]:
+            perim[plan[a]] -= 2.0 * d["shared_m"]
+    return [_pp(area[p], perim[p]) for p in sorted(area)]
 
 
 def _ranked_trades(shapes: _Shapes, weak: int, free: set, load: dict, band: Band, blocks: dict) -> list[tuple]:
