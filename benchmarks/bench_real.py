@@ -99,6 +99,39 @@ def polsby_popper(result, crs) -> tuple[float, float]:
     return float(pp.mean()), float(pp.min())
 
 
+def thin_grids(result, crs) -> tuple[int, int]:
+    """Community grids below Polsby-Popper 0.2, and of them the only community grid of their community.
+
+    A community's only grid is the community less its dedicated sites: its shape is the input's.
+    """
+    g = result.grids[result.grids["grid_class"] == "community"].to_crs(crs)
+    thin = g[4 * np.pi * g.area / g.length**2 < 0.2]
+    alone = g["community_code"].value_counts()
+    return len(thin), int((thin["community_code"].map(alone) == 1).sum())
+
+
+def site_outlines_off_streets(district, result) -> float:
+    """Share of all boundary between grids of one community that is a dedicated site's outline away from streets.
+
+    Where a site is drawn is the land-use layer's, not the partition's: this much of the
+    boundary is off the streets whatever the grids.
+    """
+    grids = result.grids.to_crs(district.communities.crs)
+    lines = [*district.roads.geometry, *district.rivers.geometry]
+    zone = shapely.buffer(shapely.union_all(lines), NEAR_M)
+    com = district.communities.set_index("community_code").geometry
+    total = off = 0.0
+    for code, g in grids.groupby("community_code"):
+        edge = shapely.buffer(com[code].boundary, 0.01)
+        inner = shapely.difference(shapely.union_all(shapely.boundary(g.geometry.values)), edge)
+        sites = g.geometry.values[(g["grid_class"] == "dedicated").to_numpy()]
+        outline = shapely.difference(shapely.union_all(shapely.boundary(sites)), edge) if len(sites) else None
+        total += inner.length
+        if outline is not None:
+            off += shapely.difference(outline, zone).length
+    return off / total if total else float("nan")
+
+
 def dedicated_silent(district, result) -> tuple[int, int]:
     """Dedicated sites with neither a grid of their own nor an R4 finding, and all sites."""
     lu = district.landuse[district.landuse["category"] == "dedicated"]
@@ -148,7 +181,9 @@ def measure(name: str, layers: dict) -> dict:
         "blocks <= 500 hh in one grid": f"{kept} of {n_small}",
         "boundary within 10 m of a street": f"{boundary_near_streets(district, result):.0%}",
         "... of it between community grids": f"{boundary_near_streets(district, result, community_only=True):.0%}",
+        "... site outlines away from streets (fixed by the land use)": f"{site_outlines_off_streets(district, result):.0%}",
         "Polsby-Popper mean / min": f"{pp_mean:.2f} / {pp_min:.2f}",
+        "grids below PP 0.2 (the only grid of their community)": "{} ({})".format(*thin_grids(result, district.communities.crs)),
         "dedicated sites silent": f"{silent} of {n_sites}",
         "invalid grids (output CRS)": invalid, "max outline drift m2": f"{drift:.4f}",
         "grids in band or flagged": f"{band_or_flag(result):.0%}",

@@ -419,3 +419,26 @@ def test_a_thin_grid_whose_counts_are_tight_is_re_split_with_its_neighbour():
     again = _strips()[2]
     _compact_resplit(graph, units, band, again)
     assert [g["units"] for g in again.grids] == [g["units"] for g in tally.grids]
+
+
+@pytest.mark.parametrize(("block", "moves"), [("", True), ("K001", False)])
+def test_an_empty_unit_never_leaves_a_block_lying_whole_in_its_grid(block, moves):
+    # e (empty) lies mostly on top of b: it would make b's grid more compact, but when a and e
+    # are one street block lying whole in a's grid, moving it would cut the block.
+    from gridgeo.partition.grids import Tally, _compact_empty
+    from gridgeo.units import UnitOptions, Units, _edges, community_graph
+
+    geoms = [box(0, 0, 10, 10), box(10, 0, 20, 10), box(8, 10, 20, 13)]
+    ids = ["a", "b", "e"]
+    units = gpd.GeoDataFrame(
+        {"unit_id": ids, "community_code": URBAN, "kind": ["building", "building", "leftover"],
+         "block_id": [block, "", block], "households": [300, 300, 0], "residents": [700, 700, 0],
+         "area_m2": [g.area for g in geoms]},
+        geometry=geoms, crs=METRIC,
+    )  # fmt: skip
+    u = Units(units, _edges(geoms, ids, [], UnitOptions()), pd.DataFrame(columns=["building_id", "unit_id"]))
+    tally = Tally()
+    tally.add("community", ["a", "e"])
+    tally.add("community", ["b"])
+    _compact_empty(u, community_graph(u, URBAN), units, tally)
+    assert [g["units"] for g in tally.grids] == ([["a"], ["b", "e"]] if moves else [["a", "e"], ["b"]])

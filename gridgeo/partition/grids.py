@@ -630,6 +630,21 @@ class _Shapes:
         return delta
 
 
+def _blocks_of(graph, owner: dict) -> dict[str, set]:
+    """The community-grid units of each street block (block id -> units)."""
+    blocks: dict[str, set] = {}
+    for x, b in nx.get_node_attributes(graph, "block_id").items():
+        if b and x in owner:
+            blocks.setdefault(b, set()).add(x)
+    return blocks
+
+
+def _splits_block(graph, owner: dict, blocks: dict, x) -> bool:
+    """Whether moving unit ``x`` out of its grid would split a street block lying whole in that grid."""
+    mates = blocks.get(graph.nodes[x].get("block_id") or None, ())
+    return len(mates) > 1 and all(owner[y] == owner[x] for y in mates)
+
+
 def _compact_empty(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:
     """Give each unit without households or residents to the community grid it makes most compact.
 
@@ -641,11 +656,14 @@ def _compact_empty(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:
     shapes = _Shapes(graph, cu, tally.grids)
     empty = [x for x in sorted(graph.nodes) if x in shapes.owner
              and graph.nodes[x]["households"] == 0 and graph.nodes[x]["residents"] == 0]  # fmt: skip
+    blocks = _blocks_of(graph, shapes.owner)
     moved = 0
     for _pass in range(COMPACT_PASSES if empty else 0):
         changed = False
         for x in empty:
             src = shapes.owner[x]
+            if _splits_block(graph, shapes.owner, blocks, x):
+                continue
             shared = shapes.shared(x)
             old_src = shapes.pp(src)
             best, best_gain = None, COMPACT_GAIN
@@ -688,10 +706,7 @@ def _compact_weak(graph, cu: pd.DataFrame, band: Band, tally: Tally) -> None:
     load = {i: sum(int(graph.nodes[x][band.measure]) for x in g["units"])
             for i, g in enumerate(grids) if g["kind"] == "community"}  # fmt: skip
     free = {i for i in load if band.lower <= load[i] <= band.upper and grids[i]["solver_status"] != GridStatus.KEPT.value}
-    blocks: dict[str, set] = {}
-    for x, b in nx.get_node_attributes(graph, "block_id").items():
-        if b and x in owner:
-            blocks.setdefault(b, set()).add(x)
+    blocks = _blocks_of(graph, owner)
     moved = 0
     for weak in sorted(free, key=lambda i: (shapes.pp(i), i)):
         for _move in range(COMPACT_MOVES):
@@ -834,9 +849,8 @@ def _ranked_trades(shapes: _Shapes, weak: int, free: set, load: dict, band: Band
         w = int(graph.nodes[x][band.measure])
         if src not in free or dst not in free or load[src] - w < band.lower or load[dst] + w > band.upper:
             continue
-        mates = blocks.get(graph.nodes[x].get("block_id") or None, ())
-        if len(mates) > 1 and all(owner[y] == src for y in mates):
-            continue  # the block lies whole in src: moving x would split it
+        if _splits_block(graph, owner, blocks, x):
+            continue
         old = min(shapes.pp(src), shapes.pp(dst))
         new = shapes.after(x, dst, shapes.shared(x))
         if min(new) - old > COMPACT_GAIN:
