@@ -630,6 +630,14 @@ class _Shapes:
         return delta
 
 
+def _kept(grid: dict) -> bool:
+    """Whether a grid comes from a previous run's plan, kept or locally repaired (R8).
+
+    No compactness move touches it: a re-run changes only what must change.
+    """
+    return grid["solver_status"] in (GridStatus.KEPT.value, GridStatus.REPAIRED.value)
+
+
 def _blocks_of(graph, owner: dict) -> dict[str, set]:
     """The community-grid units of each street block (block id -> units)."""
     blocks: dict[str, set] = {}
@@ -662,13 +670,13 @@ def _compact_empty(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:
         changed = False
         for x in empty:
             src = shapes.owner[x]
-            if _splits_block(graph, shapes.owner, blocks, x):
+            if _splits_block(graph, shapes.owner, blocks, x) or _kept(tally.grids[src]):
                 continue
             shared = shapes.shared(x)
             old_src = shapes.pp(src)
             best, best_gain = None, COMPACT_GAIN
             for dst in sorted(shared):
-                if dst == src:
+                if dst == src or _kept(tally.grids[dst]):
                     continue
                 old = (old_src, shapes.pp(dst))
                 new = shapes.after(x, dst, shared)
@@ -705,7 +713,7 @@ def _compact_weak(graph, cu: pd.DataFrame, band: Band, tally: Tally) -> None:
     grids, owner = tally.grids, shapes.owner
     load = {i: sum(int(graph.nodes[x][band.measure]) for x in g["units"])
             for i, g in enumerate(grids) if g["kind"] == "community"}  # fmt: skip
-    free = {i for i in load if band.lower <= load[i] <= band.upper and grids[i]["solver_status"] != GridStatus.KEPT.value}
+    free = {i for i in load if band.lower <= load[i] <= band.upper and not _kept(grids[i])}
     blocks = _blocks_of(graph, owner)
     moved = 0
     for weak in sorted(free, key=lambda i: (shapes.pp(i), i)):
@@ -749,8 +757,7 @@ def _compact_resplit(graph, cu: pd.DataFrame, band: Band, tally: Tally) -> None:
         shapes = _Shapes(graph, cu, grids)
         load = {i: sum(int(graph.nodes[x][band.measure]) for x in g["units"])
                 for i, g in enumerate(grids) if g["kind"] == "community"}  # fmt: skip
-        free = {i for i in load if band.lower <= load[i] <= band.upper
-                and grids[i]["solver_status"] != GridStatus.KEPT.value}  # fmt: skip
+        free = {i for i in load if band.lower <= load[i] <= band.upper and not _kept(grids[i])}
         weak = sorted((i for i in free if shapes.pp(i) < COMPACT_MIN), key=lambda i: (shapes.pp(i), i))
         done = False
         for w in weak:
