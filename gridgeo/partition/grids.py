@@ -18,7 +18,9 @@
   it makes most compact (Polsby-Popper), counts unchanged, dedicated grids untouched; then a
   grid less compact than ``COMPACT_FLOOR`` trades units with its neighbours where both stay in
   the band and no whole street block is split (the cut alone does not rule out a grid wrapped
-  round a dedicated site, whose outline costs nothing).
+  round a dedicated site, whose outline costs nothing), and one still less compact than
+  ``COMPACT_MIN`` is re-split with its neighbours by random tree bisections; grids kept or
+  repaired from a previous run are never touched.
 
 The grids are the dissolved units, so they tile every community exactly (R5) by construction.
 """
@@ -26,6 +28,7 @@ The grids are the dissolved units, so they tile every community exactly (R5) by 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -808,10 +811,10 @@ def _whole_blocks(graph, nodes: list, owner: dict) -> list[list]:
         b = graph.nodes[x].get("block_id")
         if b:
             blocks.setdefault(b, []).append(x)
-    every = nx.get_node_attributes(graph, "block_id")
+    size = Counter(nx.get_node_attributes(graph, "block_id").values())
     out = []
     for b, members in sorted(blocks.items()):
-        if len(members) < 2 or sum(1 for v in every.values() if v == b) != len(members):
+        if len(members) < 2 or size[b] != len(members):
             continue  # one unit, or part of the block lies outside the region
         if len({owner[x] for x in members}) == 1:
             out.append(members)
