@@ -295,7 +295,7 @@ def _order_roots(m, x, r, used, weights, edges, lower, upper, k_min) -> dict:  #
     return pre
 
 
-def root_order(weights: list[int], edges, plan: list[int], lower: int) -> list[int]:
+def root_order(weights: list[int], edges, plan: list[int], lower: int) -> tuple[list[int], int]:
     """A node order for the ordered roots in which few nodes can be a root (Validi & Buchanan's L-fixing).
 
     Every part is connected and weighs at least ``lower``, so no part fits inside a set ``B`` of
@@ -316,12 +316,14 @@ def root_order(weights: list[int], edges, plan: list[int], lower: int) -> list[i
 
     Returns
     -------
-    list of int
+    order : list of int
         The nodes, possible roots first (heaviest first), then ``B`` in index order.
+    roots : int
+        How many nodes can be a root (the first ``roots`` of ``order``).
     """
     n = len(weights)
     if lower <= 0:
-        return list(range(n))
+        return list(range(n)), n
     adj: list[list[int]] = [[] for _ in range(n)]
     for i, j, _c in edges:
         adj[i].append(j)
@@ -331,7 +333,7 @@ def root_order(weights: list[int], edges, plan: list[int], lower: int) -> list[i
     while _heaviest_piece(weights, adj, inside) >= lower:
         wider = ring | {j for i in ring for j in adj[i]}
         if wider == ring:  # no cut edge (one part) or a piece the rings do not reach
-            return list(range(n))
+            return list(range(n)), n
         ring = wider
         inside = [v not in ring for v in range(n)]
     for v in sorted(ring, key=lambda v: (weights[v], v)):
@@ -339,7 +341,7 @@ def root_order(weights: list[int], edges, plan: list[int], lower: int) -> list[i
         if _heaviest_piece(weights, adj, inside) >= lower:
             inside[v] = False
     front = sorted((v for v in range(n) if not inside[v]), key=lambda v: (-weights[v], v))
-    return front + [v for v in range(n) if inside[v]]
+    return front + [v for v in range(n) if inside[v]], len(front)
 
 
 def _heaviest_piece(weights: list[int], adj: list[list[int]], inside: list[bool]) -> int:

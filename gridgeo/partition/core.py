@@ -399,7 +399,7 @@ def _search_then_prove(comp, w, lower, upper, krange, hint, budget, seed) -> _Ou
 
 def _prove(comp, lower, upper, krange, plan: list[int], det: float, seed: int) -> SolveResult:
     """The exact model on a component renumbered by :func:`._cpsat.root_order`, answered in its own numbering."""
-    order = root_order(comp.weights, comp.edges, plan, lower)
+    order, _roots = root_order(comp.weights, comp.edges, plan, lower)
     pos = {v: p for p, v in enumerate(order)}
     edges = sorted((min(pos[i], pos[j]), max(pos[i], pos[j]), c) for i, j, c in comp.edges)
     res = solve_partition(
