@@ -11,6 +11,10 @@ its solver report. Strategy, per connected component:
 4. the anytime search (:mod:`._lns`) spends the rest of the budget: windows around the common
    boundaries of two or three adjacent parts re-solved by CP-SAT, ReCom kicks out of local
    optima, the best plan kept.
+5. from a budget of :data:`PROOF_MIN_BUDGET` on, a component of at most :data:`PROOF_LIMIT`
+   node-part pairs gets instead the search on half the budget and, on the other half, the exact model
+   with ordered roots and a stronger LP, warm-started from the search's plan: it proves the plan
+   optimal (or bounds it) where the plain exact model proves nothing.
 
 Time is bounded by deterministic limits, never the wall clock, so that the same inputs and
 seed give the same plan on any machine.
@@ -143,7 +147,9 @@ def partition_graph(
     time_limit : float, optional
         Deterministic time budget per component (about seconds); default 0.5. It is spent in
         full unless a plan is proved optimal: on a small component half goes to the exact model,
-        the rest (or all of it on a large component) to the anytime search. Below 0.1 (the
+        the rest (or all of it on a large component) to the anytime search; from 5 on, a
+        component of at most 1,200 node-part pairs gets half for the search and half for a
+        proof of optimality (the exact model, warm-started from the search's plan). Below 0.1 (the
         speed setting) the exact model is skipped, the search makes one move per 0.02 of budget
         and the status is ``heuristic`` unless the heuristic found no plan.
     seed : int
