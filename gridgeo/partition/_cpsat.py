@@ -27,8 +27,10 @@ from ortools.sat.python import cp_model
 #: Costs are scaled to integers at this resolution (1 = 0.1 m of shared boundary).
 COST_SCALE = 10
 #: The labeling model's ordered roots (Validi & Buchanan 2022): the root of each part is its
-#: lowest node and parts are numbered by root, with root fixing from the band. Off by default
-#: until measured on the tract graphs and the communities (branch h16 left it unmeasured).
+#: lowest node and parts are numbered by root, with root fixing from the band. The proof step of
+#: :func:`gridgeo.partition.core.solve_graph` (budget >= 5) turns it on for its own solve, in
+#: :func:`root_order`'s node order; off by default for every other solve (the plain exact step
+#: and the search's moves: not measured on the communities).
 ORDERED_ROOTS = False
 
 
