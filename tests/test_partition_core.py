@@ -277,3 +277,87 @@ def test_ordered_roots_model_proves_the_enumerated_optimum(seed):
         plan = {n: res.assignment[index[n]] for n in nodes}
         assert check_plan(g, plan, "households", lower, upper) == []
         assert len(set(plan.values())) in range(k_min, k_max + 1)
+
+
+def _proof_instance(seed: int) -> nx.Graph:
+    import random
+
+    rnd = random.Random(seed)
+    base = nx.grid_2d_graph(3, 3) if seed % 2 else nx.circular_ladder_graph(4)
+    g = _weighted(base, [rnd.randint(40, 200) for _ in range(len(base))])
+    for u, v in g.edges:
+        g.edges[u, v]["edge_cost"] = rnd.choice([1.0, 2.0, 3.5])
+    return g
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_proof_step_proves_the_enumerated_optimum(seed, monkeypatch):
+    # The proof step (search, then the exact model with ordered roots in root_order's order and
+    # the LP at level 2) must keep the optimum: with the plain exact path switched off, a plan
+    # reported optimal is the optimum found by enumeration, and its bound is that optimum.
+    from gridgeo.partition import core
+
+    monkeypatch.setattr(core, "EXACT_LIMIT", 0)
+    monkeypatch.setattr(core, "PROOF_MIN_BUDGET", 0.3)
+    g = _proof_instance(seed)
+    lower, upper = (150, 330) if seed < 3 else (250, 450)
+    best = _brute_force(g, lower, upper)
+    if best is None:
+        pytest.skip("no legal plan on this instance")
+    sol = solve_graph(g, "households", lower, upper, time_limit=0.3, seed=seed)
+    assert check_plan(g, sol.assignment, "households", lower, upper) == []
+    assert sol.status == SolveStatus.OPTIMAL
+    assert sol.objective == pytest.approx(best)
+    assert sol.bound == pytest.approx(best)
+
+
+def test_no_proof_step_below_its_budget(monkeypatch):
+    # Below PROOF_MIN_BUDGET (the default 0.5 and the city's 0.02) a component the plain exact
+    # path leaves out is only searched: no proof is tried, so the status stays heuristic.
+    from gridgeo.partition import core
+
+    monkeypatch.setattr(core, "EXACT_LIMIT", 0)
+    g = _proof_instance(1)
+    sol = solve_graph(g, "households", 150, 330, time_limit=0.3, seed=1)
+    assert sol.status == SolveStatus.HEURISTIC
+    assert sol.bound is None
+
+
+def test_root_order_leaves_a_root_in_every_part_of_every_legal_plan():
+    # root_order puts last a set of nodes whose connected pieces weigh less than the lower
+    # bound: every part of every legal plan must keep a node among the possible roots (else the
+    # ordered-roots model would cut the plan off). It must also fix something.
+    import random
+
+    from gridgeo.partition._cpsat import root_order
+
+    fixed = 0
+    for seed in range(6):
+        g = _proof_instance(seed)
+        nodes = sorted(g.nodes)
+        index = {n: i for i, n in enumerate(nodes)}
+        weights = [g.nodes[n]["households"] for n in nodes]
+        edges = sorted((min(index[u], index[v]), max(index[u], index[v]), 1.0) for u, v in g.edges)
+        lower, upper = 150, 330
+        rnd = random.Random(seed)
+        guide = [rnd.randint(0, 2) for _ in nodes]
+        order, roots = root_order(weights, edges, guide, lower)
+        assert sorted(order) == list(range(len(nodes)))
+        front = {nodes[v] for v in order[:roots]}
+        fixed += len(nodes) - roots
+        for blocks in _set_partitions(nodes):
+            if all(lower <= sum(g.nodes[n]["households"] for n in b) <= upper and nx.is_connected(g.subgraph(b)) for b in blocks):
+                assert all(front & set(b) for b in blocks)
+    assert fixed > 0
+
+
+def test_proof_step_same_seed_same_plan(monkeypatch):
+    from gridgeo.partition import core
+
+    monkeypatch.setattr(core, "PROOF_MIN_BUDGET", 0.3)
+    g = lattice_graph(8, seed=4)
+    a = solve_graph(g, "households", 300, 500, seed=2, time_limit=0.3)
+    b = solve_graph(g, "households", 300, 500, seed=2, time_limit=0.3)
+    assert a.assignment == b.assignment
+    assert (a.status, a.objective, a.bound) == (b.status, b.objective, b.bound)
+    assert check_plan(g, a.assignment, "households", 300, 500) == []

@@ -27,8 +27,10 @@ from ortools.sat.python import cp_model
 #: Costs are scaled to integers at this resolution (1 = 0.1 m of shared boundary).
 COST_SCALE = 10
 #: The labeling model's ordered roots (Validi & Buchanan 2022): the root of each part is its
-#: lowest node and parts are numbered by root, with root fixing from the band. Off by default
-#: until measured on the tract graphs and the communities (branch h16 left it unmeasured).
+#: lowest node and parts are numbered by root, with root fixing from the band. The proof step of
+#: :func:`gridgeo.partition.core.solve_graph` (budget >= 5) turns it on for its own solve, in
+#: :func:`root_order`'s node order; off by default for every other solve (the plain exact step
+#: and the search's moves: not measured on the communities).
 ORDERED_ROOTS = False
 
 
@@ -95,6 +97,7 @@ def solve_partition(  # noqa: C901, PLR0913 - the one place that builds the CP-S
     roots: dict[int, int] | None = None,
     presolve: bool = True,
     ordered_roots: bool | None = None,
+    linearization: int | None = None,
 ) -> SolveResult:
     """Solve the partition model on nodes ``0..n-1``.
 
@@ -128,6 +131,10 @@ def solve_partition(  # noqa: C901, PLR0913 - the one place that builds the CP-S
         Each part's root is its lowest node and parts are ordered by root (no two labellings
         or root choices of one plan), roots fixed out where the band forbids them; default
         :data:`ORDERED_ROOTS`.
+    linearization : int, optional
+        CP-SAT's ``linearization_level`` (default its own, 1). At 2 the clauses that tie the cut
+        of an edge to the parts of its ends enter the LP, whose bound is then what proves a plan
+        optimal (see :func:`gridgeo.partition.core.solve_graph`, the proof step).
 
     Returns
     -------
@@ -234,6 +241,8 @@ def solve_partition(  # noqa: C901, PLR0913 - the one place that builds the CP-S
     solver.parameters.max_deterministic_time = float(deterministic_time)
     if not presolve:
         solver.parameters.cp_model_presolve = False
+    if linearization is not None:
+        solver.parameters.linearization_level = int(linearization)
     if hint_search and hint is not None:
         solver.parameters.search_branching = cp_model.HINT_SEARCH
     code = solver.solve(m)
@@ -286,6 +295,75 @@ def _order_roots(m, x, r, used, weights, edges, lower, upper, k_min) -> dict:  #
             for i in range(p, n):
                 m.add_implication(pre[i, p], pre[i - 1, p - 1])
     return pre
+
+
+def root_order(weights: list[int], edges, plan: list[int], lower: int) -> tuple[list[int], int]:
+    """A node order for the ordered roots in which few nodes can be a root (Validi & Buchanan's L-fixing).
+
+    Every part is connected and weighs at least ``lower``, so no part fits inside a set ``B`` of
+    nodes whose connected pieces all weigh less than ``lower``: put ``B`` last and a part's
+    lowest node, its root, is never in ``B``. ``B`` is grown from the plan: every node but the
+    ends of its cut edges (and further rings while a piece is still too heavy), then those ends
+    put back one by one, lightest first, while every piece stays below ``lower``. Valid for any
+    plan; a good plan leaves few possible roots (9-21 on the tract graphs).
+
+    Parameters
+    ----------
+    weights : list of int
+    edges : list of (int, int, float)
+    plan : list of int
+        Part per node (any plan; it only guides the choice of ``B``).
+    lower : int
+        The band's lower bound.
+
+    Returns
+    -------
+    order : list of int
+        The nodes, possible roots first (heaviest first), then ``B`` in index order.
+    roots : int
+        How many nodes can be a root (the first ``roots`` of ``order``).
+    """
+    n = len(weights)
+    if lower <= 0:
+        return list(range(n)), n
+    adj: list[list[int]] = [[] for _ in range(n)]
+    for i, j, _c in edges:
+        adj[i].append(j)
+        adj[j].append(i)
+    ring = {v for i, j, _c in edges if plan[i] != plan[j] for v in (i, j)}
+    inside = [v not in ring for v in range(n)]
+    while _heaviest_piece(weights, adj, inside) >= lower:
+        wider = ring | {j for i in ring for j in adj[i]}
+        if wider == ring:  # no cut edge (one part) or a piece the rings do not reach
+            return list(range(n)), n
+        ring = wider
+        inside = [v not in ring for v in range(n)]
+    for v in sorted(ring, key=lambda v: (weights[v], v)):
+        inside[v] = True
+        if _heaviest_piece(weights, adj, inside) >= lower:
+            inside[v] = False
+    front = sorted((v for v in range(n) if not inside[v]), key=lambda v: (-weights[v], v))
+    return front + [v for v in range(n) if inside[v]], len(front)
+
+
+def _heaviest_piece(weights: list[int], adj: list[list[int]], inside: list[bool]) -> int:
+    """The weight of the heaviest connected piece of the nodes marked ``inside`` (0 when none)."""
+    seen = [False] * len(weights)
+    best = 0
+    for s in range(len(weights)):
+        if not inside[s] or seen[s]:
+            continue
+        seen[s] = True
+        stack, total = [s], 0
+        while stack:
+            u = stack.pop()
+            total += weights[u]
+            for v in adj[u]:
+                if inside[v] and not seen[v]:
+                    seen[v] = True
+                    stack.append(v)
+        best = max(best, total)
+    return best
 
 
 def _reach_from_on(n: int, weights: list[int], edges) -> list[int]:

@@ -11,6 +11,10 @@ its solver report. Strategy, per connected component:
 4. the anytime search (:mod:`._lns`) spends the rest of the budget: windows around the common
    boundaries of two or three adjacent parts re-solved by CP-SAT, ReCom kicks out of local
    optima, the best plan kept.
+5. from a budget of :data:`PROOF_MIN_BUDGET` on, a component of at most :data:`PROOF_LIMIT`
+   node-part pairs gets instead the search on half the budget and, on the other half, the exact model
+   with ordered roots and a stronger LP, warm-started from the search's plan: it proves the plan
+   optimal (or bounds it) where the plain exact model proves nothing.
 
 Time is bounded by deterministic limits, never the wall clock, so that the same inputs and
 seed give the same plan on any machine.
@@ -26,7 +30,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from gridgeo.errors import InfeasibleError
-from gridgeo.partition._cpsat import SolveStatus, solve_partition
+from gridgeo.partition._cpsat import SolveResult, SolveStatus, root_order, solve_partition
 from gridgeo.partition._lns import search
 from gridgeo.partition.heuristic import _order_key, bisection_plan, sequential_plan
 
@@ -48,6 +52,18 @@ SPEED_MOVE_BUDGET = 0.02
 #: on 205 generated communities (with 1-2 % fewer grids), for about a third more process CPU with
 #: 3 on a shared machine; left at 1 until the city run is timed with it.
 SPEED_TREE_SEEDS = 1
+#: From this budget on, a component with at most PROOF_LIMIT node-part pairs gets a proof step:
+#: the anytime search on the budget less PROOF_SHARE, then the exact model on the rest, warm-started
+#: from the search's plan, with ordered roots (few possible roots, :func:`._cpsat.root_order`) and
+#: CP-SAT's LP at linearization level 2 (the level that puts the cut clauses in the LP). Measured on
+#: the tract graphs (benchmarks/RESULTS.md, "the proof step"): it proves New Hampshire, Idaho and
+#: Maine (k = 2, 590-716 pairs) optimal in 1.7-8.7 det s, where level 1 left the bound at 0; on
+#: the k = 3 graphs (1,452-1,596 pairs) the bound stays at 5 after 60 det s, so they stay out.
+PROOF_MIN_BUDGET = 5.0
+PROOF_LIMIT = 1200
+PROOF_SHARE = 0.5
+#: The search after an unproved exact model runs only when at least this much budget is left.
+MOVE_BUDGET_LEFT = 0.05
 #: Seeds of the one-part-at-a-time warm start, tried at a fixed count when bisection failed.
 SEQUENTIAL_SEEDS = 12
 
@@ -131,7 +147,9 @@ def partition_graph(
     time_limit : float, optional
         Deterministic time budget per component (about seconds); default 0.5. It is spent in
         full unless a plan is proved optimal: on a small component half goes to the exact model,
-        the rest (or all of it on a large component) to the anytime search. Below 0.1 (the
+        the rest (or all of it on a large component) to the anytime search; from 5 on, a
+        component of at most 1,200 node-part pairs gets half for the search and half for a
+        proof of optimality (the exact model, warm-started from the search's plan). Below 0.1 (the
         speed setting) the exact model is skipped, the search makes one move per 0.02 of budget
         and the status is ``heuristic`` unless the heuristic found no plan.
     seed : int
@@ -316,6 +334,8 @@ def _solve_component(sub, w, lower, upper, krange, edge_cost, budget, seed) -> _
                     if _cut_cost(sub, other, comp.cost) < _cut_cost(sub, hint, comp.cost) - 1e-9:
                         hint = other
     exact_size = len(comp.nodes) * min(k_hi, len(comp.nodes))
+    if hint is not None and budget >= PROOF_MIN_BUDGET and exact_size <= PROOF_LIMIT:
+        return _search_then_prove(comp, w, lower, upper, krange, hint, budget, seed)
     if budget >= EXACT_MIN_BUDGET and exact_size <= EXACT_LIMIT:
         return _exact_then_search(comp, w, lower, upper, krange, hint, budget, seed)
     if hint is None:
@@ -355,6 +375,50 @@ def _exact_then_search(comp, w, lower, upper, krange, hint, budget, seed) -> _Ou
     bound = res.bound if res.bound is not None else None
     status = SolveStatus.FEASIBLE if bound is not None else SolveStatus.HEURISTIC
     return _Outcome(rep.plan, status, round(rep.objective, 3), bound, used + rep.det_used)
+
+
+def _search_then_prove(comp, w, lower, upper, krange, hint, budget, seed) -> _Outcome:
+    """A large budget on a component of at most PROOF_LIMIT pairs: the search, then a proof.
+
+    The anytime search spends the budget less :data:`PROOF_SHARE`; the exact model (ordered
+    roots in :func:`._cpsat.root_order`'s order, LP at level 2) gets the rest, warm-started from
+    the search's plan. Proved: the plan is optimal and the budget left is not spent. Not
+    proved: its bound is reported, with its plan when it found a lower cut, and the search
+    spends what the exact model left.
+    """
+    rep = search(comp.sub, w, lower, upper, hint, comp.cost, budget=budget * (1 - PROOF_SHARE), seed=seed)
+    plan, used = rep.plan, rep.det_used
+    res = _prove(comp, lower, upper, krange, [plan[n] for n in comp.nodes], budget - used, seed)
+    used += res.det_time
+    if res.assignment is not None:
+        found = {n: res.assignment[comp.index[n]] for n in comp.nodes}
+        if res.status == SolveStatus.OPTIMAL:
+            return _Outcome(found, res.status, round(_cut_cost(comp.sub, found, comp.cost), 3), res.bound, used)
+        if _cut_cost(comp.sub, found, comp.cost) < _cut_cost(comp.sub, plan, comp.cost) - 1e-9:
+            plan = found
+    if budget - used > MOVE_BUDGET_LEFT:
+        more = search(comp.sub, w, lower, upper, plan, comp.cost, budget=budget - used, seed=seed)
+        plan, used = more.plan, used + more.det_used
+    status = SolveStatus.FEASIBLE if res.bound is not None else SolveStatus.HEURISTIC
+    return _Outcome(plan, status, round(_cut_cost(comp.sub, plan, comp.cost), 3), res.bound, used)
+
+
+def _prove(comp, lower, upper, krange, plan: list[int], det: float, seed: int) -> SolveResult:
+    """The exact model on a component renumbered by :func:`._cpsat.root_order`, answered in its own numbering."""
+    order, _roots = root_order(comp.weights, comp.edges, plan, lower)
+    pos = {v: p for p, v in enumerate(order)}
+    edges = sorted((min(pos[i], pos[j]), max(pos[i], pos[j]), c) for i, j, c in comp.edges)
+    res = solve_partition(
+        [comp.weights[v] for v in order], edges, lower, upper, krange[0], krange[1],
+        hint=[plan[v] for v in order], deterministic_time=max(0.0, det), seed=seed,
+        ordered_roots=True, linearization=2,
+    )  # fmt: skip
+    if res.assignment is not None:
+        back = [0] * len(order)
+        for p, v in enumerate(order):
+            back[v] = res.assignment[p]
+        res.assignment = back
+    return res
 
 
 def _no_hint(comp, lower, upper, krange, exact_size, budget, seed, tried) -> _Outcome:
