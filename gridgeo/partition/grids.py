@@ -44,7 +44,7 @@ from gridgeo.errors import InfeasibleError
 from gridgeo.i18n import _
 from gridgeo.ordering import reading_rank
 from gridgeo.partition._cpsat import SolveStatus
-from gridgeo.partition.core import k_range, solve_graph
+from gridgeo.partition.core import _cut_cost, k_range, solve_graph
 from gridgeo.schema import GRID_COLUMNS
 from gridgeo.units import GRID_SIZE, SNAP_M, UnitOptions, Units, build_units, community_graph
 
@@ -580,14 +580,20 @@ class _Shapes:
         mine = cu[cu["unit_id"].isin(self.owner)]
         self.perim = dict(zip(mine["unit_id"], shapely.length(mine.geometry.values), strict=True))
         self.area = dict(zip(mine["unit_id"], mine["area_m2"].astype(float), strict=True))
-        self.g_area: dict[int, float] = {}
-        self.g_perim: dict[int, float] = {}
-        for x, i in self.owner.items():
-            self.g_area[i] = self.g_area.get(i, 0.0) + self.area[x]
-            self.g_perim[i] = self.g_perim.get(i, 0.0) + self.perim[x]
+        self.g_area, self.g_perim = self.measure(graph, self.owner)
+
+    def measure(self, graph, owner: dict) -> tuple[dict, dict]:
+        """Area and perimeter of each part of ``owner`` (unit -> part) over ``graph``'s units."""
+        area: dict = {}
+        perim: dict = {}
+        for x, i in owner.items():
+            if x in graph:
+                area[i] = area.get(i, 0.0) + self.area[x]
+                perim[i] = perim.get(i, 0.0) + self.perim[x]
         for a, b, d in graph.edges(data=True):
-            if a in self.owner and b in self.owner and self.owner[a] == self.owner[b]:
-                self.g_perim[self.owner[a]] -= 2.0 * d["shared_m"]
+            if a in owner and b in owner and owner[a] == owner[b]:
+                perim[owner[a]] -= 2.0 * d["shared_m"]
+        return area, perim
 
     def pp(self, i: int) -> float:
         """Polsby-Popper of grid ``i`` now."""
@@ -639,6 +645,24 @@ def _kept(grid: dict) -> bool:
     No compactness move touches it: a re-run changes only what must change.
     """
     return grid["solver_status"] in (GridStatus.KEPT.value, GridStatus.REPAIRED.value)
+
+
+def _free_grids(graph, band: Band, grids: list[dict]) -> tuple[dict[int, int], set[int]]:
+    """What each community grid holds (the band's measure), and the grids a compactness move may touch.
+
+    A grid is free when it is in the band and not from a previous run's plan (:func:`_kept`).
+    """
+    load = {i: sum(int(graph.nodes[x][band.measure]) for x in g["units"])
+            for i, g in enumerate(grids) if g["kind"] == "community"}  # fmt: skip
+    return load, {i for i in load if band.lower <= load[i] <= band.upper and not _kept(grids[i])}
+
+
+def _no_longer_optimal(tally: Tally, changed) -> None:
+    """Grids changed after the solve (and their community) are at best ``feasible``."""
+    for i in changed:
+        if tally.grids[i]["solver_status"] == GridStatus.OPTIMAL.value:
+            tally.grids[i]["solver_status"] = GridStatus.FEASIBLE.value
+    tally.statuses = [GridStatus.FEASIBLE if s == GridStatus.OPTIMAL else s for s in tally.statuses]
 
 
 def _blocks_of(graph, owner: dict) -> dict[str, set]:
@@ -713,10 +737,8 @@ def _compact_weak(graph, cu: pd.DataFrame, band: Band, tally: Tally) -> None:
     changed is at best ``feasible``.
     """
     shapes = _Shapes(graph, cu, tally.grids)
-    grids, owner = tally.grids, shapes.owner
-    load = {i: sum(int(graph.nodes[x][band.measure]) for x in g["units"])
-            for i, g in enumerate(grids) if g["kind"] == "community"}  # fmt: skip
-    free = {i for i in load if band.lower <= load[i] <= band.upper and not _kept(grids[i])}
+    owner = shapes.owner
+    load, free = _free_grids(graph, band, tally.grids)
     blocks = _blocks_of(graph, owner)
     moved = 0
     for weak in sorted(free, key=lambda i: (shapes.pp(i), i)):
@@ -733,12 +755,9 @@ def _compact_weak(graph, cu: pd.DataFrame, band: Band, tally: Tally) -> None:
             shapes.move(x, dst, shared)
             load[src] -= w
             load[dst] += w
-            for i in (src, dst):
-                if grids[i]["solver_status"] == GridStatus.OPTIMAL.value:
-                    grids[i]["solver_status"] = GridStatus.FEASIBLE.value
+            _no_longer_optimal(tally, (src, dst))
             moved += 1
     if moved:
-        tally.statuses = [GridStatus.FEASIBLE if s == GridStatus.OPTIMAL else s for s in tally.statuses]
         tally.notes.append(_("{n} unit(s) moved between grids to make a grid less compact than {floor} "
                              "(Polsby-Popper) more compact, counts kept in the band").format(n=moved, floor=COMPACT_FLOOR))
 
@@ -758,9 +777,7 @@ def _compact_resplit(graph, cu: pd.DataFrame, band: Band, tally: Tally) -> None:
     grids = tally.grids
     for _round in range(4):
         shapes = _Shapes(graph, cu, grids)
-        load = {i: sum(int(graph.nodes[x][band.measure]) for x in g["units"])
-                for i, g in enumerate(grids) if g["kind"] == "community"}  # fmt: skip
-        free = {i for i in load if band.lower <= load[i] <= band.upper and not _kept(grids[i])}
+        _load, free = _free_grids(graph, band, grids)
         weak = sorted((i for i in free if shapes.pp(i) < COMPACT_MIN), key=lambda i: (shapes.pp(i), i))
         done = False
         for w in weak:
@@ -773,14 +790,15 @@ def _compact_resplit(graph, cu: pd.DataFrame, band: Band, tally: Tally) -> None:
             weight = {x: int(graph.nodes[x][band.measure]) for x in nodes}
             cost = {frozenset((a, b)): d.get("edge_cost", 1.0) for a, b, d in sub.edges(data=True)}
             whole = _whole_blocks(graph, nodes, shapes.owner)
-            now = (min(shapes.pp(i) for i in region_ids), -_cut_of(sub, shapes.owner, cost))
+            now = (min(shapes.pp(i) for i in region_ids), -_cut_cost(sub, shapes.owner, cost))
             best, best_key = None, now
             for k in range(RESPLIT_SEEDS):
                 plan = bisection_plan(sub, weight, band.lower, band.upper, n_parts=len(region_ids), cost=cost,
                                       seed=band.seed * RESPLIT_SEEDS + k, max_trees=400)  # fmt: skip
                 if plan is None or any(len({plan[x] for x in blk}) > 1 for blk in whole):
                     continue
-                key = (min(_plan_pp(shapes, sub, plan)), -_cut_of(sub, plan, cost))
+                area, perim = shapes.measure(sub, plan)
+                key = (min(_pp(area[q], perim[q]) for q in area), -_cut_cost(sub, plan, cost))
                 if key[0] > best_key[0] + COMPACT_GAIN or (key[0] >= COMPACT_MIN and best_key[0] >= COMPACT_MIN
                                                            and key[1] > best_key[1]):  # fmt: skip
                     best, best_key = plan, key
@@ -791,10 +809,8 @@ def _compact_resplit(graph, cu: pd.DataFrame, band: Band, tally: Tally) -> None:
                 parts.setdefault(best[x], []).append(x)
             for i, members in zip(region_ids, sorted(parts.values(), key=lambda m: m[0]), strict=True):
                 grids[i]["units"] = sorted(members)
-                if grids[i]["solver_status"] == GridStatus.OPTIMAL.value:
-                    grids[i]["solver_status"] = GridStatus.FEASIBLE.value
+            _no_longer_optimal(tally, region_ids)
             tally.objective += now[1] - best_key[1]  # keys hold the cut negated
-            tally.statuses = [GridStatus.FEASIBLE if s == GridStatus.OPTIMAL else s for s in tally.statuses]
             tally.notes.append(_("{n} grid(s) re-split to make a grid less compact than {floor} (Polsby-Popper) "
                                  "more compact: {before:.2f} -> {after:.2f}").format(
                                      n=len(region_ids), floor=COMPACT_MIN, before=now[0], after=best_key[0]))  # fmt: skip
@@ -819,24 +835,6 @@ def _whole_blocks(graph, nodes: list, owner: dict) -> list[list]:
         if len({owner[x] for x in members}) == 1:
             out.append(members)
     return out
-
-
-def _cut_of(sub, plan: dict, cost: dict) -> float:
-    """Cut cost of a plan of ``sub`` (node -> part)."""
-    return sum(c for e, c in cost.items() if len({plan[x] for x in e}) > 1)
-
-
-def _plan_pp(shapes: _Shapes, sub, plan: dict) -> list[float]:
-    """Polsby-Popper of each part of a plan of ``sub``, from the units' areas and perimeters."""
-    area: dict[int, float] = {}
-    perim: dict[int, float] = {}
-    for x in sub.nodes:
-        area[plan[x]] = area.get(plan[x], 0.0) + shapes.area[x]
-        perim[plan[x]] = perim.get(plan[x], 0.0) + shapes.perim[x]
-    for a, b, d in sub.edges(data=True):
-        if plan[a] == plan[b]:
-            perim[plan[a]] -= 2.0 * d["shared_m"]
-    return [_pp(area[p], perim[p]) for p in sorted(area)]
 
 
 def _ranked_trades(shapes: _Shapes, weak: int, free: set, load: dict, band: Band, blocks: dict) -> list[tuple]:
