@@ -28,7 +28,6 @@ The grids are the dissolved units, so they tile every community exactly (R5) by 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -821,20 +820,10 @@ def _compact_resplit(graph, cu: pd.DataFrame, band: Band, tally: Tally) -> None:
 
 
 def _whole_blocks(graph, nodes: list, owner: dict) -> list[list]:
-    """The street blocks among ``nodes`` that lie whole in one grid (more than one unit)."""
-    blocks: dict[str, list] = {}
-    for x in nodes:
-        b = graph.nodes[x].get("block_id")
-        if b:
-            blocks.setdefault(b, []).append(x)
-    size = Counter(nx.get_node_attributes(graph, "block_id").values())
-    out = []
-    for b, members in sorted(blocks.items()):
-        if len(members) < 2 or size[b] != len(members):
-            continue  # one unit, or part of the block lies outside the region
-        if len({owner[x] for x in members}) == 1:
-            out.append(members)
-    return out
+    """The street blocks (of more than one unit) lying whole among ``nodes`` and in one grid."""
+    among = set(nodes)
+    return [sorted(m) for _b, m in sorted(_blocks_of(graph, owner).items())
+            if len(m) > 1 and m <= among and len({owner[x] for x in m}) == 1]  # fmt: skip
 
 
 def _ranked_trades(shapes: _Shapes, weak: int, free: set, load: dict, band: Band, blocks: dict) -> list[tuple]:
