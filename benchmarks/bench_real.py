@@ -71,15 +71,12 @@ def boundary_near_streets(district, result, *, community_only: bool = False) -> 
     grids = result.grids.to_crs(district.communities.crs)
     if community_only:
         grids = grids[grids["grid_class"] == "community"]
-    lines = [*district.roads.geometry, *district.rivers.geometry]
-    if not lines:
+    zone = _street_zone(district)
+    if zone is None:
         return float("nan")
-    zone = shapely.buffer(shapely.union_all(lines), NEAR_M)
-    com = district.communities.set_index("community_code").geometry
     total = near = 0.0
-    for code, g in grids.groupby("community_code"):
-        bounds = shapely.union_all(shapely.boundary(g.geometry.values))
-        inner = shapely.difference(bounds, shapely.buffer(com[code].boundary, 0.01))
+    for g, edge in _by_community(district, grids):
+        inner = shapely.difference(shapely.union_all(shapely.boundary(g.geometry.values)), edge)
         if community_only:  # only lines two community grids share
             parts = shapely.boundary(g.geometry.values)
             tree = shapely.STRtree(parts)
@@ -90,6 +87,19 @@ def boundary_near_streets(district, result, *, community_only: bool = False) -> 
         total += inner.length
         near += shapely.intersection(inner, zone).length
     return near / total if total else float("nan")
+
+
+def _street_zone(district):
+    """The land within ``NEAR_M`` of a street or river (None when there is neither)."""
+    lines = [*district.roads.geometry, *district.rivers.geometry]
+    return shapely.buffer(shapely.union_all(lines), NEAR_M) if lines else None
+
+
+def _by_community(district, grids):
+    """Per community: its grids, and its outline widened by 1 cm (boundary there is not internal)."""
+    com = district.communities.set_index("community_code").geometry
+    for code, g in grids.groupby("community_code"):
+        yield g, shapely.buffer(com[code].boundary, 0.01)
 
 
 def polsby_popper(result, crs) -> tuple[float, float]:
@@ -117,12 +127,11 @@ def site_outlines_off_streets(district, result) -> float:
     boundary is off the streets whatever the grids.
     """
     grids = result.grids.to_crs(district.communities.crs)
-    lines = [*district.roads.geometry, *district.rivers.geometry]
-    zone = shapely.buffer(shapely.union_all(lines), NEAR_M)
-    com = district.communities.set_index("community_code").geometry
+    zone = _street_zone(district)
+    if zone is None:
+        return float("nan")
     total = off = 0.0
-    for code, g in grids.groupby("community_code"):
-        edge = shapely.buffer(com[code].boundary, 0.01)
+    for g, edge in _by_community(district, grids):
         inner = shapely.difference(shapely.union_all(shapely.boundary(g.geometry.values)), edge)
         sites = g.geometry.values[(g["grid_class"] == "dedicated").to_numpy()]
         outline = shapely.difference(shapely.union_all(shapely.boundary(sites)), edge) if len(sites) else None
