@@ -340,6 +340,60 @@ def test_an_empty_unit_joins_the_grid_it_makes_compact():
     assert [g["units"] for g in tally.grids] == [["a"], ["b", "e"]]
 
 
+
+def _forecourt(depth: float):
+    """A site (s) set back ``depth`` m from the street at y = -1 behind an empty lot (e) in grid [a, e]."""
+    from shapely.geometry import LineString
+
+    from gridgeo.partition.grids import Tally
+    from gridgeo.units import UnitOptions, Units, _edges
+
+    geoms = [box(0, 0, 40, depth), box(0, depth, 40, 60), box(40, 0, 80, 60), box(80, 0, 120, 60)]
+    ids = ["e", "s", "a", "b"]
+    units = gpd.GeoDataFrame(
+        {"unit_id": ids, "community_code": URBAN, "kind": ["leftover", "dedicated", "building", "building"],
+         "block_id": "", "households": [0, 0, 300, 300], "residents": [0, 0, 700, 700],
+         "area_m2": [g.area for g in geoms]},
+        geometry=geoms, crs=METRIC,
+    )  # fmt: skip
+    street = [LineString([(-50, -1), (200, -1)])]
+    u = Units(units, _edges(geoms, ids, street, UnitOptions()), pd.DataFrame(columns=["building_id", "unit_id"]))
+    tally = Tally()
+    tally.add("dedicated", ["s"])
+    tally.add("community", ["a", "e"])
+    tally.add("community", ["b"])
+    return u, units, tally
+
+
+def test_an_empty_lot_between_a_site_and_its_street_joins_the_site():
+    # A school 30 m back from its street behind an empty lot: in the community grid the lot puts
+    # 40 m of boundary on the school's fence, away from the street; in the school's grid the
+    # boundary is the lot's side, 14 of its 30 m within the 15 m of the street. Counts unchanged.
+    from gridgeo.partition.grids import _empty_to_sites
+    from gridgeo.units import community_graph
+
+    u, units, tally = _forecourt(30.0)
+    before = {i: sum(int(units.set_index("unit_id").loc[x, "households"]) for x in g["units"])
+              for i, g in enumerate(tally.grids)}  # fmt: skip
+    _empty_to_sites(u, community_graph(u, URBAN), units, tally)
+    assert [g["units"] for g in tally.grids] == [["e", "s"], ["a"], ["b"]]
+    after = {i: sum(int(units.set_index("unit_id").loc[x, "households"]) for x in g["units"])
+             for i, g in enumerate(tally.grids)}  # fmt: skip
+    assert after == before
+    assert "joined the site's grid" in tally.notes[-1]
+
+
+def test_an_empty_strip_already_on_the_street_stays():
+    # A 10 m forecourt: the fence is within 15 m of the street already, nothing to gain.
+    from gridgeo.partition.grids import _empty_to_sites
+    from gridgeo.units import community_graph
+
+    u, units, tally = _forecourt(10.0)
+    _empty_to_sites(u, community_graph(u, URBAN), units, tally)
+    assert [g["units"] for g in tally.grids] == [["s"], ["a", "e"], ["b"]]
+    assert not tally.notes
+
+
 def _strips(block_top: str = ""):
     """Two rows of eight 20 x 5 m units, 50 households each; the rows are the grids (PP 0.09)."""
     from gridgeo.partition.grids import Tally

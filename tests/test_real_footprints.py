@@ -244,3 +244,26 @@ def test_a_site_drawn_short_of_its_streets_reaches_them(real_district, real_resu
     g = real_result.grids.to_crs(real_district.communities.crs)
     ded = g[g["landuse_id"] == "BUB-LU4"].geometry.iloc[0]
     assert ded.covers(shapely.buffer(strip, -0.01))
+
+
+def test_grid_boundaries_follow_the_streets(real_district, real_result):
+    # The goal: at least 75 % of the boundary between the grids of one community runs
+    # within 10 m of a street or river. An empty lot between a school and its street joins
+    # the school's grid, so their boundary is the street and not the school's fence.
+    d = real_district
+    zone = shapely.buffer(shapely.union_all([*d.roads.geometry, *d.rivers.geometry]), 10.0)
+    grids = real_result.grids.to_crs(d.communities.crs)
+    com = d.communities.set_index("community_code").geometry
+    total = near = 0.0
+    for code, g in grids.groupby("community_code"):
+        inner = shapely.difference(shapely.union_all(shapely.boundary(g.geometry.values)),
+                                   shapely.buffer(com[code].boundary, 0.01))  # fmt: skip
+        total += inner.length
+        near += shapely.intersection(inner, zone).length
+    assert total > 1000.0
+    assert near / total >= 0.75
+    u = real_result.units.units.set_index("unit_id")
+    ded = real_result.assignment[real_result.assignment["grid_id"].str.contains("-D")]
+    joined = u.loc[ded["unit_id"]]
+    lots = joined[joined["kind"] != "dedicated"]
+    assert len(lots) and (lots["households"] == 0).all() and (lots["residents"] == 0).all()

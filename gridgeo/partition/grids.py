@@ -351,6 +351,7 @@ def _community(units: Units, com: CommunityIn, band: Band) -> tuple[list[dict], 
         )
         _part_grids(rest.subgraph(comp), weight, where, com, band, tally)
     _absorb_empty(units, empty_parts, tally)
+    _empty_to_sites(units, graph, com.units, tally)
     _compact_empty(units, graph, com.units, tally)
     _compact_weak(graph, com.units, band, tally)
     _compact_resplit(graph, com.units, band, tally)
@@ -677,6 +678,86 @@ def _splits_block(graph, owner: dict, blocks: dict, x) -> bool:
     """Whether moving unit ``x`` out of its grid would split a street block lying whole in that grid."""
     mates = blocks.get(graph.nodes[x].get("block_id") or None, ())
     return len(mates) > 1 and all(owner[y] == owner[x] for y in mates)
+
+
+#: An empty unit joins a dedicated site's grid when that takes at least this much grid boundary (m)
+#: off the land away from streets (:func:`_empty_to_sites`).
+SITE_STREET_GAIN_M = 1.0
+
+
+def _empty_to_sites(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:
+    """Give land without households between a dedicated site and the streets to the site's grid.
+
+    A school or park drawn some way back from its streets leaves a lot with no building between
+    its outline and the street (a forecourt, a car park, an empty block). In the community grid
+    that lot puts the boundary between the two grids on the site's fence, away from any street.
+    A unit without households or residents that touches a dedicated grid joins it when that takes
+    at least :data:`SITE_STREET_GAIN_M` of grid boundary off the land away from streets (edge
+    length less its part within ``road_width_m`` of a road or river), its community grid stays
+    connected, no street block lying whole in that grid is split, and neither grid falls below
+    :data:`COMPACT_FLOOR` Polsby-Popper unless it already was (then it must not get worse). The
+    counts of every grid stay as they are.
+    """
+    grids = tally.grids
+    if not any(g["kind"] == "dedicated" for g in grids):
+        return
+    ids = set(cu["unit_id"])
+    e = units.edges
+    e = e[e["u"].isin(ids) & e["v"].isin(ids)]
+    adj: dict = {}
+    for a, b, s, al, c in zip(e["u"], e["v"], e["shared_m"], e["along_m"], e["cost"], strict=True):
+        off = max(float(s) - float(al), 0.0)
+        adj.setdefault(a, []).append((b, float(s), off, float(c)))
+        adj.setdefault(b, []).append((a, float(s), off, float(c)))
+    area = dict(zip(cu["unit_id"], cu["area_m2"].astype(float), strict=True))
+    perim = dict(zip(cu["unit_id"], shapely.length(cu.geometry.values), strict=True))
+    owner = {x: i for i, g in enumerate(grids) for x in g["units"]}
+
+    def shape(i: int, without=None, plus=None) -> float:
+        members = {*grids[i]["units"], *([plus] if plus else [])} - {without}
+        a = sum(area[x] for x in members)
+        p = sum(perim[x] for x in members) - sum(s for x in members for y, s, _o, _c in adj.get(x, ()) if y in members)
+        return _pp(a, p)
+
+    empty = [x for x in sorted(graph.nodes) if graph.nodes[x]["households"] == 0 and graph.nodes[x]["residents"] == 0]
+    moved: list[int] = []
+    for _pass in range(COMPACT_PASSES if empty else 0):
+        changed = False
+        com_owner = {x: i for x, i in owner.items() if grids[i]["kind"] == "community"}
+        blocks = _blocks_of(graph, com_owner)
+        for x in empty:
+            src = owner.get(x)
+            if src is None or grids[src]["kind"] != "community" or _kept(grids[src]) or len(grids[src]["units"]) < 2:
+                continue
+            sites = sorted({owner[y] for y, *_r in adj.get(x, ()) if y in owner and grids[owner[y]]["kind"] == "dedicated"})
+            best, best_gain = None, -SITE_STREET_GAIN_M
+            for dst in sites:
+                gain = sum(off * ((owner.get(y) != dst) - (owner.get(y) != src)) for y, _s, off, _c in adj[x])
+                if gain < best_gain:
+                    best, best_gain = dst, gain
+            if best is None or _splits_block(graph, com_owner, blocks, x):
+                continue
+            rest = [y for y in grids[src]["units"] if y != x]
+            if not nx.is_connected(graph.subgraph(rest)):
+                continue
+            if any(shape(i, **kw) < min(shape(i), COMPACT_FLOOR)
+                   for i, kw in ((src, {"without": x}), (best, {"plus": x}))):  # fmt: skip
+                continue
+            tally.objective += sum(c * ((owner.get(y) == src) - (owner.get(y) == best))
+                                   for y, _s, _o, c in adj[x] if y in graph)  # fmt: skip
+            grids[src]["units"] = rest
+            grids[best]["units"] = sorted([*grids[best]["units"], x])
+            owner[x] = best
+            com_owner.pop(x, None)
+            blocks = _blocks_of(graph, com_owner)
+            moved.append(src)
+            changed = True
+        if not changed:
+            break
+    if moved:
+        _no_longer_optimal(tally, set(moved))
+        tally.notes.append(_("{n} unit(s) without households between a dedicated site and the streets joined the "
+                             "site's grid (its boundary on the streets)").format(n=len(moved)))  # fmt: skip
 
 
 def _compact_empty(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:
