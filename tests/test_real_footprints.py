@@ -267,3 +267,15 @@ def test_grid_boundaries_follow_the_streets(real_district, real_result):
     joined = u.loc[ded["unit_id"]]
     lots = joined[joined["kind"] != "dedicated"]
     assert len(lots) and (lots["households"] == 0).all() and (lots["residents"] == 0).all()
+
+
+def test_a_rerun_gives_a_site_back_its_empty_lot(real_district, real_result):
+    # R8: a re-run of unchanged communities keeps every grid, the lots that joined a site included.
+    prior = dict(zip(real_result.assignment["unit_id"], real_result.assignment["grid_id"], strict=True))
+    again = partition_district(real_district, units=real_result.units, prior=prior, time_limit=0.2)
+    a = real_result.assignment.set_index("unit_id")["grid_id"]
+    b = again.assignment.set_index("unit_id")["grid_id"].loc[a.index]
+    assert (a == b).all(), a[a != b]
+    community = again.grids[again.grids["grid_class"] == "community"]
+    assert community["solver_status"].isin(["kept", "optimal"]).all()
+    assert (community["solver_status"] == "kept").sum() >= 5

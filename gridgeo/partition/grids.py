@@ -337,7 +337,8 @@ def _community(units: Units, com: CommunityIn, band: Band) -> tuple[list[dict], 
         tally.flag("oversize_unit", _("unit {unit} alone holds {n} {measure} > {upper}: its own grid; give per-unit "
                                       "(entrance) counts to split it").format(
                                           unit=n, n=weight[n], measure=_(band.measure), upper=band.upper))  # fmt: skip
-    rest = graph.subgraph([n for n in graph if n not in set(heavy)])
+    lots = _prior_site_lots(units, graph, band.prior, tally) if band.prior else set()
+    rest = graph.subgraph([n for n in graph if n not in set(heavy) and n not in lots])
     comps = sorted((sorted(c) for c in nx.connected_components(rest)), key=lambda c: c[0])
     empty_parts: list[list[str]] = []
     for part_no, comp in enumerate(comps):
@@ -684,6 +685,39 @@ def _splits_block(graph, owner: dict, blocks: dict, x) -> bool:
 #: off the land away from streets (:func:`_empty_to_sites`).
 SITE_STREET_GAIN_M = 1.0
 
+
+def _prior_site_lots(units: Units, graph, prior: dict, tally: Tally) -> set:
+    """On a re-run, land without households the previous plan gave a site's grid goes back to it (R8).
+
+    :func:`_empty_to_sites` leaves grids kept from a previous plan alone, so without this a
+    re-run of an unchanged community would hand such a lot to a community grid and repair it.
+    A unit goes back when it holds nobody, its previous grid is that of one of the dedicated
+    grid's own units, and it touches that grid. Returns the units given back.
+    """
+    site_of: dict = {}
+    for i, g in enumerate(tally.grids):
+        if g["kind"] == "dedicated":
+            for x in g["units"]:
+                if prior.get(x) is not None:
+                    site_of.setdefault(prior[x], i)
+    wanted = {x: site_of[prior[x]] for x in sorted(graph.nodes)
+              if prior.get(x) in site_of and graph.nodes[x]["households"] == 0 and graph.nodes[x]["residents"] == 0}  # fmt: skip
+    if not wanted:
+        return set()
+    e = units.edges
+    e = e[e["u"].isin(wanted) | e["v"].isin(wanted)]
+    touch = [*zip(e["u"], e["v"], strict=True), *zip(e["v"], e["u"], strict=True)]
+    lots: set = set()
+    changed = True
+    while changed:
+        changed = False
+        for x, i in wanted.items():
+            members = set(tally.grids[i]["units"])
+            if x not in lots and any(a == x and b in members for a, b in touch):
+                tally.grids[i]["units"] = sorted([*members, x])
+                lots.add(x)
+                changed = True
+    return lots
 
 def _empty_to_sites(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:
     """Give land without households between a dedicated site and the streets to the site's grid.
