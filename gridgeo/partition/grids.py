@@ -719,6 +719,7 @@ def _prior_site_lots(units: Units, graph, prior: dict, tally: Tally) -> set:
                 changed = True
     return lots
 
+
 def _empty_to_sites(units: Units, graph, cu: pd.DataFrame, tally: Tally) -> None:
     """Give land without households between a dedicated site and the streets to the site's grid.
 
