@@ -46,8 +46,17 @@ def git_rev() -> str:
         return "unknown"
 
 
+#: A line in a section after which its text is written by hand (earlier runs, their reading) and kept
+#: by :func:`write_section` when it replaces the section.
+KEEP_MARK = "<!-- kept by write_section: earlier runs below -->"
+
+
 def write_section(title: str, body: str) -> None:
-    """Replace (or append) the ``## title`` section of RESULTS.md, stamped with machine and date."""
+    """Replace (or append) the ``## title`` section of RESULTS.md, stamped with machine and date.
+
+    What follows :data:`KEEP_MARK` in the old section (the history of earlier runs) is kept after
+    the new body.
+    """
     stamp = f"_Run {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {machine()}, commit {git_rev()}._\n\n"
     text = (
         RESULTS.read_text(encoding="utf-8")
@@ -56,7 +65,11 @@ def write_section(title: str, body: str) -> None:
     )
     section = f"## {title}\n\n{stamp}{body.rstrip()}\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
+    found = pattern.search(text)
+    if found and KEEP_MARK in found.group(0):
+        kept = found.group(0).split(KEEP_MARK, 1)[1].rstrip()
+        section = f"{section}\n{KEEP_MARK}{kept}\n"
+    if found:
         text = pattern.sub(lambda _m: section + "\n", text)
     else:
         text = text.rstrip() + "\n\n" + section
