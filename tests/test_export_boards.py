@@ -441,3 +441,63 @@ def test_the_roster_column_in_chinese_fills_each_grids_code(tmp_path, grids, com
     plan = assign_staff(one, read_roster(tmp_path / "roster.csv"), time_limit=1.0)
     links = plan.assignments.loc[plan.assignments["qr_url"] != ""]
     assert len(links) and (links["qr_url"] == "https://example.org/wechat/" + links["grid_code"]).all()
+
+
+# -- characters the board font cannot draw ---------------------------------------------------------
+
+RARE = "\U0002a6a5"  # 𪚥, a CJK Extension B character of some names, not in Noto Sans CJK SC
+
+
+def test_a_character_the_font_lacks_is_a_located_warning_and_the_board_is_written(tmp_path):
+    import warnings
+
+    from gridgeo.export import BoardTextWarning
+
+    grids, staff = _tiny()
+    staff.loc[0, "name"] = f"王{RARE}"
+    code = grids["grid_code"].iloc[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        files = write_boards(grids, staff, tmp_path, dpi=20)
+    ours = [w for w in caught if issubclass(w.category, BoardTextWarning)]
+    # One per text and grid: the name on the board, the card's line with the name.
+    assert len(ours) == 2
+    for w in ours:
+        message = str(w.message)
+        assert code in message and "U+2A6A5" in message and f"王{RARE}" in message
+    assert {"notice board", "contact card"} == {m for w in ours for m in ("notice board", "contact card") if m in str(w.message)}
+    assert not [w for w in caught if "missing from font" in str(w.message)]  # matplotlib's own, unlocated
+    text = " ".join(p.extract_text() for p in PdfReader(files[0]).pages)
+    assert "138-0000-0001" in text  # the board is there all the same
+
+
+def test_texts_the_font_can_draw_raise_no_warning(tmp_path):
+    import warnings
+
+    from gridgeo.export import BoardTextWarning
+
+    grids, staff = _tiny()
+    staff.loc[0, "name"] = "\U00030ede\u4e7e"  # 𰻞 (Extension G) and 乾: both in the font
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BoardTextWarning)
+        write_boards(grids, staff, tmp_path, dpi=20, png=False)
+
+
+def test_the_command_prints_the_warning_in_chinese(tmp_path, capsys):
+    from gridgeo import i18n
+    from gridgeo.cli import main
+
+    grids, staff = _tiny()
+    staff.loc[0, "name"] = f"王{RARE}"
+    grids.to_file(tmp_path / "grids.gpkg", layer="grids")
+    staff.to_csv(tmp_path / "staff.csv", index=False)
+    try:
+        rc = main(["--lang", "zh", "boards", str(tmp_path / "grids.gpkg"), "--staff", str(tmp_path / "staff.csv"),
+                   "--out", str(tmp_path / "out"), "--no-png"])  # fmt: skip
+    finally:
+        i18n.set_language("en")
+    err = capsys.readouterr().err
+    assert rc == 0 and (tmp_path / "out").is_dir()
+    lines = [ln for ln in err.splitlines() if "U+2A6A5" in ln]
+    assert len(lines) == 2 and all("3702030260041001000" in ln and "空白方框" in ln for ln in lines)
+    assert "missing from font" not in err

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 #: Public name -> the module of this package that defines it.
 _HOME = {
-    "render_board": "boards", "render_card": "boards", "write_boards": "boards",
+    "render_board": "boards", "render_card": "boards", "write_boards": "boards", "BoardTextWarning": "boards",
     "make_map": "maps", "render_map": "maps", "write_map": "maps",
     "check_roster": "roster", "read_roster": "roster", "sample_roster": "roster",
     "write_change_map": "changes", "write_ledger": "ledger", "ledger_table": "ledger",
@@ -25,6 +25,7 @@ _HOME = {
 }  # fmt: skip
 
 __all__ = [
+    "BoardTextWarning",
     "StaffPlan",
     "StaffingError",
     "assign_staff",
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from gridgeo.export.boards import render_board, render_card, write_boards
+    from gridgeo.export.boards import BoardTextWarning, render_board, render_card, write_boards
     from gridgeo.export.changes import write_change_map
     from gridgeo.export.ledger import ledger_table, write_ledger
     from gridgeo.export.maps import make_map, render_map, write_map

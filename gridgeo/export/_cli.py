@@ -7,6 +7,8 @@ and raise :class:`gridgeo.errors.GridgeoError` on failure (printed on one line, 
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
 
 from gridgeo.errors import InputError, Problem
@@ -263,7 +265,7 @@ def cmd_staff(args: argparse.Namespace) -> int:
 
 def cmd_boards(args: argparse.Namespace) -> int:
     """Print the boards of a street."""
-    from gridgeo.export.boards import write_boards
+    from gridgeo.export.boards import BoardTextWarning, write_boards
 
     # No input check of --out: boards write only boards_*.pdf and *_board/_card.png in it, and
     # the grids, staff and roster of a run usually sit in that folder.
@@ -277,14 +279,21 @@ def cmd_boards(args: argparse.Namespace) -> int:
         dedicated = district.landuse[district.landuse["category"] == "dedicated"]
     roads = district.roads if district is not None else None
     rivers = district.rivers if district is not None else None
-    files = write_boards(
-        grids, staff, args.out, buildings=buildings, dedicated=dedicated, roads=roads, rivers=rivers,
-        street=args.street,
-        papers=tuple(args.paper or ["A4"]), supervision_phone=args.supervision_phone,
-        png=not args.no_png, dpi=args.dpi,
-    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BoardTextWarning)
+        files = write_boards(
+            grids, staff, args.out, buildings=buildings, dedicated=dedicated, roads=roads, rivers=rivers,
+            street=args.street,
+            papers=tuple(args.paper or ["A4"]), supervision_phone=args.supervision_phone,
+            png=not args.no_png, dpi=args.dpi,
+        )  # fmt: skip
     pdfs = [f for f in files if f.suffix == ".pdf"]
     print(_("boards: {pdfs} PDF(s), {pngs} PNG(s) -> {out}").format(pdfs=len(pdfs), pngs=len(files) - len(pdfs), out=args.out))
     for f in pdfs:
         print(f"  {f}")
+    for w in caught:
+        if issubclass(w.category, BoardTextWarning):
+            print(_("boards: warning: {message}").format(message=w.message), file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return 0

@@ -15,14 +15,18 @@ the same inputs give byte-identical PDFs and PNGs.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import matplotlib
+import matplotlib.text
 import pandas as pd
 import shapely
+from matplotlib import font_manager
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrow, PathPatch, Rectangle
@@ -81,6 +85,54 @@ TO_BE_NAMED = "待定"
 PDF_RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "text.parse_math": False, "text.usetex": False}
 
 
+class BoardTextWarning(UserWarning):
+    """A text on a board or card holds characters the board font cannot draw.
+
+    Such a character (a rare character of a name, a control character in the data) prints as an
+    empty box; the board is written all the same, and the warning names the grid, the text and
+    the characters.
+    """
+
+
+@cache
+def _drawable(family: str) -> frozenset[int]:
+    """The code points the font of ``family`` has a glyph for (what matplotlib draws with it)."""
+    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    return frozenset(font_manager.get_font(path).get_charmap())
+
+
+def _undrawable(fig: Figure, family: str) -> list[tuple[str, str]]:
+    """Each text of ``fig`` with characters ``family`` lacks, and those characters (in order, once)."""
+    have = _drawable(family)
+    found = []
+    for t in fig.findobj(matplotlib.text.Text):
+        text = t.get_text()
+        missing = "".join(dict.fromkeys(c for c in text if not c.isspace() and ord(c) not in have))
+        if missing:
+            found.append((text, missing))
+    return found
+
+
+def _glyph_warnings(code: str, figs: dict[str, Figure], family: str) -> None:
+    """Warn once per grid and text whose characters the board font cannot draw (BoardTextWarning)."""
+    kinds = {"board": _("notice board"), "card": _("contact card")}
+    seen: dict[str, tuple[str, list[str]]] = {}
+    for kind, fig in figs.items():
+        for text, missing in _undrawable(fig, family):
+            entry = seen.setdefault(text, (missing, []))
+            if kinds[kind] not in entry[1]:
+                entry[1].append(kinds[kind])
+    for text, (missing, where) in seen.items():
+        shown = "".join(c if c.isprintable() else "�" for c in text)
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        chars = " ".join(f"U+{ord(c):04X}" + (f" {c}" if c.isprintable() else "") for c in missing)
+        warnings.warn(BoardTextWarning(
+            _("grid {code}, {where}: the text “{text}” has characters the font {font} cannot draw "
+              "({chars}); they print as empty boxes: correct the text, or write them in by hand").format(
+                code=code, where=" / ".join(where), text=shown, font=family, chars=chars)), stacklevel=3)  # fmt: skip
+
+
+
 def render_board(  # noqa: PLR0913 - one board's content and its printing choices
     grid_code: str,
     grids: gpd.GeoDataFrame,
@@ -116,10 +168,17 @@ def render_board(  # noqa: PLR0913 - one board's content and its printing choice
     -------
     matplotlib.figure.Figure
         Save it inside ``matplotlib.rc_context(PDF_RC)`` to embed TrueType fonts.
+
+    Warns
+    -----
+    BoardTextWarning
+        For each text on the board with characters the board font cannot draw.
     """
     ctx = _Context.build(grids, buildings, dedicated, roads, rivers)
     with matplotlib.rc_context(PDF_RC):
-        return _board(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
+        fig = _board(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
+    _glyph_warnings(str(grid_code), {"board": fig}, cjk_family())
+    return fig
 
 
 def render_card(grid_code: str, grids: gpd.GeoDataFrame, staff: Any, *,
@@ -137,7 +196,9 @@ def render_card(grid_code: str, grids: gpd.GeoDataFrame, staff: Any, *,
     """
     ctx = _Context.build(grids, None, None)
     with matplotlib.rc_context(PDF_RC):
-        return _cards(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
+        fig = _cards(ctx, str(grid_code), _assignments(staff), supervision_phone, _paper(paper))
+    _glyph_warnings(str(grid_code), {"card": fig}, cjk_family())
+    return fig
 
 
 def write_boards(  # noqa: PLR0913 - the board's printing choices a planner sets (street, papers, dpi, phone, buildings, sites ...)
@@ -195,6 +256,12 @@ def write_boards(  # noqa: PLR0913 - the board's printing choices a planner sets
     InputError
         When the layer lacks what a board prints, the street has no grid, or a grid has no
         full-time worker in the staff plan (S1).
+
+    Warns
+    -----
+    BoardTextWarning
+        For each grid and text on its board or card with characters the board font cannot draw
+        (they print as empty boxes; the files are written all the same).
     """
     key = check_grids(grids, need=("community_code", "households", "residents"))
     papers = [_paper(p) for p in papers]
@@ -228,7 +295,10 @@ def write_boards(  # noqa: PLR0913 - the board's printing choices a planner sets
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     pngs: list[Path] = []
-    with matplotlib.rc_context(PDF_RC):
+    family = cjk_family()
+    with matplotlib.rc_context(PDF_RC), warnings.catch_warnings():
+        # matplotlib's own warning names neither the grid nor the text: BoardTextWarning does.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
         for st in sorted(streets[chosen].unique()):
             todo = sorted(codes[chosen & (streets == st)])
             for k, size in enumerate(papers):
@@ -237,8 +307,11 @@ def write_boards(  # noqa: PLR0913 - the board's printing choices a planner sets
                 target = output_file(out, f"boards_{safe_name(st)}_{name}.pdf")
                 with atomic_path(target) as tmp, PdfPages(tmp, metadata=PDF_METADATA) as pdf:
                     for code in todo:
-                        for kind, fig in (("board", _board(ctx, code, table, supervision_phone, size)),
-                                          ("card", _cards(ctx, code, table, supervision_phone, size))):  # fmt: skip
+                        figs = {"board": _board(ctx, code, table, supervision_phone, size),
+                                "card": _cards(ctx, code, table, supervision_phone, size)}  # fmt: skip
+                        if k == 0:
+                            _glyph_warnings(code, figs, family)
+                        for kind, fig in figs.items():
                             pdf.savefig(fig)
                             if png and k == 0:
                                 path = output_file(out, f"{safe_name(code)}_{kind}.png")
