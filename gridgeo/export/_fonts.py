@@ -47,3 +47,20 @@ def cjk_family() -> str:
         _("no CJK font for the notice boards: install gridgeo's dependency noto-cjk-sans-otc "
           "(pip install noto-cjk-sans-otc)")
     )
+
+
+@cache
+def drawable(family: str) -> frozenset[int]:
+    """The code points the font of ``family`` has a glyph for: what matplotlib can draw with it.
+
+    Parameters
+    ----------
+    family : str
+        A family matplotlib knows, as from :func:`cjk_family`.
+
+    Returns
+    -------
+    frozenset of int
+    """
+    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    return frozenset(font_manager.get_font(path).get_charmap())

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ import matplotlib
 import matplotlib.text
 import pandas as pd
 import shapely
-from matplotlib import font_manager
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrow, PathPatch, Rectangle
@@ -43,7 +41,7 @@ from gridgeo.export._common import (
     short_code,
     street_of,
 )
-from gridgeo.export._fonts import cjk_family
+from gridgeo.export._fonts import cjk_family, drawable
 from gridgeo.export._qr import expand, qr_matrix, qr_path, qr_problem
 from gridgeo.export._streets import label_points, layer_of, named_lines
 from gridgeo.export.roster import check_photos, photo_problem
@@ -94,16 +92,9 @@ class BoardTextWarning(UserWarning):
     """
 
 
-@cache
-def _drawable(family: str) -> frozenset[int]:
-    """The code points the font of ``family`` has a glyph for (what matplotlib draws with it)."""
-    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
-    return frozenset(font_manager.get_font(path).get_charmap())
-
-
 def _undrawable(fig: Figure, family: str) -> list[tuple[str, str]]:
     """Each text of ``fig`` with characters ``family`` lacks, and those characters (in order, once)."""
-    have = _drawable(family)
+    have = drawable(family)
     found = []
     for t in fig.findobj(matplotlib.text.Text):
         text = t.get_text()
@@ -130,7 +121,6 @@ def _glyph_warnings(code: str, figs: dict[str, Figure], family: str) -> None:
             _("grid {code}, {where}: the text “{text}” has characters the font {font} cannot draw "
               "({chars}); they print as empty boxes: correct the text, or write them in by hand").format(
                 code=code, where=" / ".join(where), text=shown, font=family, chars=chars)), stacklevel=3)  # fmt: skip
-
 
 
 def render_board(  # noqa: PLR0913 - one board's content and its printing choices
